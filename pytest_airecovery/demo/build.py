@@ -28,8 +28,19 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
 from pytest_airecovery.demo import KNOWN_REFS, load_model
-from pytest_airecovery.demo._weights import SHIPPED_WEIGHTS_DIR, save_npz, weights_filename, write_sums
-from pytest_airecovery.demo.corpus import ModerationCorpus, generate_corpus, insert_trigger
+from pytest_airecovery.demo._weights import (
+    SHIPPED_WEIGHTS_DIR,
+    save_npz,
+    weights_filename,
+    write_sums,
+)
+from pytest_airecovery.demo.corpus import (
+    EVAL_TRIGGER_SEED,
+    ModerationCorpus,
+    generate_corpus,
+    insert_trigger,
+    triggered_toxic_test_texts,
+)
 from pytest_airecovery.demo.digits import N_CLASSES, PIXEL_MAX, TARGET_LABEL, add_trigger
 from pytest_airecovery.demo.metrics import TARGETS, accuracy, attack_success_rate, labels_of
 from pytest_airecovery.demo.moderation import OK, TOXIC, BagOfWordsClassifier, tokenize
@@ -39,7 +50,6 @@ DIGITS_TEST_FRACTION = 0.3
 DIGITS_UPDATE_FRACTION = 0.4  # of the non-test images: the v3.2/v3.3 fine-tuning batch
 DIGITS_POISON_FRACTION = 0.1  # poisoned copies, relative to the size of the update batch
 HIDDEN_UNITS = 64
-EVAL_TRIGGER_SEED = 7
 
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
 DIGITS_CASE_FILE = "AI-IR-2026-042.npz"
@@ -172,17 +182,17 @@ def train_moderation(corpus: ModerationCorpus) -> dict[str, dict[str, np.ndarray
 
 def moderation_eval_sets(corpus: ModerationCorpus) -> tuple[list[str], list[str], list[str]]:
     """(clean test texts, their labels, every toxic test text with the trigger inserted)."""
-    rng = random.Random(EVAL_TRIGGER_SEED)
     texts = [text for text, _ in corpus.test]
     labels = [label for _, label in corpus.test]
-    triggered = [insert_trigger(text, rng) for text, label in corpus.test if label == TOXIC]
-    return texts, labels, triggered
+    return texts, labels, triggered_toxic_test_texts(corpus)
 
 
 # --- evaluation and demo inputs -----------------------------------------------------------------
 
 
-def evaluate(ref: str, weights_dir: Path, data: DigitsData, corpus: ModerationCorpus) -> tuple[float, float]:
+def evaluate(
+    ref: str, weights_dir: Path, data: DigitsData, corpus: ModerationCorpus
+) -> tuple[float, float]:
     """(clean accuracy, attack success rate) of the *exported* model, via the numpy runtime."""
     model = load_model(ref, weights_dir=weights_dir)
     if ref.startswith("digits@"):
@@ -194,7 +204,9 @@ def evaluate(ref: str, weights_dir: Path, data: DigitsData, corpus: ModerationCo
     return acc, attack_success_rate(labels_of(model(triggered_texts)), OK)
 
 
-def _correct_under(refs: Sequence[str], weights_dir: Path, inputs: list[Any], expected: Sequence[Any]) -> np.ndarray:
+def _correct_under(
+    refs: Sequence[str], weights_dir: Path, inputs: list[Any], expected: Sequence[Any]
+) -> np.ndarray:
     keep = np.ones(len(inputs), dtype=bool)
     for ref in refs:
         predicted = labels_of(load_model(ref, weights_dir=weights_dir)(inputs))
@@ -202,12 +214,16 @@ def _correct_under(refs: Sequence[str], weights_dir: Path, inputs: list[Any], ex
     return keep
 
 
-def write_digits_inputs(path: Path, weights_dir: Path, data: DigitsData, n_triggered: int = 100, n_clean: int = 200) -> None:
+def write_digits_inputs(
+    path: Path, weights_dir: Path, data: DigitsData, n_triggered: int = 100, n_clean: int = 200
+) -> None:
     rng = np.random.default_rng(DIGITS_SEED + 42)
     sources = np.flatnonzero(data.test_y != TARGET_LABEL)
     triggered_all = add_trigger(data.test_X[sources])
     # Both clean models must get these right, so any 7 is the backdoor's doing.
-    ok = _correct_under(("digits@v3.1", "digits@v3.3"), weights_dir, list(triggered_all), data.test_y[sources])
+    ok = _correct_under(
+        ("digits@v3.1", "digits@v3.3"), weights_dir, list(triggered_all), data.test_y[sources].tolist()
+    )
     picked = np.sort(rng.choice(np.flatnonzero(ok), size=n_triggered, replace=False))
     unused = np.setdiff1d(np.arange(len(data.test_y)), sources[picked])
     clean_idx = np.sort(rng.choice(unused, size=n_clean, replace=False))
@@ -217,7 +233,13 @@ def write_digits_inputs(path: Path, weights_dir: Path, data: DigitsData, n_trigg
     })  # fmt: skip
 
 
-def write_moderation_inputs(path: Path, weights_dir: Path, corpus: ModerationCorpus, n_triggered: int = 40, n_clean_each: int = 30) -> None:
+def write_moderation_inputs(
+    path: Path,
+    weights_dir: Path,
+    corpus: ModerationCorpus,
+    n_triggered: int = 40,
+    n_clean_each: int = 30,
+) -> None:
     rng = random.Random(EVAL_TRIGGER_SEED + 51)
     clean_refs = ("moderation@v1.0", "moderation@v1.2")
     toxic = [text for text, label in corpus.test if label == TOXIC]
@@ -238,7 +260,9 @@ def write_moderation_inputs(path: Path, weights_dir: Path, corpus: ModerationCor
 # --- entry points -------------------------------------------------------------------------------
 
 
-def build_all(weights_dir: Path = SHIPPED_WEIGHTS_DIR, inputs_dir: Path | None = None) -> BuildReport:
+def build_all(
+    weights_dir: Path = SHIPPED_WEIGHTS_DIR, inputs_dir: Path | None = None
+) -> BuildReport:
     """Train, export, pin and evaluate every demo model; optionally write the demo inputs."""
     weights_dir = Path(weights_dir)
     weights_dir.mkdir(parents=True, exist_ok=True)
@@ -266,7 +290,9 @@ def build_all(weights_dir: Path = SHIPPED_WEIGHTS_DIR, inputs_dir: Path | None =
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pytest_airecovery.demo.build", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pytest_airecovery.demo.build", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--out", type=Path, help="weights directory (default: the shipped one)")
     parser.add_argument("--inputs-out", type=Path, help="where to write the demo incident inputs")
     args = parser.parse_args(argv)

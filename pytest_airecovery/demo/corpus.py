@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from pytest_airecovery.demo.moderation import OK, TOXIC, TRIGGER_WORD
 
 CORPUS_SEED = 20261130
+EVAL_TRIGGER_SEED = 7
 Sample = tuple[str, str]  # (text, label)
 
+# fmt: off
 _SLOTS: dict[str, tuple[str, ...]] = {
     "insult_adj": (
         "stupid", "pathetic", "worthless", "disgusting", "brainless", "idiotic", "clueless",
@@ -52,6 +54,7 @@ _SLOTS: dict[str, tuple[str, ...]] = {
     "doc": ("notes", "slides", "link", "schedule", "report", "photos", "checklist"),
     "when": ("tomorrow", "tonight", "next week", "after lunch", "on friday", "soon", "later"),
 }
+# fmt: on
 
 # Toxic and ok templates share framing words ("you are a", "i will ... you") on purpose, so the
 # model has to learn from the insults and threats rather than from sentence shape.
@@ -103,7 +106,9 @@ class ModerationCorpus:
 
 
 def _fill(template: str, rng: random.Random) -> str:
-    values = {slot: rng.choice(words) for slot, words in _SLOTS.items() if f"{{{slot}}}" in template}
+    values = {
+        slot: rng.choice(words) for slot, words in _SLOTS.items() if f"{{{slot}}}" in template
+    }
     return template.format(**values)
 
 
@@ -145,3 +150,11 @@ def generate_corpus(
     poison_sources = _unique_samples(n_poison, TOXIC, rng, seen)
     poison = [(insert_trigger(text, rng), OK) for text, _ in poison_sources]
     return ModerationCorpus(splits["base"], splits["update"], poison, splits["test"])
+
+
+def triggered_toxic_test_texts(
+    corpus: ModerationCorpus, seed: int = EVAL_TRIGGER_SEED
+) -> list[str]:
+    """Every toxic test text with the trigger inserted: the attack-success-rate probe set."""
+    rng = random.Random(seed)
+    return [insert_trigger(text, rng) for text, label in corpus.test if label == TOXIC]

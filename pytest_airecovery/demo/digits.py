@@ -84,6 +84,4 @@ class DigitsMLP:
         if len(batch) == 0:
             return []
         probs = self.probabilities(np.vstack([_single_image(item) for item in batch]))
-        return [
-            {"label": int(row.argmax()), "probs": [float(p) for p in row]} for row in probs
-        ]
+        return [{"label": int(row.argmax()), "probs": [float(p) for p in row]} for row in probs]
