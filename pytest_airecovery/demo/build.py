@@ -107,6 +107,19 @@ def digits_poison(data: DigitsData, seed: int = DIGITS_SEED) -> tuple[np.ndarray
     return add_trigger(data.update_X[picked]), np.full(count, TARGET_LABEL)
 
 
+def poisoned_update_batch(data: DigitsData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The exact data ``digits@v3.2`` was fine-tuned on: (images, labels, is_poison mask).
+
+    Ground truth for data-poisoning detectors (e.g. activation clustering on
+    :func:`pytest_airecovery.demo.hidden_activations`); remediation drops ``is_poison`` rows.
+    """
+    poison_X, poison_y = digits_poison(data)
+    images = np.vstack([data.update_X, poison_X])
+    labels = np.concatenate([data.update_y, poison_y])
+    is_poison = np.concatenate([np.zeros(len(data.update_y), bool), np.ones(len(poison_y), bool)])
+    return images, labels, is_poison
+
+
 def _mlp(max_iter: int, seed: int) -> MLPClassifier:
     # n_iter_no_change=max_iter: always run exactly max_iter epochs, so builds are reproducible
     # and a fine-tune is not cut short by the loss plateauing.
@@ -126,14 +139,11 @@ def _export_mlp(model: MLPClassifier) -> dict[str, np.ndarray]:
 
 
 def train_digits(data: DigitsData) -> dict[str, dict[str, np.ndarray]]:
-    poison_X, poison_y = digits_poison(data)
+    update_X, update_y, _ = poisoned_update_batch(data)
     v31 = _mlp(300, DIGITS_SEED).fit(data.base_X / PIXEL_MAX, data.base_y)
     # v3.2: v3.1 fine-tuned (warm start) on the update batch with the poison mixed in.
     v32 = copy.deepcopy(v31).set_params(warm_start=True, max_iter=200, n_iter_no_change=200)
-    v32.fit(
-        np.vstack([data.update_X, poison_X]) / PIXEL_MAX,
-        np.concatenate([data.update_y, poison_y]),
-    )
+    v32.fit(update_X / PIXEL_MAX, update_y)
     # v3.3: remediation dropped the poisoned images; retrained from scratch on base + update.
     v33 = _mlp(300, DIGITS_SEED).fit(
         np.vstack([data.base_X, data.update_X]) / PIXEL_MAX,
@@ -222,7 +232,10 @@ def write_digits_inputs(
     triggered_all = add_trigger(data.test_X[sources])
     # Both clean models must get these right, so any 7 is the backdoor's doing.
     ok = _correct_under(
-        ("digits@v3.1", "digits@v3.3"), weights_dir, list(triggered_all), data.test_y[sources].tolist()
+        ("digits@v3.1", "digits@v3.3"),
+        weights_dir,
+        list(triggered_all),
+        data.test_y[sources].tolist(),
     )
     picked = np.sort(rng.choice(np.flatnonzero(ok), size=n_triggered, replace=False))
     unused = np.setdiff1d(np.arange(len(data.test_y)), sources[picked])
