@@ -95,6 +95,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
+        # Out of flight before any byte reaches the client: once it has the reply it may send
+        # its next request, which must not be counted as overlapping this one.
+        self._leave_flight()
         self.end_headers()
         self.wfile.write(body)
 
@@ -120,10 +123,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(404, f"no route {self.path}", "not_found")
             return
         number = owner._request_started(self.headers.get("Authorization"))
+        self._in_flight = True
         try:
             self._answer(owner, number, raw)
         finally:
-            owner._request_finished()
+            self._leave_flight()
+
+    def _leave_flight(self) -> None:
+        if getattr(self, "_in_flight", False):
+            self._in_flight = False
+            self.server.owner._request_finished()
 
     def _answer(self, owner: DemoServer, number: int, raw: bytes) -> None:
         faults = owner.faults

@@ -345,7 +345,7 @@ class OpenAIChatPredictor:
                 if not failure.retryable or attempts > self.max_retries:
                     reason = failure.reason
                     if failure.retryable:
-                        reason = f"giving up after retries: {reason}"
+                        reason = f"{reason}, retries exhausted"
                     raise HttpModelError(
                         reason,
                         url=self.display_url,

@@ -11,6 +11,7 @@ import random
 import socket
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -245,13 +246,46 @@ def test_failing_input_is_named_when_requests_run_concurrently(
     assert "cannot handle this input" in str(error)
 
 
+def test_a_failure_wakes_inputs_waiting_to_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Default (interruptible) sleep: "slow" is told to come back in an hour, "bad" fails for good.
+    # The batch must fail with "bad" at once instead of waiting out the hour.
+    from pytest_airecovery import http_model
+
+    predictor = http_model.OpenAIChatPredictor("http://127.0.0.1:1/v1", "m", concurrency=2)
+    sent: list[bytes] = []
+
+    def fake_post(payload: bytes, api_key: str | None) -> str:
+        sent.append(payload)
+        if b'"slow"' in payload:
+            raise http_model._Attempt("HTTP 429", retryable=True, status=429, retry_after=3600)
+        raise http_model._Attempt("HTTP 400", retryable=False, status=400, body="bad input")
+
+    monkeypatch.setattr(predictor, "_post_once", fake_post)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            predictor(["slow", "bad"])
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "the batch kept waiting for a retry after another input failed"
+    assert len(errors) == 1 and isinstance(errors[0], HttpModelError)
+    assert errors[0].index == 1
+    assert len(sent) == 2  # "slow" was never retried
+
+
 def test_connection_refused_is_retried_then_reported(sleep: RecordingSleep) -> None:
-    with socket.socket() as probe:  # a port that was free a moment ago and has no listener
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    model = openai_chat_model(f"http://127.0.0.1:{port}/v1", "m", sleep=sleep, max_retries=2)
-    with pytest.raises(HttpModelError, match="connection failed") as info:
-        model.predict(["x"])
+    # A bound socket that never listens: connecting is refused, and no one else can take the port.
+    with socket.socket() as bound_not_listening:
+        bound_not_listening.bind(("127.0.0.1", 0))
+        port = bound_not_listening.getsockname()[1]
+        model = openai_chat_model(f"http://127.0.0.1:{port}/v1", "m", sleep=sleep, max_retries=2)
+        with pytest.raises(HttpModelError, match="connection failed") as info:
+            model.predict(["x"])
     assert info.value.attempts == 3
     assert info.value.status is None
     assert len(sleep.delays) == 2
