@@ -39,7 +39,9 @@ CLEAN_DIGITS = ("digits@v3.1", "digits@v3.3")
 CLEAN_MODERATION = ("moderation@v1.0", "moderation@v1.2")
 
 
-def predicted_labels(ref: str, batch: Sequence[Any], weights_dir: Path | None = None) -> list[Any]:
+def predicted_labels(
+    ref: str, batch: Sequence[Any] | np.ndarray, weights_dir: Path | None = None
+) -> list[Any]:
     return labels_of(load_model(ref, weights_dir=weights_dir)(list(batch)))
 
 
