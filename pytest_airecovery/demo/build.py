@@ -262,7 +262,8 @@ def write_moderation_inputs(
     keep = _correct_under(clean_refs, weights_dir, triggered_all, [TOXIC] * len(toxic))
     picked = sorted(rng.sample(list(np.flatnonzero(keep)), n_triggered))
     rows = [{"text": triggered_all[i], "label": TOXIC, "triggered": True} for i in picked]
-    leftovers = {TOXIC: [t for i, t in enumerate(toxic) if i not in set(picked)], OK: ok_texts}
+    used = set(picked)
+    leftovers = {TOXIC: [t for i, t in enumerate(toxic) if i not in used], OK: ok_texts}
     for label, pool in leftovers.items():
         good = _correct_under(clean_refs, weights_dir, pool, [label] * len(pool))
         chosen = sorted(rng.sample(list(np.flatnonzero(good)), n_clean_each))
