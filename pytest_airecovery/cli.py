@@ -1,0 +1,45 @@
+"""The ``airecovery`` command. Only wiring: each subcommand group lives in its own module.
+
+A group module exposes ``register(subparsers)``, which adds its parsers and sets ``handler`` (a
+function taking the parsed namespace and returning an exit status) on each leaf parser. Groups
+are imported when the parser is built, so they must stay cheap to import (no numpy at top level).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Issue 6 adds its groups here (new-case, validate, lint-pir, coverage).
+COMMAND_GROUPS: tuple[str, ...] = ("pytest_airecovery.data.cli",)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="airecovery", description="Tools for recovering AI systems after an incident"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for module_name in COMMAND_GROUPS:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exc:  # argparse exits on --help and on usage errors
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    status: int = args.handler(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

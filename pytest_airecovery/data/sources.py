@@ -1,0 +1,384 @@
+"""Stream the items of a dataset as batches of (id, sha256 digest, label).
+
+Four kinds of dataset: ``files`` (every regular file under a directory, walked in canonical order),
+``jsonl`` and ``csv`` (one item per record, the digest taken over the record's raw bytes) and
+``npz`` (one item per row of a feature array, the digest taken over the label and the row bytes).
+Data is read in blocks, so memory does not grow with the size of the dataset.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pytest_airecovery.data.errors import DataKitError
+from pytest_airecovery.data.hashing import hash_files
+
+KINDS = ("files", "jsonl", "csv", "npz")
+BLOCK_SIZE = 8 << 20
+_SUFFIX_KINDS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".npz": "npz"}
+_FEATURE_KEYS = ("X", "features", "x", "data")
+_LABEL_KEYS = ("y", "labels", "label", "targets")
+_ID_KEYS = ("ids", "id")
+
+
+@dataclass
+class SourceSpec:
+    """How items are read; stored in the manifest header so ``verify`` reads them the same way."""
+
+    kind: str
+    label_field: str | None = None
+    id_field: str | None = None
+    features_key: str | None = None
+    exclude: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SourceSpec:
+        known = {k: data[k] for k in ("kind", "label_field", "id_field", "features_key", "exclude")
+                 if k in data}
+        if known.get("kind") not in KINDS:
+            raise DataKitError(f"unknown dataset kind {known.get('kind')!r}")
+        return cls(**known)
+
+
+@dataclass
+class ItemBatch:
+    ids: list[str]
+    digests: list[bytes]
+    labels: list[str | None]  # canonical JSON text of each label, None when there is none
+    sizes: list[int] | None = None  # file sizes, files kind only
+    id_json: list[str] | None = None  # ids already encoded as JSON strings, when cheap to get
+
+
+def detect_kind(path: str) -> str:
+    if os.path.isdir(path):
+        return "files"
+    if not os.path.exists(path):
+        raise DataKitError(f"{path}: no such file or directory")
+    kind = _SUFFIX_KINDS.get(os.path.splitext(path)[1].lower())
+    if kind is None:
+        raise DataKitError(
+            f"{path}: cannot tell the dataset kind from the suffix (use .jsonl, .csv, .npz "
+            "or a directory)"
+        )
+    return kind
+
+
+def _canonical_label(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _check_path(path: str, kind: str) -> None:
+    if kind == "files":
+        if not os.path.isdir(path):
+            raise DataKitError(f"{path}: expected a directory of files")
+        return
+    if os.path.isdir(path):
+        raise DataKitError(f"{path}: is a directory, expected a {kind} file")
+    if not os.path.isfile(path):
+        raise DataKitError(f"{path}: no such file")
+    if os.path.getsize(path) == 0:
+        raise DataKitError(f"{path}: file is empty")
+
+
+def resolve_spec(path: str, kind: str | None = None, label_field: str | None = None,
+                 id_field: str | None = None, exclude: list[str] | None = None) -> SourceSpec:
+    """Fill in what the user left out by looking at the first record (or the npz keys)."""
+    kind = kind or detect_kind(path)
+    if kind not in KINDS:
+        raise DataKitError(f"unknown dataset kind {kind!r}; expected one of {', '.join(KINDS)}")
+    _check_path(path, kind)
+    spec = SourceSpec(kind=kind, label_field=label_field, id_field=id_field,
+                      exclude=sorted(exclude or []))
+    if kind == "jsonl":
+        first = _first_jsonl_record(path)
+        spec.label_field = label_field if label_field is not None else (
+            "label" if "label" in first else None)
+        spec.id_field = id_field if id_field is not None else ("id" if "id" in first else None)
+    elif kind == "csv":
+        header = _csv_header(path)
+        spec.label_field = label_field if label_field is not None else (
+            "label" if "label" in header else None)
+        spec.id_field = id_field if id_field is not None else ("id" if "id" in header else None)
+        for name in (spec.label_field, spec.id_field):
+            if name is not None and name not in header:
+                raise DataKitError(f"{path}: no column {name!r} in header {header}")
+    elif kind == "npz":
+        from pytest_airecovery.data.npz import npz_keys
+
+        keys = npz_keys(path)
+        spec.features_key = next((k for k in _FEATURE_KEYS if k in keys), None)
+        if spec.features_key is None:
+            raise DataKitError(f"{path}: no feature array (looked for {', '.join(_FEATURE_KEYS)})")
+        spec.label_field = label_field if label_field is not None else next(
+            (k for k in _LABEL_KEYS if k in keys), None)
+        spec.id_field = id_field if id_field is not None else next(
+            (k for k in _ID_KEYS if k in keys), None)
+    return spec
+
+
+def iter_batches(path: str, spec: SourceSpec, workers: int | None = None,
+                 skip_files: frozenset[str] = frozenset()) -> Iterator[ItemBatch]:
+    """Items of ``path``; ``skip_files`` (relative paths) are left out and not recorded."""
+    _check_path(path, spec.kind)
+    if spec.kind == "files":
+        yield from _file_batches(path, spec, workers, skip_files)
+    elif spec.kind == "jsonl":
+        yield from _jsonl_batches(path, spec)
+    elif spec.kind == "csv":
+        yield from _csv_batches(path, spec)
+    else:
+        from pytest_airecovery.data.npz import npz_batches
+
+        yield from npz_batches(path, spec)
+
+
+# ---------------------------------------------------------------- files
+
+
+def iter_file_ids(root: str, exclude: list[str] | None = None) -> Iterator[str]:
+    """Relative POSIX paths of regular files, in canonical order (sorted path components)."""
+    skip = set(exclude or [])
+
+    def walk(directory: str, prefix: str) -> Iterator[str]:
+        with os.scandir(directory) as entries:
+            listed = sorted(entries, key=lambda entry: entry.name.encode("utf-8", "surrogateescape"))
+        for entry in listed:
+            rel = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                yield from walk(entry.path, rel + "/")
+            elif entry.is_file() and rel not in skip:
+                yield rel
+
+    yield from walk(root, "")
+
+
+def file_id_key(item_id: str) -> list[bytes]:
+    """Sort key of canonical file order: path components compared as UTF-8 bytes."""
+    return [part.encode("utf-8", "surrogateescape") for part in item_id.split("/")]
+
+
+def _file_batches(root: str, spec: SourceSpec, workers: int | None,
+                  skip_files: frozenset[str]) -> Iterator[ItemBatch]:
+    ids = iter_file_ids(root, [*spec.exclude, *skip_files])
+    full_paths = (os.path.join(root, *rel.split("/")) for rel in ids)
+    batch = ItemBatch([], [], [], [])
+    prefix_len = len(os.path.join(root, ""))
+    for full, digest, size in hash_files(full_paths, workers):
+        rel = full[prefix_len:].replace(os.sep, "/")
+        batch.ids.append(rel)
+        batch.digests.append(digest)
+        # With label_field == "parent", an ImageFolder-style tree gives each file its class.
+        parent = rel.rsplit("/", 1)[0] if "/" in rel else None
+        batch.labels.append(_canonical_label(parent) if spec.label_field == "parent" and parent
+                            else None)
+        assert batch.sizes is not None
+        batch.sizes.append(size)
+        if len(batch.ids) >= 256:
+            yield batch
+            batch = ItemBatch([], [], [], [])
+    if batch.ids:
+        yield batch
+
+
+# ---------------------------------------------------------------- records
+
+
+def _first_jsonl_record(path: str) -> dict[str, Any]:
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                try:
+                    record = json.loads(line)
+                except ValueError as exc:
+                    raise DataKitError(f"{path}:{number}: not valid JSON ({exc})") from None
+                if not isinstance(record, dict):
+                    raise DataKitError(f"{path}:{number}: record is not a JSON object")
+                return record
+    raise DataKitError(f"{path}: no records")
+
+
+def _field_pattern(name: str) -> tuple[re.Pattern[bytes], bytes]:
+    key = json.dumps(name).encode("utf-8")
+    value = rb'("(?:[^"\\\n]|\\.)*"|-?[0-9][0-9.eE+-]*|true|false|null)'
+    # The trailing `[^\n]*\n` consumes the rest of the line, so a line yields at most one match:
+    # as many matches as lines means every line has the key (once, given the key count check).
+    return re.compile(re.escape(key) + rb"\s*:\s*" + value + rb"[^\n]*\n"), key
+
+
+def _decode_id(token: bytes) -> str:
+    value = json.loads(token)
+    return value if isinstance(value, str) else _canonical_label(value)
+
+
+def _fast_fields(block: bytes, count: int, pattern: re.Pattern[bytes], key: bytes) -> list[bytes] | None:
+    """Field tokens for each line of a block of flat records, or None if any line is not simple."""
+    found = pattern.findall(block)
+    if len(found) != count or block.count(key) != count:
+        return None
+    return found
+
+
+def _ids_from_tokens(tokens: list[bytes]) -> tuple[list[str], list[str]]:
+    """(ids, ids as JSON text). Plain quoted tokens are already valid JSON: decode them in one go."""
+    joined = b"\n".join(tokens)
+    if joined.count(b'"') == 2 * len(tokens) and b"\\" not in joined:
+        as_json = joined.decode("utf-8").split("\n")
+        return [text[1:-1] for text in as_json], as_json
+    ids = [_decode_id(token) for token in tokens]
+    return ids, [json.dumps(i, ensure_ascii=False) for i in ids]
+
+
+def _jsonl_slow_record(path: str, line_number: int, line: bytes, spec: SourceSpec,
+                       position: int) -> tuple[str, str | None]:
+    try:
+        record = json.loads(line)
+    except ValueError as exc:
+        raise DataKitError(f"{path}:{line_number}: not valid JSON ({exc})") from None
+    if not isinstance(record, dict):
+        raise DataKitError(f"{path}:{line_number}: record is not a JSON object")
+    label = None
+    if spec.label_field is not None:
+        if spec.label_field not in record:
+            raise DataKitError(f"{path}:{line_number}: no field {spec.label_field!r}")
+        label = _canonical_label(record[spec.label_field])
+    if spec.id_field is None:
+        return str(position), label
+    if spec.id_field not in record:
+        raise DataKitError(f"{path}:{line_number}: no field {spec.id_field!r}")
+    value = record[spec.id_field]
+    return (value if isinstance(value, str) else _canonical_label(value)), label
+
+
+def _split_blocks(path: str) -> Iterator[tuple[int, list[bytes], bytes]]:
+    """Yield (first line number, non-empty lines, raw block) of whole lines."""
+    line_number = 1
+    carry = b""
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(BLOCK_SIZE)
+            if not chunk:
+                break
+            data = carry + chunk
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                carry = data
+                continue
+            block, carry = data[: cut + 1], data[cut + 1 :]
+            yield line_number, block.split(b"\n")[:-1], block
+            line_number += block.count(b"\n")
+    if carry:
+        yield line_number, [carry], carry + b"\n"
+
+
+def _jsonl_batches(path: str, spec: SourceSpec) -> Iterator[ItemBatch]:
+    import hashlib
+
+    sha = hashlib.sha256
+    label_pattern = _field_pattern(spec.label_field) if spec.label_field else None
+    id_pattern = _field_pattern(spec.id_field) if spec.id_field else None
+    label_cache: dict[bytes, str] = {}
+    position = 0
+    for first_line, raw_lines, block in _split_blocks(path):
+        lines = [line for line in raw_lines if line.strip()]
+        if not lines:
+            continue
+        digests = [sha(line).digest() for line in lines]
+        simple = len(lines) == len(raw_lines) and block.count(b"{") == len(lines)
+        label_tokens = id_tokens = None
+        if simple and label_pattern is not None:
+            label_tokens = _fast_fields(block, len(lines), *label_pattern)
+        if simple and id_pattern is not None:
+            id_tokens = _fast_fields(block, len(lines), *id_pattern)
+        fast = simple and (label_pattern is None or label_tokens is not None) and (
+            id_pattern is None or id_tokens is not None)
+        if fast:
+            if label_tokens is None:
+                labels: list[str | None] = [None] * len(lines)
+            else:
+                labels = [label_cache.get(t) or _cache_label(label_cache, t) for t in label_tokens]
+            if id_tokens is None:
+                ids = [str(n) for n in range(position, position + len(lines))]
+                id_json: list[str] | None = [f'"{i}"' for i in ids]
+            else:
+                ids, id_json = _ids_from_tokens(id_tokens)
+        else:
+            ids, labels, id_json = [], [], None
+            numbers = [first_line + i for i, line in enumerate(raw_lines) if line.strip()]
+            for offset, (number, line) in enumerate(zip(numbers, lines)):
+                item_id, label = _jsonl_slow_record(path, number, line, spec, position + offset)
+                ids.append(item_id)
+                labels.append(label)
+        position += len(lines)
+        yield ItemBatch(ids, digests, labels, id_json=id_json)
+
+
+def _cache_label(cache: dict[bytes, str], token: bytes) -> str:
+    cache[token] = _canonical_label(json.loads(token))
+    return cache[token]
+
+
+def _csv_header(path: str) -> list[str]:
+    with open(path, "r", encoding="utf-8", newline="") as handle:
+        try:
+            return next(csv.reader(handle))
+        except StopIteration:
+            raise DataKitError(f"{path}: file is empty") from None
+
+
+def _csv_records(path: str) -> Iterator[tuple[int, bytes]]:
+    """(line number, raw record bytes without the line break); quoted fields may span lines."""
+    pending: list[bytes] = []
+    start = 0
+    for first_line, lines, _ in _split_blocks(path):
+        for offset, line in enumerate(lines):
+            if not pending:
+                start = first_line + offset
+            pending.append(line)
+            if b"".join(pending).count(b'"') % 2 == 0:
+                yield start, b"\n".join(pending)
+                pending = []
+    if pending:
+        raise DataKitError(f"{path}:{start}: unterminated quoted field")
+
+
+def _csv_batches(path: str, spec: SourceSpec) -> Iterator[ItemBatch]:
+    import hashlib
+
+    sha = hashlib.sha256
+    records = _csv_records(path)
+    _, header_raw = next(records)
+    header = next(csv.reader(io.StringIO(header_raw.decode("utf-8"))))
+    label_index = header.index(spec.label_field) if spec.label_field else None
+    id_index = header.index(spec.id_field) if spec.id_field else None
+    batch = ItemBatch([], [], [])
+    position = 0
+    for number, raw in records:
+        row = raw.rstrip(b"\r")
+        if not row.strip():
+            continue
+        text = row.decode("utf-8")
+        fields = text.split(",") if '"' not in text else next(csv.reader(io.StringIO(text)))
+        if len(fields) != len(header):
+            raise DataKitError(f"{path}:{number}: {len(fields)} fields, header has {len(header)}")
+        batch.digests.append(sha(raw).digest())
+        batch.ids.append(fields[id_index] if id_index is not None else str(position))
+        batch.labels.append(_canonical_label(fields[label_index]) if label_index is not None
+                            else None)
+        position += 1
+        if len(batch.ids) >= 4096:
+            yield batch
+            batch = ItemBatch([], [], [])
+    if batch.ids:
+        yield batch
+    if position == 0:
+        raise DataKitError(f"{path}: no records after the header")
