@@ -146,8 +146,8 @@ class PairwiseDifferences:
         values = np.sort(self.candidate[rows] - self.baseline[lower[rows] + offsets])
         expected = target / remaining * SAMPLE_SIZE
         spread = PIVOT_SPREAD * math.sqrt(SAMPLE_SIZE) / 2.0
-        low_index = int(math.floor(expected - spread))
-        high_index = int(math.ceil(expected + spread))
+        low_index = math.floor(expected - spread)
+        high_index = math.ceil(expected + spread)
         pivot_low = float(values[low_index]) if low_index >= 0 else None
         pivot_high = float(values[high_index]) if high_index < SAMPLE_SIZE else None
         return pivot_low, pivot_high
@@ -184,7 +184,7 @@ def hodges_lehmann_interval(
     tie_term = _tie_term(differences.baseline, differences.candidate) if n > 1 else 0.0
     variance = n_b * n_c / 12.0 * ((n + 1) - (tie_term / (n * (n - 1)) if n > 1 else 0.0))
     z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
-    rank_low = int(math.floor(total / 2.0 - z * math.sqrt(max(variance, 0.0))))
+    rank_low = math.floor(total / 2.0 - z * math.sqrt(max(variance, 0.0)))
     rank_low = min(max(rank_low, 1), (total + 1) // 2)
     rank_high = total + 1 - rank_low
     low = differences.select(rank_low - 1)

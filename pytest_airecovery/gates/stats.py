@@ -29,6 +29,8 @@ __all__ = [
     "BandResult",
     "MannWhitneyResult",
     "NonInferiorityResult",
+    "TwoProportionResult",
+    "binomial_band_anomaly",
     "mad_band_anomaly",
     "mann_whitney_u",
     "newcombe_difference_interval",
@@ -36,6 +38,7 @@ __all__ = [
     "non_inferiority_proportion",
     "normal_quantile",
     "normal_sf",
+    "two_proportion_test",
     "wilson_interval",
 ]
 
@@ -326,3 +329,65 @@ def mad_band_anomaly(
     outside = (obs < low) | (obs > high)
     run = longest_true_run(outside)
     return BandResult(run >= min_run, centre, low, high, run, int(outside.sum()), obs.size)
+
+
+@dataclass(frozen=True)
+class TwoProportionResult:
+    difference: float  # candidate - baseline
+    ci_low: float
+    ci_high: float
+    pvalue: float  # two-sided pooled z-test (equals the chi-square test without correction)
+
+
+def two_proportion_test(
+    baseline_successes: int,
+    baseline_trials: int,
+    candidate_successes: int,
+    candidate_trials: int,
+    confidence: float = 0.95,
+) -> TwoProportionResult:
+    """Two-sided test for a difference in proportions, with the Newcombe interval."""
+    p_base = baseline_successes / baseline_trials
+    p_cand = candidate_successes / candidate_trials
+    pooled = (baseline_successes + candidate_successes) / (baseline_trials + candidate_trials)
+    std_error = math.sqrt(pooled * (1 - pooled) * (1 / baseline_trials + 1 / candidate_trials))
+    difference = p_cand - p_base
+    pvalue = 1.0 if std_error == 0 else min(1.0, 2.0 * normal_sf(abs(difference) / std_error))
+    low, high = newcombe_difference_interval(
+        candidate_successes, candidate_trials, baseline_successes, baseline_trials, confidence
+    )
+    return TwoProportionResult(difference, low, high, pvalue)
+
+
+def binomial_band_anomaly(
+    reference_rate: float,
+    successes: npt.ArrayLike,
+    trials: npt.ArrayLike,
+    *,
+    width: float = 4.0,
+    min_run: int = 5,
+) -> BandResult:
+    """The band for proportions: each interval's rate vs the reference rate, in binomial SDs.
+
+    Per-interval rates of a low-traffic canary are far noisier than the baseline's, so a band
+    taken from the baseline's spread would flag pure noise; the binomial SD at each interval's
+    own trial count does not.
+    """
+    if min_run < 1:
+        raise ValueError("min_run must be at least 1")
+    events = np.asarray(successes, dtype=np.float64).ravel()
+    counts = np.asarray(trials, dtype=np.float64).ravel()
+    spread = np.sqrt(reference_rate * (1.0 - reference_rate) / counts)
+    rates = events / counts
+    outside = np.abs(rates - reference_rate) > width * spread
+    run = longest_true_run(outside)
+    typical = float(np.median(spread)) if spread.size else 0.0
+    return BandResult(
+        run >= min_run,
+        reference_rate,
+        reference_rate - width * typical,
+        reference_rate + width * typical,
+        run,
+        int(outside.sum()),
+        int(events.size),
+    )

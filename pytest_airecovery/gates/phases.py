@@ -1,0 +1,359 @@
+"""Rollout phases, metric definitions and gate settings: defaults plus project overrides.
+
+The defaults are the source document's table. A project overrides any part of it in
+`[tool.airecovery.gates]` of pyproject.toml, or in a TOML/YAML file given with
+`--incident-gate-config` (settings at top level). Every key is checked: an unknown key, an unknown
+metric or criterion, or a value of the wrong type is a `GateConfigError`, never a silent default.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from pytest_airecovery.gates.errors import GateConfigError
+from pytest_airecovery.gates.timeutil import TimeFormatError, parse_duration, parse_timestamp
+
+HOUR = 3600.0
+
+CRITERIA = (
+    "traffic-share",
+    "duration",
+    "no-anomalies",
+    "match-baseline",
+    "no-user-reports",
+    "regression-tests",
+    "stable-operation",
+)
+PER_METRIC_CRITERIA = frozenset({"no-anomalies", "match-baseline", "stable-operation"})
+# Reserved names in exports: they describe the rollout, not a model metric.
+RESERVED_METRICS = frozenset({"traffic_share", "user_reports"})
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One step of the rollout: traffic range (fractions), durations (seconds), exit criteria."""
+
+    name: str
+    traffic_min: float
+    traffic_max: float
+    min_duration: float
+    max_duration: float | None
+    criteria: tuple[str, ...]
+    metrics: tuple[str, ...] | None = None  # None: every defined metric
+
+    def traffic_label(self) -> str:
+        low, high = 100 * self.traffic_min, 100 * self.traffic_max
+        return f"{low:g}%" if low == high else f"{low:g}-{high:g}%"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What a metric means: continuous or proportion, which way is better, margin and SLOs."""
+
+    name: str
+    kind: str = "continuous"  # or "proportion" (rows carry events in `value` and `trials`)
+    direction: str | None = None  # "higher" or "lower" is better; needed by match-baseline
+    margin: float = 0.02
+    margin_kind: str = "relative"  # or "absolute"
+    slo_min: float | None = None
+    slo_max: float | None = None
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    start: float
+    end: float
+
+    def contains(self, moment: float) -> bool:
+        return self.start <= moment <= self.end
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    phases: dict[str, Phase]
+    metrics: dict[str, MetricSpec] = field(default_factory=dict)
+    min_samples: int = 50
+    alpha: float = 0.05  # one-sided, for match-baseline
+    anomaly_alpha: float = 0.001  # two-sided rank test in no-anomalies
+    min_shift: float = 0.0  # relative to the baseline median: shifts smaller than this are noise
+    band_width: float = 4.0  # MAD band half-width in robust standard deviations
+    min_run: int = 5  # consecutive points outside the band (or past an SLO) that count
+    max_staleness: float = 15 * 60.0
+    max_gap: float = 5 * 60.0
+    user_reports_max_age: float = HOUR
+    baseline_window: TimeWindow | None = None  # None: the concurrent control arm
+    incident_window: TimeWindow | None = None
+    regression_junit: str | None = None
+    regression_match: str | None = None
+    evaluate_at: float | None = None  # replay a decision at a fixed time instead of the export's
+    source: Path | None = None  # where the settings came from, for messages
+
+    def phase(self, name: str) -> Phase:
+        if name not in self.phases:
+            known = ", ".join(self.phases)
+            raise GateConfigError(f"unknown phase {name!r} (known: {known})")
+        return self.phases[name]
+
+    def next_phase(self, name: str) -> Phase | None:
+        names = list(self.phases)
+        index = names.index(name)
+        return self.phases[names[index + 1]] if index + 1 < len(names) else None
+
+    def previous_phase(self, name: str) -> Phase | None:
+        names = list(self.phases)
+        index = names.index(name)
+        return self.phases[names[index - 1]] if index > 0 else None
+
+
+DEFAULT_PHASES: dict[str, Phase] = {
+    "canary": Phase("canary", 0.01, 0.05, 2 * HOUR, 4 * HOUR,
+                    ("traffic-share", "duration", "no-anomalies")),
+    "limited": Phase("limited", 0.10, 0.25, 4 * HOUR, 8 * HOUR,
+                     ("traffic-share", "duration", "match-baseline")),
+    "majority": Phase("majority", 0.50, 0.75, 8 * HOUR, 24 * HOUR,
+                      ("traffic-share", "duration", "no-user-reports", "regression-tests")),
+    "full": Phase("full", 1.0, 1.0, 72 * HOUR, None, ("traffic-share", "stable-operation")),
+}  # fmt: skip
+
+_PHASE_KEYS = {"traffic", "min_duration", "max_duration", "criteria", "metrics"}
+_METRIC_KEYS = {"kind", "direction", "margin", "margin_kind", "slo_min", "slo_max"}
+_TOP_KEYS = {
+    "phases", "order", "metrics", "min_samples", "alpha", "anomaly_alpha", "min_shift",
+    "band_width", "min_run", "max_staleness", "max_gap", "user_reports_max_age", "baseline_window",
+    "incident_window", "regression_junit", "regression_match", "evaluate_at",
+}  # fmt: skip
+_DURATION_KEYS = {"max_staleness", "max_gap", "user_reports_max_age"}
+_CHOICES = {
+    "kind": ("continuous", "proportion"),
+    "direction": ("higher", "lower"),
+    "margin_kind": ("relative", "absolute"),
+}
+
+
+def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise GateConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
+        )
+
+
+def _number(value: Any, where: str, *, low: float | None = None, high: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise GateConfigError(f"{where}: expected a number, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise GateConfigError(f"{where}: {value!r} outside [{low}, {high}]")
+    return float(value)
+
+
+def _duration(value: Any, where: str) -> float:
+    try:
+        return parse_duration(value)
+    except TimeFormatError as error:
+        raise GateConfigError(f"{where}: {error}") from None
+
+
+def _window(value: Any, where: str) -> TimeWindow:
+    if not isinstance(value, Mapping):
+        raise GateConfigError(f"{where}: expected a table with start and end")
+    _check_keys(value, {"start", "end"}, where)
+    try:
+        window = TimeWindow(parse_timestamp(value.get("start")), parse_timestamp(value.get("end")))
+    except TimeFormatError as error:
+        raise GateConfigError(f"{where}: {error}") from None
+    if window.end <= window.start:
+        raise GateConfigError(f"{where}: end must be after start")
+    return window
+
+
+def _parse_phase(name: str, table: Any, base: Phase | None) -> Phase:
+    where = f"phases.{name}"
+    if not isinstance(table, Mapping):
+        raise GateConfigError(f"{where}: expected a table")
+    _check_keys(table, _PHASE_KEYS, where)
+    if base is None:
+        missing = sorted({"traffic", "min_duration", "criteria"} - set(table))
+        if missing:
+            raise GateConfigError(f"{where}: a new phase needs {', '.join(missing)}")
+        base = Phase(name, 0.0, 0.0, 0.0, None, ())
+    phase = base
+    if "traffic" in table:
+        traffic = table["traffic"]
+        if not (isinstance(traffic, list) and len(traffic) == 2):
+            raise GateConfigError(f"{where}.traffic: expected [min_percent, max_percent]")
+        low, high = (_number(v, f"{where}.traffic", low=0, high=100) for v in traffic)
+        if low > high:
+            raise GateConfigError(f"{where}.traffic: min {low} is above max {high}")
+        phase = replace(phase, traffic_min=low / 100, traffic_max=high / 100)
+    if "min_duration" in table:
+        phase = replace(phase, min_duration=_duration(table["min_duration"], f"{where}.min_duration"))
+    if "max_duration" in table:
+        raw = table["max_duration"]
+        phase = replace(phase, max_duration=None if raw in (None, "none", "ongoing")
+                        else _duration(raw, f"{where}.max_duration"))  # fmt: skip
+    if "criteria" in table:
+        criteria = table["criteria"]
+        if not (isinstance(criteria, list) and all(isinstance(c, str) for c in criteria)):
+            raise GateConfigError(f"{where}.criteria: expected a list of names")
+        unknown = sorted(set(criteria) - set(CRITERIA))
+        if unknown:
+            raise GateConfigError(
+                f"{where}.criteria: unknown criterion {', '.join(unknown)} "
+                f"(known: {', '.join(CRITERIA)})"
+            )
+        phase = replace(phase, criteria=tuple(dict.fromkeys(criteria)))
+    if "metrics" in table:
+        metrics = table["metrics"]
+        if not (isinstance(metrics, list) and all(isinstance(m, str) for m in metrics)):
+            raise GateConfigError(f"{where}.metrics: expected a list of metric names")
+        phase = replace(phase, metrics=tuple(dict.fromkeys(metrics)))
+    if phase.max_duration is not None and phase.max_duration < phase.min_duration:
+        raise GateConfigError(f"{where}: max_duration is shorter than min_duration")
+    return phase
+
+
+def parse_metric(name: str, table: Any, where: str = "metrics") -> MetricSpec:
+    where = f"{where}.{name}"
+    if not isinstance(table, Mapping):
+        raise GateConfigError(f"{where}: expected a table")
+    _check_keys(table, _METRIC_KEYS, where)
+    if name in RESERVED_METRICS:
+        raise GateConfigError(f"{where}: {name!r} is reserved for rollout data")
+    values: dict[str, Any] = {}
+    for key, choices in _CHOICES.items():
+        if key in table:
+            if table[key] not in choices:
+                raise GateConfigError(f"{where}.{key}: {table[key]!r} is not one of {choices}")
+            values[key] = table[key]
+    if "margin" in table:
+        values["margin"] = _number(table["margin"], f"{where}.margin", low=0)
+    for key in ("slo_min", "slo_max"):
+        if table.get(key) is not None:
+            values[key] = _number(table[key], f"{where}.{key}")
+    return MetricSpec(name=name, **values)
+
+
+def parse_gate_config(settings: Mapping[str, Any], source: Path | None = None) -> GateConfig:
+    """Build a GateConfig from a settings mapping (the `gates` table), on top of the defaults."""
+    if not isinstance(settings, Mapping):
+        raise GateConfigError("gate settings must be a table/mapping")
+    _check_keys(settings, _TOP_KEYS, "gate settings")
+    phases = dict(DEFAULT_PHASES)
+    raw_phases = settings.get("phases", {})
+    if not isinstance(raw_phases, Mapping):
+        raise GateConfigError("phases: expected a table of phase tables")
+    for name, table in raw_phases.items():
+        phases[name] = _parse_phase(name, table, phases.get(name))
+    if "order" in settings:
+        order = settings["order"]
+        if not (isinstance(order, list) and order and set(order) <= set(phases)):
+            raise GateConfigError(f"order: expected a list of known phases ({', '.join(phases)})")
+        phases = {name: phases[name] for name in order}
+    raw_metrics = settings.get("metrics", {})
+    if not isinstance(raw_metrics, Mapping):
+        raise GateConfigError("metrics: expected a table of metric tables")
+    metrics = {name: parse_metric(name, table) for name, table in sorted(raw_metrics.items())}
+    for phase in phases.values():
+        unknown = sorted(set(phase.metrics or ()) - set(metrics))
+        if unknown:
+            raise GateConfigError(
+                f"phases.{phase.name}.metrics: unknown metric {', '.join(unknown)} "
+                "(define it under metrics)"
+            )
+    values: dict[str, Any] = {}
+    for key in ("alpha", "anomaly_alpha"):
+        if key in settings:
+            values[key] = _number(settings[key], key, low=1e-12, high=0.5)
+    for key in ("min_samples", "min_run"):
+        if key in settings:
+            number = _number(settings[key], key, low=1)
+            if number != int(number):
+                raise GateConfigError(f"{key}: expected a whole number, got {settings[key]!r}")
+            values[key] = int(number)
+    for key in ("band_width", "min_shift"):
+        if key in settings:
+            values[key] = _number(settings[key], key, low=0)
+    for key in _DURATION_KEYS & set(settings):
+        values[key] = _duration(settings[key], key)
+    for key in ("baseline_window", "incident_window"):
+        if key in settings:
+            values[key] = _window(settings[key], key)
+    for key in ("regression_junit", "regression_match"):
+        if key in settings:
+            if not isinstance(settings[key], str):
+                raise GateConfigError(f"{key}: expected a string")
+            values[key] = settings[key]
+    if "evaluate_at" in settings:
+        try:
+            values["evaluate_at"] = parse_timestamp(settings["evaluate_at"])
+        except TimeFormatError as error:
+            raise GateConfigError(f"evaluate_at: {error}") from None
+    return GateConfig(phases=phases, metrics=metrics, source=source, **values)
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise GateConfigError(
+                f"{path}: reading TOML on Python 3.10 needs the 'tomli' package "
+                "(pip install tomli), or use a YAML gate config"
+            ) from None
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except (OSError, ValueError) as error:
+        raise GateConfigError(f"{path}: cannot read TOML: {error}") from None
+
+
+def _load_yaml(path: Path) -> Any:
+    import yaml
+
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return yaml.safe_load(handle) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise GateConfigError(f"{path}: cannot read YAML: {error}") from None
+
+
+def _pyproject_gates(document: Mapping[str, Any]) -> Any:
+    return document.get("tool", {}).get("airecovery", {}).get("gates", {})
+
+
+def load_gate_config(config_path: str | Path | None, rootdir: Path) -> GateConfig:
+    """Settings from an explicit file, else `[tool.airecovery.gates]` in pyproject.toml, else defaults."""
+    if config_path:
+        path = Path(config_path)
+        if not path.is_absolute() and not path.exists():
+            path = rootdir / path
+        if not path.is_file():
+            raise GateConfigError(f"gate config {config_path} not found")
+        if path.suffix in (".yaml", ".yml"):
+            return parse_gate_config(_load_yaml(path), path)
+        if path.suffix == ".toml":
+            document = _load_toml(path)
+            settings = _pyproject_gates(document) if path.name == "pyproject.toml" else document
+            return parse_gate_config(settings, path)
+        raise GateConfigError(f"gate config {path}: expected .toml, .yaml or .yml")
+    pyproject = rootdir / "pyproject.toml"
+    if pyproject.is_file():
+        if sys.version_info < (3, 11):  # pragma: no cover - exercised on 3.10 only
+            try:
+                import tomli  # noqa: F401
+            except ImportError:
+                # Without a TOML reader we can still tell whether there is anything to miss.
+                if "[tool.airecovery.gates" in pyproject.read_text(encoding="utf-8"):
+                    raise GateConfigError(
+                        f"{pyproject} has [tool.airecovery.gates] but Python 3.10 needs "
+                        "'tomli' to read it (pip install tomli)"
+                    ) from None
+                return parse_gate_config({}, None)
+        return parse_gate_config(_pyproject_gates(_load_toml(pyproject)), pyproject)
+    return parse_gate_config({}, None)

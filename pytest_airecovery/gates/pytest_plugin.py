@@ -1,0 +1,111 @@
+"""GatePlugin: the pytest side of `--incident-gate PHASE`, registered by the core plugin.
+
+It adds the gate items at collection, attaches each verdict to its test report (reports travel
+from xdist workers to the controller), and on the controller only writes the decision report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_airecovery.gates.items import GateItem, build_items
+from pytest_airecovery.gates.phases import CRITERIA, GateConfig, GateConfigError, load_gate_config
+from pytest_airecovery.gates.runner import GateRun
+from pytest_airecovery.gates.verdicts import Verdict
+
+REPORT_ATTRIBUTE = "airecovery_gate"
+
+
+class GatePlugin:
+    """Reads --incident-gate, --incident-metrics, --incident-gate-config, --incident-gate-report."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.phase_name = str(config.getoption("incident_gate"))
+        self.report_path: str | None = config.getoption("incident_gate_report", None)
+        self.run = GateRun(
+            self.phase_name,
+            config.getoption("incident_metrics", None),
+            config.getoption("incident_gate_config", None),
+            Path(str(config.rootpath)),
+            self._source_from_hook,
+        )
+        self.collected: list[str] = []  # node ids, in order
+        self.verdicts: dict[str, dict[str, Any]] = {}
+
+    def _source_from_hook(self, location: str) -> Any:
+        hook = getattr(self.config.hook, "pytest_airecovery_gate_source", None)
+        return hook(config=self.config, location=location) if hook is not None else None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        # tryfirst: added before -k/-m deselection runs, so gate items can be selected like any.
+        self.run.load()
+        gate_items = build_items(session, self.run)
+        items.extend(gate_items)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if isinstance(item, GateItem) and call.when in ("setup", "call"):
+            if item.verdict is not None:
+                setattr(report, REPORT_ATTRIBUTE, item.verdict.to_dict())
+            elif item.check is None and call.when == "setup":
+                setattr(report, REPORT_ATTRIBUTE, {
+                    "criterion": "configuration", "metric": None, "outcome": "ERROR",
+                    "message": f"ERROR: {item.run.load_error}", "evidence": {},
+                })  # fmt: skip
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # On the controller this sees every worker's reports; keep the last phase's verdict.
+        verdict = getattr(report, REPORT_ATTRIBUTE, None)
+        if verdict is not None and (report.when == "call" or report.outcome != "passed"):
+            self.verdicts[report.nodeid] = verdict
+
+    def _settings(self) -> GateConfig | None:
+        """Settings for naming the next phase; the xdist controller never collected, so read them."""
+        if self.run.settings is None:
+            try:
+                self.run.settings = load_gate_config(self.run.config_path, self.run.rootdir)
+            except GateConfigError:
+                return None
+        return self.run.settings
+
+    def _ordered_verdicts(self) -> list[Verdict]:
+        """In the phase's criterion order, then by metric: the same however xdist ran them."""
+        verdicts = [Verdict.from_dict(data) for data in self.verdicts.values()]
+        rank = {name: index for index, name in enumerate(CRITERIA)}
+        return sorted(verdicts, key=lambda v: (rank.get(v.criterion, -1), v.metric or ""))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(self.config, "workerinput") or not self.report_path:
+            return  # only the controller (or a plain run) writes the report
+        from pytest_airecovery.gates.report import build_report, decide, write_report
+
+        verdicts = self._ordered_verdicts()
+        decision = decide(self.phase_name, verdicts, self._settings())
+        report = build_report(self.run.describe(), verdicts, decision)
+        path = Path(self.report_path)
+        path = path if path.is_absolute() else Path(str(self.config.invocation_params.dir)) / path
+        write_report(path, report)
+        self.decision = decision
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if hasattr(self.config, "workerinput"):
+            return
+        from pytest_airecovery.gates.report import decide
+
+        if not self.verdicts:
+            return
+        decision = decide(self.phase_name, self._ordered_verdicts(), self._settings())
+        terminalreporter.write_sep("-", f"incident gate {self.phase_name}")
+        terminalreporter.write_line(f"decision: {decision.action.upper()}: {decision.summary}")

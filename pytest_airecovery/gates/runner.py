@@ -1,0 +1,121 @@
+"""Load a gate once per process (settings + metric source) and evaluate its criteria on demand.
+
+Loading happens at collection, so every xdist worker reads the same files and builds the same
+list of (criterion, metric) pairs. Problems found while loading do not crash collection: they
+become a single erroring item that says what is broken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pytest_airecovery.gates.errors import GateConfigError, GateSourceError
+from pytest_airecovery.gates.phases import PER_METRIC_CRITERIA, GateConfig, Phase, load_gate_config
+from pytest_airecovery.gates.verdicts import Verdict
+
+if TYPE_CHECKING:
+    from pytest_airecovery.gates.sources import MetricSource
+
+SourceFactory = Callable[[str], "MetricSource | None"]
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    """One gate item: a criterion, for one metric when the criterion is per metric."""
+
+    criterion: str
+    metric: str | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.criterion}[{self.metric}]" if self.metric else self.criterion
+
+
+class GateRun:
+    """The gate for one phase in this process: settings, data, and verdicts computed so far."""
+
+    def __init__(
+        self,
+        phase_name: str,
+        metrics_location: str | None,
+        config_path: str | None,
+        rootdir: Path,
+        source_factory: SourceFactory | None = None,
+    ) -> None:
+        self.phase_name = phase_name
+        self.metrics_location = metrics_location
+        self.config_path = config_path
+        self.rootdir = rootdir
+        self.source_factory = source_factory
+        self.load_error: str | None = None  # "what is broken", when loading failed
+        self.settings: GateConfig | None = None
+        self.phase: Phase | None = None
+        self.source: MetricSource | None = None
+        self._context = None  # GateContext; typed loosely to keep numpy out of import time
+        self._verdicts: dict[GateCheck, Verdict] = {}
+
+    def load(self) -> None:
+        """Read settings and data; on failure remember why instead of raising."""
+        try:
+            self.settings = load_gate_config(self.config_path, self.rootdir)
+            self.phase = self.settings.phase(self.phase_name)
+        except GateConfigError as error:
+            self.load_error = f"gate configuration: {error}"
+            return
+        if not self.metrics_location:
+            self.load_error = "no metric source: pass --incident-metrics PATH (a JSON/CSV export)"
+            return
+        from pytest_airecovery.gates.sources import default_source
+
+        try:
+            source = self.source_factory(self.metrics_location) if self.source_factory else None
+            self.source = source or default_source(self.metrics_location, self.rootdir)
+            data = self.source.load()
+        except (GateSourceError, GateConfigError) as error:
+            self.load_error = f"metric source: {error}"
+            return
+        from pytest_airecovery.gates.context import GateContext
+
+        self._context = GateContext(self.settings, self.phase, data, self.rootdir)
+        try:
+            # Declared defaults in the export are checked now, so a bad one errors its items early.
+            for metric in self._context.gated_metrics():
+                self._context.metric_spec(metric)
+        except GateConfigError as error:
+            self.load_error = f"metric definitions in {data.description}: {error}"
+            self._context = None
+
+    def checks(self) -> list[GateCheck]:
+        """The items to collect, in a fixed order: the phase's criteria, then metrics sorted."""
+        if self._context is None or self.phase is None:
+            return []
+        metrics = self._context.gated_metrics()
+        checks: list[GateCheck] = []
+        for criterion in self.phase.criteria:
+            if criterion in PER_METRIC_CRITERIA and metrics:
+                checks.extend(GateCheck(criterion, metric) for metric in metrics)
+            else:
+                checks.append(GateCheck(criterion, None))
+        return checks
+
+    def evaluate(self, check: GateCheck) -> Verdict:
+        if check not in self._verdicts:
+            from pytest_airecovery.gates.criteria import evaluate
+
+            assert self._context is not None, "evaluate() after a failed load"
+            self._verdicts[check] = evaluate(self._context, check.criterion, check.metric)
+        return self._verdicts[check]
+
+    def describe(self) -> dict[str, object]:
+        """Phase and source facts for the report header."""
+        phase = self.phase
+        return {
+            "phase": self.phase_name,
+            "traffic_range": [phase.traffic_min, phase.traffic_max] if phase else None,
+            "min_duration_seconds": phase.min_duration if phase else None,
+            "source": self.source.description if self.source else self.metrics_location,
+            "settings": str(self.settings.source) if self.settings and self.settings.source else "defaults",
+        }
