@@ -1,0 +1,236 @@
+"""Getting model outputs: inputs grouped per model into batches, one model call per batch.
+
+Items ask for the output of one input; the runner answers from memory, then from the on-disk
+cache, and otherwise calls the model once for the whole batch the input belongs to. Batches are
+cut from the inputs in collection order, so every pytest-xdist worker cuts the same batches and
+the per-batch lock lets exactly one of them call the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_airecovery.cases.sources import input_digest
+
+DEFAULT_BATCH_SIZE = 256
+DEFAULT_TIMEOUT = 300.0
+_PROGRESS_TICK = 0.5
+
+
+class OutputFailure(Exception):
+    """No usable output for an input: the model raised, hung, or answered out of shape."""
+
+
+@dataclass
+class _Plan:
+    keys: list[tuple[Any, int]] = field(default_factory=list)
+    position: dict[tuple[int, int], int] = field(default_factory=dict)
+    results: dict[tuple[int, int], Any] = field(default_factory=dict)
+    failures: dict[tuple[int, int], str] = field(default_factory=dict)
+    done: int = 0
+
+
+ProgressFn = Callable[[str, int, int, float, bool], None]
+
+
+class BatchRunner:
+    """Per-session owner of all model outputs."""
+
+    def __init__(
+        self,
+        get_model: Callable[[str], Any],
+        cache: Any | None,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        timeout: float = DEFAULT_TIMEOUT,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self._get_model = get_model
+        self._cache = cache
+        self._batch_size = max(1, batch_size)
+        self._timeout = timeout
+        self._progress = progress
+        self._plans: dict[str, _Plan] = {}
+        self.calls: dict[str, int] = {}
+
+    def plan(self, ref: str, source: Any, index: int) -> None:
+        """Register that some test will need ``ref``'s output for this input (collection order)."""
+        plan = self._plans.setdefault(ref, _Plan())
+        key = (id(source), index)
+        if key not in plan.position:
+            plan.position[key] = len(plan.keys)
+            plan.keys.append((source, index))
+
+    def output(self, ref: str, source: Any, index: int) -> Any:
+        self.plan(ref, source, index)
+        plan = self._plans[ref]
+        key = (id(source), index)
+        if key not in plan.results and key not in plan.failures:
+            self._compute_batch(ref, plan, plan.position[key] // self._batch_size_for(ref))
+        if key in plan.failures:
+            raise OutputFailure(plan.failures[key])
+        return plan.results[key]
+
+    def outputs(self, ref: str, source: Any, indices: range | list[int]) -> list[Any]:
+        for index in indices:
+            self.plan(ref, source, index)
+        return [self.output(ref, source, index) for index in indices]
+
+    def _batch_size_for(self, ref: str) -> int:
+        try:
+            model = self._get_model(ref)
+        except Exception:  # reported when the batch is computed
+            return self._batch_size
+        return max(1, getattr(model, "batch_size", None) or self._batch_size)
+
+    def _compute_batch(self, ref: str, plan: _Plan, number: int) -> None:
+        size = self._batch_size_for(ref)
+        start = number * size
+        members = plan.keys[start : start + size]
+        batch_count = math.ceil(len(plan.keys) / size)
+        where = f"batch {number + 1} of {batch_count}, inputs {start}-{start + len(members) - 1}"
+        try:
+            model = self._get_model(ref)
+        except Exception as exc:  # the loader's own error, once per batch
+            self._fail_all(plan, members, f"model {ref} could not be loaded: {exc}")
+            return
+        values = [source.value(index) for source, index in members]
+        digests = [input_digest(value) for value in values]
+        fingerprint = model.fingerprint if self._cache is not None else None
+        found: dict[str, Any] = {}
+        if fingerprint:
+            found = self._cache.lookup(fingerprint, digests)
+            if len(found) < len(set(digests)):
+                batch_key = hashlib.sha256("".join(digests).encode("ascii")).hexdigest()[:24]
+                with self._cache.batch_lock(fingerprint, batch_key):
+                    found = self._cache.lookup(fingerprint, digests, rescan=True)
+                    found.update(self._call(ref, model, values, digests, found, where, plan, start))
+                    fresh = {d: out for d, out in found.items() if not isinstance(out, _Bad)}
+                    self._cache.store(fingerprint, fresh)
+        else:
+            found = self._call(ref, model, values, digests, found, where, plan, start)
+        for (source, index), digest in zip(members, digests):
+            key = (id(source), index)
+            outcome = found.get(digest)
+            if isinstance(outcome, _Bad):
+                plan.failures[key] = outcome.message
+            elif digest in found:
+                plan.results[key] = outcome
+            else:
+                plan.failures.setdefault(key, f"model {ref} gave no output ({where})")
+        plan.done += len(members)
+
+    def _call(
+        self,
+        ref: str,
+        model: Any,
+        values: list[Any],
+        digests: list[str],
+        found: dict[str, Any],
+        where: str,
+        plan: _Plan,
+        start: int,
+    ) -> dict[str, Any]:
+        todo: dict[str, Any] = {}
+        for value, digest in zip(values, digests):
+            if digest not in found and digest not in todo:
+                todo[digest] = value
+        if not todo:
+            return {}
+        batch = list(todo.values())
+        self.calls[ref] = self.calls.get(ref, 0) + 1
+        try:
+            raw = self._run_with_timeout(ref, model, batch, plan, start)
+            outputs = list(raw)
+        except Exception as exc:
+            message = f"model {ref} raised {type(exc).__name__}: {exc} ({where})"
+            return {digest: _Bad(message) for digest in todo}
+        if len(outputs) != len(batch):
+            message = f"model {ref} returned {len(outputs)} outputs for {len(batch)} inputs ({where})"
+            return {digest: _Bad(message) for digest in todo}
+        result: dict[str, Any] = {}
+        for offset, (digest, output) in enumerate(zip(todo, outputs)):
+            plain = to_plain(output)
+            if has_non_finite(plain):
+                result[digest] = _Bad(
+                    f"model {ref} returned a NaN or infinite value for input {offset} of the call "
+                    f"({where}): {_short_repr(plain)}"
+                )
+            else:
+                result[digest] = plain
+        return result
+
+    def _run_with_timeout(self, ref: str, model: Any, batch: list[Any], plan: _Plan, start: int) -> Any:
+        total = len(plan.keys)
+        if self._timeout <= 0 and self._progress is None:
+            return model(batch)
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["value"] = model(batch)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                box["error"] = exc
+
+        # A daemon thread: a hung model must not keep the interpreter alive at exit.
+        worker = threading.Thread(target=target, name=f"airecovery-model-{ref}", daemon=True)
+        began = time.monotonic()
+        worker.start()
+        while True:
+            worker.join(_PROGRESS_TICK)
+            elapsed = time.monotonic() - began
+            if not worker.is_alive():
+                break
+            if self._progress is not None:
+                self._progress(ref, start, total, elapsed, True)
+            if 0 < self._timeout <= elapsed:
+                raise TimeoutError(f"no answer within {self._timeout:g} s")
+        if self._progress is not None and elapsed >= _PROGRESS_TICK:
+            self._progress(ref, min(start + len(batch), total), total, elapsed, False)
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    def _fail_all(self, plan: _Plan, members: list[tuple[Any, int]], message: str) -> None:
+        for source, index in members:
+            plan.failures[(id(source), index)] = message
+
+
+@dataclass(frozen=True)
+class _Bad:
+    message: str
+
+
+def to_plain(value: Any) -> Any:
+    """numpy arrays and scalars to lists and Python numbers, so fresh and cached outputs compare alike."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    tolist = getattr(value, "tolist", None)
+    if tolist is not None:
+        return to_plain(tolist())
+    return value
+
+
+def has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(has_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_non_finite(v) for v in value)
+    return False
+
+
+def _short_repr(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

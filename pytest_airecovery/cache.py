@@ -1,0 +1,151 @@
+"""On-disk caches under pytest's cache directory: parsed case files and model outputs.
+
+Both are safe to share between pytest-xdist workers: every file is written to a temporary name
+and renamed into place, so a reader sees a whole file or none, and model outputs are computed
+under a per-batch file lock so two workers never call the model for the same batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def clear(root: Path) -> None:
+    shutil.rmtree(root, ignore_errors=True)
+
+
+class ParsedCaseCache:
+    """Parsed and schema-checked case files, keyed by path and content hash."""
+
+    def __init__(self, root: Path, schema_tag: str) -> None:
+        self.root = root / "cases"
+        self.schema_tag = schema_tag
+
+    def _file(self, path: str) -> Path:
+        return self.root / (hashlib.sha1(path.encode("utf-8")).hexdigest() + ".json")
+
+    def get(self, path: str, digest: str) -> tuple[Any, dict[str, int]] | None:
+        entry = _read_json(self._file(path))
+        if (
+            not isinstance(entry, dict)
+            or entry.get("format") != FORMAT_VERSION
+            or entry.get("digest") != digest
+            or entry.get("schema") != self.schema_tag
+        ):
+            return None
+        return entry["data"], entry["positions"]
+
+    def put(self, path: str, digest: str, data: Any, positions: dict[str, int]) -> None:
+        entry = {
+            "format": FORMAT_VERSION,
+            "digest": digest,
+            "schema": self.schema_tag,
+            "data": data,
+            "positions": positions,
+        }
+        with contextlib.suppress(OSError, TypeError, ValueError):
+            write_atomic(self._file(path), json.dumps(entry, separators=(",", ":")))
+
+
+class OutputCache:
+    """Model outputs keyed by (model fingerprint, input digest).
+
+    Each computed batch is one shard file of ``{input digest: output}``; all shards of a
+    fingerprint are read once and merged, and re-scanned after waiting on another worker's lock.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / "outputs"
+        self._known: dict[str, dict[str, Any]] = {}
+        self._read_shards: dict[str, set[str]] = {}
+
+    def _dir(self, fingerprint: str) -> Path:
+        return self.root / hashlib.sha256(fingerprint.encode("utf-8")).hexdigest()[:32]
+
+    def lookup(self, fingerprint: str, digests: list[str], *, rescan: bool = False) -> dict[str, Any]:
+        known = self._known.setdefault(fingerprint, {})
+        if rescan or fingerprint not in self._read_shards:
+            self._scan(fingerprint)
+        return {digest: known[digest] for digest in digests if digest in known}
+
+    def _scan(self, fingerprint: str) -> None:
+        seen = self._read_shards.setdefault(fingerprint, set())
+        known = self._known[fingerprint]
+        folder = self._dir(fingerprint)
+        try:
+            names = sorted(name for name in os.listdir(folder) if name.endswith(".json"))
+        except OSError:
+            return
+        for name in names:
+            if name in seen:
+                continue
+            entry = _read_json(folder / name)
+            if isinstance(entry, dict) and entry.get("format") == FORMAT_VERSION:
+                known.update(entry.get("outputs", {}))
+                seen.add(name)
+
+    def store(self, fingerprint: str, outputs: dict[str, Any]) -> None:
+        if not outputs:
+            return
+        self._known.setdefault(fingerprint, {}).update(outputs)
+        try:
+            body = json.dumps({"format": FORMAT_VERSION, "outputs": outputs}, separators=(",", ":"))
+        except (TypeError, ValueError):  # outputs that are not plain data stay in memory only
+            return
+        name = hashlib.sha256("".join(sorted(outputs)).encode("ascii")).hexdigest()[:32] + ".json"
+        with contextlib.suppress(OSError):
+            write_atomic(self._dir(fingerprint) / name, body)
+            self._read_shards.setdefault(fingerprint, set()).add(name)
+
+    @contextlib.contextmanager
+    def batch_lock(self, fingerprint: str, batch_key: str) -> Iterator[None]:
+        """Hold an exclusive lock for one batch, so another worker waits and then reads the result."""
+        folder = self._dir(fingerprint)
+        try:
+            import fcntl
+        except ImportError:  # no POSIX locks (Windows): workers may compute a batch twice
+            yield
+            return
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            handle = open(folder / f".{batch_key}.lock", "a+")
+        except OSError:
+            yield
+            return
+        with handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

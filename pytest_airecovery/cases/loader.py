@@ -1,0 +1,280 @@
+"""Load a case file: parse safely, validate against the shipped JSON Schema, build typed specs.
+
+Every problem becomes a :class:`CaseFileError` naming the file, the line and the field, so the
+plugin can turn it into a collection error for this file alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pytest_airecovery.cases.sources import InlineSource, InputSource, JsonlSource, NpzSource
+from pytest_airecovery.cases.spec import (
+    ActionItem,
+    CaseFile,
+    CaseSpec,
+    CheckSpec,
+    IncidentSpec,
+    ModelSpec,
+)
+from pytest_airecovery.cases.yamlpos import LoadError, Positions, decode_text, load_json, load_yaml
+
+SCHEMA_PATH = Path(__file__).with_name("case-file.schema.json")
+CHECK_OPTIONS = ("field", "why")
+
+
+class CaseFileError(Exception):
+    def __init__(self, path: Path | str, line: int, field: str, message: str) -> None:
+        super().__init__(f"{path}:{line}: {field + ': ' if field else ''}{message}")
+        self.path = str(path)
+        self.line = line
+        self.field = field
+        self.message = message
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    with open(SCHEMA_PATH, encoding="utf-8") as fh:
+        loaded: dict[str, Any] = json.load(fh)
+    return loaded
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema())
+
+
+def schema_digest() -> str:
+    return hashlib.sha256(SCHEMA_PATH.read_bytes()).hexdigest()[:16]
+
+
+def field_name(path: str) -> str:
+    """``cases/3/expect/0`` -> ``cases[3].expect[0]``."""
+    out = ""
+    for part in path.split("/") if path else []:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out
+
+
+def line_of(positions: Positions, path: str) -> int:
+    while True:
+        if path in positions:
+            return positions[path]
+        if not path:
+            return 1
+        path = path.rpartition("/")[0]
+
+
+ParsedCache = Any  # object with get(path, digest) -> (data, positions) | None and put(...)
+
+
+def parse_and_validate(
+    path: Path, shown_as: str, parsed_cache: ParsedCache | None = None
+) -> tuple[dict[str, Any], Positions]:
+    """Parse a case file and check it against the schema; served from the cache when unchanged."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CaseFileError(shown_as, 1, "", f"cannot read the file: {exc}") from None
+    digest = hashlib.sha256(raw).hexdigest()
+    if parsed_cache is not None:
+        hit = parsed_cache.get(str(path), digest)
+        if hit is not None:
+            return hit
+    try:
+        text = decode_text(raw)
+        if path.suffix == ".json":
+            data, positions = load_json(text)
+        else:
+            data, positions = load_yaml(text)
+    except LoadError as exc:
+        raise CaseFileError(shown_as, exc.line, field_name(exc.field), exc.message) from None
+    if not isinstance(data, dict):
+        raise CaseFileError(shown_as, 1, "", f"expected a mapping at the top level, got {type(data).__name__}")
+    _raise_schema_errors(data, positions, shown_as)
+    if parsed_cache is not None:
+        parsed_cache.put(str(path), digest, data, positions)
+    return data, positions
+
+
+def _raise_schema_errors(data: dict[str, Any], positions: Positions, shown_as: str) -> None:
+    import jsonschema
+
+    errors = list(_validator().iter_errors(data))
+    if not errors:
+        return
+    best = jsonschema.exceptions.best_match(errors)
+    path = "/".join(str(part) for part in best.absolute_path)
+    message = best.message
+    if len(message) > 300:
+        message = message[:297] + "..."
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    raise CaseFileError(shown_as, line_of(positions, path), field_name(path) or "(top level)", message + more)
+
+
+def load_case_file(
+    path: Path,
+    *,
+    shown_as: str,
+    check_lookup: Callable[[str], Any],
+    parsed_cache: ParsedCache | None = None,
+) -> CaseFile:
+    data, positions = parse_and_validate(path, shown_as, parsed_cache)
+    builder = _SpecBuilder(path, shown_as, positions, check_lookup)
+    return builder.case_file(data)
+
+
+class _SpecBuilder:
+    def __init__(
+        self, path: Path, shown_as: str, positions: Positions, check_lookup: Callable[[str], Any]
+    ) -> None:
+        self.path = path
+        self.shown_as = shown_as
+        self.positions = positions
+        self.check_lookup = check_lookup
+
+    def error(self, path: str, message: str) -> CaseFileError:
+        return CaseFileError(self.shown_as, line_of(self.positions, path), field_name(path), message)
+
+    def case_file(self, data: dict[str, Any]) -> CaseFile:
+        incident = data["incident"]
+        root_cause = incident["root_cause"]
+        spec = IncidentSpec(
+            id=incident["id"],
+            title=incident["title"],
+            severity=incident["severity"],
+            root_cause=root_cause["category"],
+            root_cause_summary=root_cause.get("summary", ""),
+            detected_at=incident.get("detected_at"),
+            resolved_at=incident.get("resolved_at"),
+            pir=incident.get("pir"),
+        )
+        models = data["models"]
+        known_good = _model_spec(models["known_good"])
+        known_bad = _model_spec(models["known_bad"]) if "known_bad" in models else None
+        if known_bad and known_bad.ref.partition("@")[0] != known_good.ref.partition("@")[0]:
+            raise self.error("models/known_bad", "known_good and known_bad must be of the same model family")
+        cases: list[CaseSpec] = []
+        seen: dict[str, int] = {}
+        for index, raw_case in enumerate(data["cases"]):
+            case_path = f"cases/{index}"
+            if raw_case["id"] in seen:
+                raise self.error(
+                    f"{case_path}/id",
+                    f"duplicate case id {raw_case['id']!r} (first at line {seen[raw_case['id']]})",
+                )
+            seen[raw_case["id"]] = line_of(self.positions, case_path)
+            cases.append(self.case(raw_case, case_path))
+        action_items = [
+            self.action_item(item, f"action_items/{index}", seen)
+            for index, item in enumerate(data.get("action_items", []))
+        ]
+        ids = [item.id for item in action_items]
+        for index, item_id in enumerate(ids):
+            if item_id in ids[:index]:
+                raise self.error(f"action_items/{index}/id", f"duplicate action item id {item_id!r}")
+        return CaseFile(self.path, spec, known_good, known_bad, cases, action_items)
+
+    def case(self, raw: dict[str, Any], path: str) -> CaseSpec:
+        source = self.inputs(raw, path)
+        expect = [
+            self.check(item, f"{path}/expect/{i}", "input", source)
+            for i, item in enumerate(raw.get("expect", []))
+        ]
+        aggregate = [
+            self.check(item, f"{path}/expect_aggregate/{i}", "aggregate", source)
+            for i, item in enumerate(raw.get("expect_aggregate", []))
+        ]
+        return CaseSpec(
+            id=raw["id"],
+            line=line_of(self.positions, path),
+            inputs=source,
+            expect=expect,
+            expect_aggregate=aggregate,
+            description=raw.get("description", ""),
+            tags=tuple(raw.get("tags", ())),
+        )
+
+    def inputs(self, raw: dict[str, Any], path: str) -> InputSource:
+        columns = raw.get("columns", {})
+        if "input" in raw:
+            values = [raw["input"]]
+        elif isinstance(raw["inputs"], list):
+            values = raw["inputs"]
+        else:
+            if columns:
+                raise self.error(f"{path}/columns", "columns come from the input file itself; drop `columns`")
+            return self.file_inputs(raw["inputs"], f"{path}/inputs")
+        for name, column in columns.items():
+            if len(column) != len(values):
+                raise self.error(
+                    f"{path}/columns/{name}",
+                    f"column {name!r} has {len(column)} values for {len(values)} inputs",
+                )
+        return InlineSource(values, columns)
+
+    def file_inputs(self, spec: dict[str, Any], path: str) -> InputSource:
+        data_path = (self.path.parent / spec["file"]).resolve()
+        shown = spec["file"]
+        if not data_path.is_file():
+            raise self.error(f"{path}/file", f"input file {shown} not found (looked at {data_path})")
+        try:
+            if data_path.suffix == ".npz":
+                if "field" in spec:
+                    raise self.error(f"{path}/field", "`field` is for .jsonl files; use `key` for .npz")
+                return NpzSource(data_path, spec.get("key"), spec.get("limit"), shown)
+            if "key" in spec:
+                raise self.error(f"{path}/key", "`key` is for .npz files; use `field` for .jsonl")
+            return JsonlSource(data_path, spec.get("field"), spec.get("limit"), shown)
+        except LoadError as exc:
+            sub = exc.field.partition(".")[2]
+            raise self.error(f"{path}/{sub}" if sub else path, exc.message) from None
+
+    def check(self, raw: dict[str, Any], path: str, kind: str, source: InputSource) -> CheckSpec:
+        names = [key for key in raw if key not in CHECK_OPTIONS]
+        if len(names) != 1:
+            found = ", ".join(names) if names else "none"
+            raise self.error(path, f"a check names exactly one check (found: {found})")
+        name = names[0]
+        definition = self.check_lookup(name)
+        if definition is None:
+            raise self.error(f"{path}/{name}", f"unknown check {name!r}")
+        if definition.kind != kind:
+            where = "expect_aggregate" if definition.kind == "aggregate" else "expect"
+            raise self.error(f"{path}/{name}", f"{name!r} is an {definition.kind} check: put it under `{where}`")
+        from pytest_airecovery.checks import columns_read
+
+        for column in columns_read(name, raw[name]):
+            if not source.has_column(column):
+                available = ", ".join(source.columns()) or "none"
+                raise self.error(
+                    f"{path}/{name}", f"column {column!r} not found in {source.description} (columns: {available})"
+                )
+        return CheckSpec(
+            name=name,
+            arg=raw[name],
+            kind=kind,
+            line=line_of(self.positions, path),
+            field=raw.get("field"),
+            why=raw.get("why"),
+        )
+
+    def action_item(self, raw: dict[str, Any], path: str, case_ids: dict[str, int]) -> ActionItem:
+        covered = tuple(raw.get("covered_by", ()))
+        for index, case_id in enumerate(covered):
+            if case_id not in case_ids:
+                raise self.error(f"{path}/covered_by/{index}", f"no case with id {case_id!r} in this file")
+        return ActionItem(raw["id"], raw["priority"], raw["text"], covered, line_of(self.positions, path))
+
+
+def _model_spec(raw: Any) -> ModelSpec:
+    if isinstance(raw, str):
+        return ModelSpec(raw)
+    return ModelSpec(raw["ref"], raw.get("sha256"))

@@ -1,0 +1,97 @@
+"""Typed, validated view of one incident case file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT_CAUSES = (
+    "training_data_contamination",
+    "configuration_error",
+    "supply_chain_compromise",
+    "adversarial_exploitation",
+    "other",
+)
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One check of a case: its registered name, argument and where it was written."""
+
+    name: str
+    arg: Any
+    kind: str  # "input" or "aggregate"
+    line: int
+    field: str | None = None
+    why: str | None = None
+
+    def describe(self) -> str:
+        arg = self.arg if not isinstance(self.arg, dict) else _compact(self.arg)
+        text = f"{self.name}: {arg}"
+        return f"{text} (field {self.field})" if self.field else text
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    ref: str
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class IncidentSpec:
+    id: str
+    title: str
+    severity: str
+    root_cause: str
+    root_cause_summary: str = ""
+    detected_at: str | None = None
+    resolved_at: str | None = None
+    pir: str | None = None
+
+    @property
+    def severity_marker(self) -> str:
+        return self.severity.lower().replace("-", "")  # SEV-2 -> sev2
+
+
+@dataclass(frozen=True)
+class ActionItem:
+    id: str
+    priority: str
+    text: str
+    covered_by: tuple[str, ...]
+    line: int
+
+
+@dataclass
+class CaseSpec:
+    id: str
+    line: int
+    inputs: Any  # an InputSource from cases.sources
+    expect: list[CheckSpec]
+    expect_aggregate: list[CheckSpec]
+    description: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass
+class CaseFile:
+    path: Path
+    incident: IncidentSpec
+    known_good: ModelSpec
+    known_bad: ModelSpec | None
+    cases: list[CaseSpec]
+    action_items: list[ActionItem] = field(default_factory=list)
+
+    @property
+    def family(self) -> str:
+        return self.known_good.ref.partition("@")[0]
+
+    def pins(self) -> dict[str, str]:
+        """Refs whose artifact sha256 the file pins."""
+        specs = [self.known_good] + ([self.known_bad] if self.known_bad else [])
+        return {spec.ref: spec.sha256 for spec in specs if spec.sha256}
+
+
+def _compact(value: dict[str, Any]) -> str:
+    return "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}"

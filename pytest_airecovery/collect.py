@@ -1,0 +1,319 @@
+"""Collection nodes: a case file, and its items (per input row, per case aggregate, per catch proof)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_airecovery.batching import OutputFailure
+from pytest_airecovery.cases.loader import CaseFileError, load_case_file
+from pytest_airecovery.cases.spec import CaseFile, CaseSpec, CheckSpec
+from pytest_airecovery.checks import Row, Rows, SubjectError, subject_of
+from pytest_airecovery.render import describe_output, failure_text
+from pytest_airecovery.session import IncidentSession, ModelUnavailable, incident_session
+
+
+class CaseFailure(Exception):
+    """A case did not hold; the text is already formatted for people."""
+
+
+class IncidentFile(pytest.File):
+    def collect(self) -> list[pytest.Item]:
+        state = incident_session(self.config)
+        try:
+            case_file = load_case_file(
+                self.path,
+                shown_as=self.nodeid,
+                check_lookup=state.registry.get,
+                parsed_cache=state.parsed_cache,
+            )
+        except CaseFileError as exc:
+            raise self.CollectError(str(exc)) from None
+        self.case_file = case_file
+        incident = case_file.incident
+        # Incident-wide markers and keywords live on the file node: items inherit them, so `-m`
+        # and `-k` select by incident without a marker object per item.
+        self.add_marker("incident_case")
+        self.add_marker(incident.severity_marker)
+        self.add_marker(incident.root_cause)
+        self.keywords[incident.id] = True
+        properties = [
+            ("incident_id", incident.id),
+            ("severity", incident.severity),
+            ("root_cause", incident.root_cause),
+        ]
+        items: list[pytest.Item] = []
+        for case in case_file.cases:
+            if case.expect:
+                for row in range(len(case.inputs)):
+                    items.append(RowItem.from_parent(self, name=f"{case.id}[row-{row}]", case=case, row=row))
+            if case.expect_aggregate:
+                items.append(AggregateItem.from_parent(self, name=f"{case.id}[aggregate]", case=case))
+            if state.verify_catches:
+                items.append(CatchItem.from_parent(self, name=f"{case.id}[catches]", case=case))
+        for item in items:
+            item.user_properties.extend(properties)
+            for tag in item.case.tags:
+                item.keywords[tag] = True
+        return items
+
+
+class CaseItem(pytest.Item):
+    """Shared behaviour of the items of one case."""
+
+    kind = "case"
+
+    def __init__(self, *, case: CaseSpec, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.model_ref: str | None = None
+        self.outcome_details: dict[str, Any] = {}
+
+    @property
+    def case_file(self) -> CaseFile:
+        return self.parent.case_file  # type: ignore[union-attr]
+
+    @property
+    def state(self) -> IncidentSession:
+        return incident_session(self.config)
+
+    def reportinfo(self) -> tuple[Any, int, str]:
+        return self.path, self.case.line - 1, f"{self.case_file.incident.id}::{self.name}"
+
+    def report_data(self) -> dict[str, Any]:
+        incident = self.case_file.incident
+        return {
+            "kind": self.kind,
+            "file": self.parent.nodeid if self.parent else "",
+            "incident": incident.id,
+            "title": incident.title,
+            "severity": incident.severity,
+            "root_cause": incident.root_cause,
+            "case": self.case.id,
+            "model": self.model_ref,
+            **self.outcome_details,
+        }
+
+    def plan_outputs(self) -> None:
+        """Tell the batch runner, in collection order, which outputs this item will ask for."""
+        try:
+            ref = self.state.models.candidate(self.case_file.family)
+        except ModelUnavailable:
+            return
+        for row in self.rows_needed():
+            self.state.runner.plan(ref, self.case.inputs, row)
+
+    def rows_needed(self) -> range:
+        return range(len(self.case.inputs))
+
+    def candidate_ref(self) -> str:
+        try:
+            ref = self.state.models.candidate(self.case_file.family)
+        except ModelUnavailable as exc:
+            raise CaseFailure(str(exc)) from None
+        self.model_ref = ref
+        return ref
+
+    def check_pins(self, ref: str, *, required_refs: tuple[str, ...] = ()) -> None:
+        """Fail before any model output is used when a pinned artifact does not match."""
+        pins = self.case_file.pins()
+        for pinned in sorted(pins):
+            problem = self.state.pin_problem(pins, pinned, required=pinned == ref or pinned in required_refs)
+            if problem:
+                raise CaseFailure(problem)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, CaseFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def heading(self, ref: str, where: str) -> list[str]:
+        incident = self.case_file.incident
+        return [
+            f"incident {incident.id} ({incident.severity}, {incident.root_cause}): {incident.title}",
+            f"case {self.case.id} · {where} · model {ref}",
+        ]
+
+    def known_good_line(self, ref: str, row: int) -> str | None:
+        good = self.case_file.known_good.ref
+        if good == ref:
+            return None
+        try:
+            output = self.state.runner.output(good, self.case.inputs, row)
+        except OutputFailure as exc:
+            return f"known-good {good}: unavailable ({exc})"
+        return f"known-good {good}: {describe_output(output)}"
+
+
+def run_input_checks(checks: list[CheckSpec], output: Any, row: Row, registry: Any) -> list[tuple[CheckSpec, str]]:
+    failures = []
+    for check in checks:
+        definition = registry.get(check.name)
+        try:
+            subject = subject_of(output, check.field, definition.default_field)
+            message = definition.func(subject, check.arg, row)
+        except (SubjectError, KeyError, TypeError, ValueError) as exc:
+            message = f"cannot check this output: {exc}"
+        if message:
+            failures.append((check, message))
+    return failures
+
+
+def run_aggregate_checks(
+    checks: list[CheckSpec], outputs: list[Any], rows: Rows, registry: Any
+) -> tuple[list[tuple[CheckSpec, str]], dict[str, Any]]:
+    failures = []
+    measured: dict[str, Any] = {}
+    for check in checks:
+        definition = registry.get(check.name)
+        try:
+            subjects = [subject_of(output, check.field, definition.default_field) for output in outputs]
+            message, value = definition.func(subjects, check.arg, rows)
+        except (SubjectError, KeyError, TypeError, ValueError) as exc:
+            message, value = f"cannot check these outputs: {exc}", None
+        measured[check.name] = value
+        if message:
+            failures.append((check, message))
+    return failures, measured
+
+
+class RowItem(CaseItem):
+    """One input row of a case, checked by the case's per-input checks."""
+
+    kind = "row"
+
+    def __init__(self, *, row: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.row = row
+        self.outcome_details = {"row": row}
+
+    def rows_needed(self) -> range:
+        return range(self.row, self.row + 1)
+
+    def runtest(self) -> None:
+        ref = self.candidate_ref()
+        self.check_pins(ref)
+        source = self.case.inputs
+        try:
+            output = self.state.runner.output(ref, source, self.row)
+        except OutputFailure as exc:
+            raise CaseFailure("\n".join([str(exc), *self.heading(ref, source.row_label(self.row))])) from None
+        failures = run_input_checks(self.case.expect, output, Row(source, self.row), self.state.registry)
+        if failures:
+            lines = [headline(failures), *self.heading(ref, source.row_label(self.row))]
+            lines += failure_text(self.case_file.path.name, failures, got=describe_output(output))
+            known_good = self.known_good_line(ref, self.row)
+            if known_good:
+                lines.append(known_good)
+            raise CaseFailure("\n".join(lines))
+
+
+class AggregateItem(CaseItem):
+    """All rows of a case at once, checked by rates and means."""
+
+    kind = "aggregate"
+
+    def runtest(self) -> None:
+        ref = self.candidate_ref()
+        self.check_pins(ref)
+        source = self.case.inputs
+        where = f"{len(source)} inputs of {source.description}"
+        try:
+            outputs = self.state.runner.outputs(ref, source, range(len(source)))
+        except OutputFailure as exc:
+            raise CaseFailure("\n".join([str(exc), *self.heading(ref, where)])) from None
+        failures, measured = run_aggregate_checks(
+            self.case.expect_aggregate, outputs, Rows(source), self.state.registry
+        )
+        self.outcome_details = {"measured": measured}
+        if failures:
+            lines = [headline(failures), *self.heading(ref, where)]
+            lines += failure_text(self.case_file.path.name, failures)
+            good = self.case_file.known_good.ref
+            if good != ref:
+                try:
+                    good_outputs = self.state.runner.outputs(good, source, range(len(source)))
+                    _, good_measured = run_aggregate_checks(
+                        [check for check, _ in failures], good_outputs, Rows(source), self.state.registry
+                    )
+                    shown = ", ".join(f"{name} {_fmt(value)}" for name, value in good_measured.items())
+                    lines.append(f"known-good {good}: {shown}")
+                except OutputFailure as exc:
+                    lines.append(f"known-good {good}: unavailable ({exc})")
+            raise CaseFailure("\n".join(lines))
+
+
+class CatchItem(CaseItem):
+    """Proof that the case would have caught the incident: fails on known-bad, passes on known-good."""
+
+    kind = "catch"
+
+    def plan_outputs(self) -> None:
+        for spec in (self.case_file.known_bad, self.case_file.known_good):
+            if spec is not None:
+                for row in self.rows_needed():
+                    self.state.runner.plan(spec.ref, self.case.inputs, row)
+
+    def runtest(self) -> None:
+        bad_spec = self.case_file.known_bad
+        good = self.case_file.known_good.ref
+        if bad_spec is None:
+            raise CaseFailure(
+                f"case {self.case.id}: cannot verify the catch: the case file names no known_bad model"
+            )
+        bad = bad_spec.ref
+        self.model_ref = bad
+        self.check_pins(bad, required_refs=(bad, good))
+        bad_failures = self._failures(bad)
+        good_failures = self._failures(good)
+        caught = bool(bad_failures) and not good_failures
+        self.outcome_details = {
+            "known_bad": bad,
+            "known_good": good,
+            "caught": caught,
+            "known_bad_failures": len(bad_failures),
+            "known_good_failures": len(good_failures),
+        }
+        if caught:
+            return
+        incident = self.case_file.incident
+        lines = [f"incident {incident.id}: case {self.case.id} cannot prove it catches the incident"]
+        if not bad_failures:
+            lines.append(
+                f"does not discriminate: every check passes on the known-bad model {bad}, "
+                "so this case would not have caught the incident"
+            )
+        if good_failures:
+            lines.append(f"fails on the known-good model {good} ({len(good_failures)} problem(s)), e.g.:")
+            lines.extend(f"  {text}" for text in good_failures[:3])
+        raise CaseFailure("\n".join(lines))
+
+    def _failures(self, ref: str) -> list[str]:
+        """Every failing check of the whole case against ``ref``; model errors count as failures."""
+        source = self.case.inputs
+        registry = self.state.registry
+        problems: list[str] = []
+        try:
+            outputs = self.state.runner.outputs(ref, source, range(len(source)))
+        except OutputFailure as exc:
+            return [f"model error: {exc}"]
+        if self.case.expect:
+            for row, output in enumerate(outputs):
+                for check, message in run_input_checks(self.case.expect, output, Row(source, row), registry):
+                    problems.append(f"row {row}: {check.name}: {message}")
+        if self.case.expect_aggregate:
+            failures, _ = run_aggregate_checks(self.case.expect_aggregate, outputs, Rows(source), registry)
+            problems.extend(f"{check.name}: {message}" for check, message in failures)
+        return problems
+
+
+def headline(failures: list[tuple[CheckSpec, str]]) -> str:
+    """The first line, which pytest's short summary shows: the first failed check in brief."""
+    check, message = failures[0]
+    more = f" (+{len(failures) - 1} more failed check{'s' if len(failures) > 2 else ''})" if len(failures) > 1 else ""
+    return f"{check.name}: {message}{more}"
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else repr(value)

@@ -1,0 +1,214 @@
+"""pytest hooks of pytest-airecovery. Only hooks live here; the work is in the modules they call.
+
+Imported by pytest in every run of every repo that installs the plugin, so it imports nothing
+heavy at module level: numpy, jsonschema, yaml and the rest load only when a feature is used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CASE_FILE_SUFFIXES = (".yaml", ".yml", ".json")
+ROOT_CAUSE_MARKERS = (
+    "training_data_contamination",
+    "configuration_error",
+    "supply_chain_compromise",
+    "adversarial_exploitation",
+    "other",
+)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_airecovery import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("airecovery", "incident regression cases (pytest-airecovery)")
+    group.addoption(
+        "--incident-cases",
+        action="store_true",
+        dest="incident_cases",
+        default=False,
+        help="Collect incident case files (from the incident_cases ini paths unless paths are given)",
+    )
+    group.addoption(
+        "--incident-model",
+        action="append",
+        dest="incident_models",
+        default=[],
+        metavar="REF",
+        help="Candidate model for REF's family (family@version); repeat for several families",
+    )
+    group.addoption(
+        "--incident-verify-catches",
+        action="store_true",
+        dest="incident_verify_catches",
+        default=False,
+        help="Also prove each case fails on the known-bad model and passes on the known-good one",
+    )
+    group.addoption(
+        "--incident-cache-clear",
+        action="store_true",
+        dest="incident_cache_clear",
+        default=False,
+        help="Empty the model output and parsed case-file caches before the run",
+    )
+    group.addoption(
+        "--incident-report",
+        dest="incident_report",
+        default=None,
+        metavar="PATH",
+        help="Write a JSON report of the incident cases to PATH",
+    )
+    group.addoption(
+        "--incident-batch-size",
+        dest="incident_batch_size",
+        default=None,
+        metavar="N",
+        help="Inputs per model call (default: ini incident_batch_size, else 256)",
+    )
+    group.addoption(
+        "--incident-model-timeout",
+        dest="incident_model_timeout",
+        default=None,
+        metavar="SECONDS",
+        help="Fail a model batch that takes longer (default: ini incident_model_timeout, else 300; 0 = none)",
+    )
+    parser.addini("incident_cases", "Where incident case files live", type="paths", default=[Path("incident_cases")])
+    parser.addini("incident_model_loader", "A function module:attr that turns a model ref into a model", default="")
+    parser.addini("incident_candidates", "Candidate model ref per family (family@version)", type="linelist", default=[])
+    parser.addini("incident_batch_size", "Inputs per model call", default="")
+    parser.addini("incident_model_timeout", "Seconds before a model batch is failed as hung", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "incident_case: an item collected from an incident case file (pytest-airecovery)"
+    )
+    for level in range(1, 5):
+        config.addinivalue_line("markers", f"sev{level}: incident case of severity SEV-{level}")
+    for cause in ROOT_CAUSE_MARKERS:
+        config.addinivalue_line("markers", f"{cause}: incident case whose root cause is {cause.replace('_', ' ')}")
+    if config.getoption("incident_cases"):
+        config.pluginmanager.register(IncidentCasesPlugin(config), "airecovery-cases")
+
+
+def _check_model_options(config: pytest.Config) -> None:
+    from pytest_airecovery.models import ModelRef, ModelRefError
+
+    for ref in config.getoption("incident_models") or []:
+        try:
+            ModelRef.parse(ref)
+        except ModelRefError as exc:
+            raise pytest.UsageError(f"--incident-model: {exc}") from None
+    for name in ("incident_batch_size", "incident_model_timeout"):
+        value = config.getoption(name) or config.getini(name)
+        if value in (None, ""):
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if name == "incident_batch_size" and (number < 1 or number != int(number)):
+            raise pytest.UsageError(f"--incident-batch-size: expected a positive integer, got {value!r}")
+        if number < 0:
+            raise pytest.UsageError(f"--incident-model-timeout: expected seconds ≥ 0, got {value!r}")
+
+
+class IncidentCasesPlugin:
+    """The hooks of an ``--incident-cases`` run; registered only when the flag is given."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.failed_case_files: set[str] = set()
+        self.foreign_collect_errors = False
+        self.is_worker = hasattr(config, "workerinput")
+        _check_model_options(config)
+        if config.getoption("incident_cache_clear") and not self.is_worker:
+            from pytest_airecovery.cache import clear
+            from pytest_airecovery.session import cache_dir
+
+            root = cache_dir(config)
+            if root is not None:
+                clear(root)
+        roots = [Path(p).resolve() for p in config.getini("incident_cases")]
+        if config.args_source != pytest.Config.ArgsSource.ARGS:
+            # No paths on the command line: the incident case directories are the paths.
+            missing = [str(p) for p in roots if not p.exists()]
+            if missing:
+                raise pytest.UsageError(
+                    f"--incident-cases: {', '.join(missing)} does not exist; create it, set the "
+                    "incident_cases ini option, or pass case files as arguments"
+                )
+            config.args = [str(p) for p in roots]
+        self.explicit = {Path(arg.split("::")[0]).resolve() for arg in config.args}
+        self.roots = roots + sorted(p for p in self.explicit if p.is_dir())
+        self.results: Any = None
+        if not self.is_worker:
+            from pytest_airecovery.report import IncidentResults
+
+            self.results = IncidentResults()
+
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+        if file_path.suffix not in CASE_FILE_SUFFIXES:
+            return None
+        resolved = file_path.resolve()
+        if resolved not in self.explicit and not any(resolved.is_relative_to(root) for root in self.roots):
+            return None
+        from pytest_airecovery.collect import IncidentFile
+
+        return IncidentFile.from_parent(parent, path=file_path)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # Plan batches from the final, deselected item list: the same on every xdist worker.
+        for item in session.items:
+            plan = getattr(item, "plan_outputs", None)
+            if plan is not None:
+                plan()
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            if report.nodeid.endswith(CASE_FILE_SUFFIXES):
+                self.failed_case_files.add(report.nodeid)
+            else:
+                self.foreign_collect_errors = True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        # A broken case file is a collection error for that file alone: the other files still
+        # run. Collection errors anywhere else keep pytest's usual stop.
+        if self.failed_case_files and not self.foreign_collect_errors:
+            self.config.option.continue_on_collection_errors = True
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report = yield
+        report_data = getattr(item, "report_data", None)
+        if report_data is not None:
+            # A plain attribute survives xdist's report serialisation, so the controller aggregates.
+            report.airecovery = report_data()
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.results is not None:
+            self.results.add(report)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        path = self.config.getoption("incident_report")
+        if self.results is not None and path:
+            self.results.write_json(Path(path))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.results is None or not self.results.incidents:
+            return
+        terminalreporter.section("incident cases")
+        for line in self.results.summary_lines():
+            terminalreporter.write_line(line)
+        path = self.config.getoption("incident_report")
+        if path:
+            terminalreporter.write_line(f"JSON report: {path}")

@@ -1,0 +1,48 @@
+"""Text for people: how an output and a failed check read in a test failure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+MAX_OUTPUT_CHARS = 200
+MAX_FAILED_CHECKS = 10
+
+
+def describe_output(output: Any) -> str:
+    """``label 7 (p=0.98)`` for classifier outputs; a bounded repr for anything else."""
+    if isinstance(output, Mapping) and "label" in output:
+        label = output["label"]
+        prob = _probability(output, label)
+        extra = f" (p={prob:.2f})" if prob is not None else ""
+        if prob is None and isinstance(output.get("score"), (int, float)):
+            extra = f" (score {output['score']:.3f})"
+        return f"label {label!r}{extra}"
+    text = repr(output)
+    return text if len(text) <= MAX_OUTPUT_CHARS else text[: MAX_OUTPUT_CHARS - 1] + "…"
+
+
+def _probability(output: Mapping[str, Any], label: Any) -> float | None:
+    probs = output.get("probs")
+    try:
+        if isinstance(probs, Mapping):
+            value = probs.get(label, probs.get(str(label)))
+            return float(value) if value is not None else None
+        if isinstance(probs, list) and isinstance(label, int) and 0 <= label < len(probs):
+            return float(probs[label])
+    except (TypeError, ValueError):
+        return None
+    return None
+
+
+def failure_text(file_name: str, failures: list[tuple[Any, str]], got: str | None = None) -> list[str]:
+    lines = []
+    for check, message in failures[:MAX_FAILED_CHECKS]:
+        why = f" — {check.why}" if check.why else ""
+        lines.append(f"check {check.describe()} ({file_name}:{check.line}){why}")
+        lines.append(f"  {message}")
+    if len(failures) > MAX_FAILED_CHECKS:
+        lines.append(f"... and {len(failures) - MAX_FAILED_CHECKS} more failed checks")
+    if got is not None:
+        lines.append(f"got: {got}")
+    return lines

@@ -1,0 +1,166 @@
+"""Session results of incident cases: terminal summary, JSON report, and batch progress.
+
+Results are gathered from test reports (``report.airecovery``, a plain dict set by the plugin),
+so the same code runs on the xdist controller, which sees every worker's reports, and without xdist.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPORT_FORMAT = 1
+MAX_FAILED_CASES_SHOWN = 5
+
+
+@dataclass
+class IncidentResult:
+    incident: str
+    title: str = ""
+    severity: str = ""
+    root_cause: str = ""
+    file: str = ""
+    outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    cases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    catches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    models: set[str] = field(default_factory=set)
+
+    def case(self, case_id: str) -> dict[str, Any]:
+        return self.cases.setdefault(case_id, {"passed": 0, "failed": 0, "failures": []})
+
+    @property
+    def failed_cases(self) -> list[str]:
+        return [case_id for case_id, entry in self.cases.items() if entry["failed"]]
+
+    def to_json(self) -> dict[str, Any]:
+        caught = sum(1 for entry in self.catches.values() if entry.get("caught"))
+        return {
+            "title": self.title,
+            "severity": self.severity,
+            "root_cause": self.root_cause,
+            "file": self.file,
+            "models": sorted(self.models),
+            "outcomes": dict(self.outcomes),
+            "cases": self.cases,
+            "catches": self.catches,
+            "catch_rate": caught / len(self.catches) if self.catches else None,
+        }
+
+
+class IncidentResults:
+    """Collects one entry per incident from the reports of incident-case items."""
+
+    def __init__(self) -> None:
+        self.incidents: dict[str, IncidentResult] = {}
+
+    def add(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "airecovery", None)
+        if not isinstance(data, dict):
+            return
+        if report.when != "call" and not report.failed:
+            return
+        outcome = report.outcome if report.when == "call" else "error"
+        entry = self.incidents.setdefault(data["incident"], IncidentResult(data["incident"]))
+        entry.title = data.get("title", "")
+        entry.severity = data.get("severity", "")
+        entry.root_cause = data.get("root_cause", "")
+        entry.file = data.get("file", "")
+        entry.outcomes[outcome] += 1
+        if data["kind"] == "catch":
+            entry.catches[data["case"]] = {
+                key: data.get(key)
+                for key in ("caught", "known_bad", "known_good", "known_bad_failures", "known_good_failures")
+            } | {"outcome": outcome}
+            return
+        if data.get("model"):
+            entry.models.add(data["model"])
+        case = entry.case(data["case"])
+        case["passed" if outcome == "passed" else "failed"] += 1
+        if outcome != "passed":
+            case["failures"].append(
+                {"nodeid": report.nodeid, "row": data.get("row"), "message": _first_lines(report.longreprtext)}
+            )
+        if "measured" in data:
+            case["measured"] = data["measured"]
+
+    def summary_lines(self) -> list[str]:
+        lines = []
+        for incident_id in sorted(self.incidents):
+            entry = self.incidents[incident_id]
+            counts = ", ".join(f"{n} {name}" for name, n in sorted(entry.outcomes.items()))
+            passing = len(entry.cases) - len(entry.failed_cases)
+            line = (
+                f"{incident_id} ({entry.severity}, {entry.root_cause}): {counts}; "
+                f"cases passing {passing}/{len(entry.cases)}"
+            )
+            if entry.models:
+                line += f"; model {', '.join(sorted(entry.models))}"
+            lines.append(line)
+            failed = entry.failed_cases
+            if failed:
+                shown = ", ".join(failed[:MAX_FAILED_CASES_SHOWN])
+                more = f" and {len(failed) - MAX_FAILED_CASES_SHOWN} more" if len(failed) > MAX_FAILED_CASES_SHOWN else ""
+                lines.append(f"    failing cases: {shown}{more}")
+            if entry.catches:
+                caught = [case for case, c in entry.catches.items() if c.get("caught")]
+                missed = sorted(set(entry.catches) - set(caught))
+                lines.append(
+                    f"    catch rate {len(caught)}/{len(entry.catches)} "
+                    f"({len(caught) / len(entry.catches):.0%}) of cases fail on the known-bad model "
+                    "and pass on the known-good one"
+                )
+                if missed:
+                    lines.append(f"    not proven: {', '.join(missed)}")
+        return lines
+
+    def write_json(self, path: Path, extra: dict[str, Any] | None = None) -> None:
+        body = {
+            "format": REPORT_FORMAT,
+            "incidents": {key: self.incidents[key].to_json() for key in sorted(self.incidents)},
+            **(extra or {}),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(body, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+
+
+def _first_lines(text: str, limit: int = 12) -> str:
+    lines = text.splitlines()
+    return "\n".join(lines[:limit] + (["..."] if len(lines) > limit else []))
+
+
+class ProgressLine:
+    """Shows ``model: inputs done of total`` while a slow batch runs, on interactive terminals only."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._last = 0.0
+        self._active = False
+
+    @classmethod
+    def for_config(cls, config: pytest.Config) -> ProgressLine | None:
+        if hasattr(config, "workerinput") or config.get_verbosity() < 0:
+            return None
+        stream = sys.stderr
+        if not stream.isatty() or os.environ.get("TERM") == "dumb":
+            return None
+        return cls(stream)
+
+    def __call__(self, ref: str, done: int, total: int, elapsed: float, running: bool) -> None:
+        now = time.monotonic()
+        if running and now - self._last < 0.25:
+            return
+        self._last = now
+        prefix = "\n" if not self._active else ""
+        self._active = running
+        state = "running" if running else "done"
+        text = f"\r[airecovery] {ref}: {done}/{total} inputs, batch {state} {elapsed:.1f}s"
+        self._stream.write(prefix + text + ("" if running else "\n"))
+        self._stream.flush()
