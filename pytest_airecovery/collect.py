@@ -50,7 +50,7 @@ class IncidentFile(pytest.File):
                     items.append(RowItem.from_parent(self, name=f"{case.id}[row-{row}]", case=case, row=row))
             if case.expect_aggregate:
                 items.append(AggregateItem.from_parent(self, name=f"{case.id}[aggregate]", case=case))
-            if state.verify_catches:
+            if state.verify_catches and not case.guard:
                 items.append(CatchItem.from_parent(self, name=f"{case.id}[catches]", case=case))
         for item in items:
             item.user_properties.extend(properties)

@@ -200,6 +200,7 @@ class _SpecBuilder:
             expect_aggregate=aggregate,
             description=raw.get("description", ""),
             tags=tuple(raw.get("tags", ())),
+            guard=bool(raw.get("guard", False)),
         )
 
     def inputs(self, raw: dict[str, Any], path: str) -> InputSource:

@@ -72,6 +72,7 @@ class CaseSpec:
     expect_aggregate: list[CheckSpec]
     description: str = ""
     tags: tuple[str, ...] = ()
+    guard: bool = False
 
 
 @dataclass
