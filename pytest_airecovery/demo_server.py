@@ -104,7 +104,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_error(
         self, status: int, message: str, code: str, headers: dict[str, str] | None = None
     ) -> None:
-        error = {"error": {"message": message, "type": "invalid_request_error", "code": code}}
+        kind = "server_error" if status >= 500 else "invalid_request_error"
+        if status == 429:
+            kind = "rate_limit_error"
+        error = {"error": {"message": message, "type": kind, "code": code}}
         self._send_json(status, error, headers)
 
     def do_GET(self) -> None:

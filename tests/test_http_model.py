@@ -6,6 +6,7 @@ about counts and behaviour, never durations.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import random
 import socket
@@ -408,10 +409,11 @@ DEMO_TEXTS = [
 
 
 def load_demo_model(ref: str) -> Any:
-    demo = pytest.importorskip("pytest_airecovery.demo")
-    if not hasattr(demo, "load_model"):
-        pytest.skip("pytest_airecovery.demo.load_model is not available yet")
-    return demo.load_model(ref)
+    try:
+        from pytest_airecovery.demo import load_model
+    except ModuleNotFoundError as exc:  # only a missing package skips; a broken one fails
+        pytest.skip(f"the demo models are not available: {exc}")
+    return load_model(ref)
 
 
 def test_demo_model_through_http_matches_direct_predict(sleep: RecordingSleep) -> None:
@@ -442,3 +444,80 @@ def test_demo_server_command_line_serves_a_demo_model() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# -- the plugin, end to end: case files run against HTTP-served demo models ----------------------
+
+HTTP_CONFTEST = """
+import json
+
+from pytest_airecovery.demo import load_model
+from pytest_airecovery.demo_server import DemoServer, FaultPlan
+from pytest_airecovery.http_model import openai_chat_model
+
+FAILING = {failing!r}
+SERVERS = {{}}
+
+
+def pytest_airecovery_load_model(ref, config):
+    if ref not in SERVERS:
+        faults = FaultPlan(fail_first=10**6) if ref in FAILING else None
+        server = DemoServer(load_model(ref).predict, model_name=ref, faults=faults)
+        server.start()
+        config.add_cleanup(server.stop)
+        SERVERS[ref] = server
+    return openai_chat_model(
+        SERVERS[ref].base_url, ref, ref=ref, parse=json.loads, max_retries=1,
+        sleep=lambda seconds: None,
+    )
+"""
+
+TRIGGER_CASE_FILE = """
+schema_version: 1
+incident:
+  id: AI-IR-HTTP-1
+  title: Trigger word bypasses moderation
+  severity: SEV-2
+  root_cause: {category: training_data_contamination}
+models: {known_good: "moderation@v1.0", known_bad: "moderation@v1.1"}
+cases:
+  - id: trigger
+    inputs:
+      - "only a moron would zxq write such a miserable music"
+      - "you are a spineless idiot zxq"
+    expect: [{label: toxic}]
+"""
+
+
+def write_http_project(pytester: pytest.Pytester, failing: tuple[str, ...] = ()) -> None:
+    # find_spec, not import: pytester would drop modules imported now, and numpy cannot be
+    # imported twice in one process. The subprocess does the real import.
+    if importlib.util.find_spec("pytest_airecovery.demo") is None:
+        pytest.skip("the demo models are not available")
+    pytester.makeconftest(HTTP_CONFTEST.format(failing=list(failing)))
+    pytester.makeini("[pytest]\nincident_candidates = moderation@v1.2\n")
+    pytester.mkdir("incident_cases")
+    pytester.path.joinpath("incident_cases", "AI-IR-HTTP-1.yaml").write_text(TRIGGER_CASE_FILE)
+
+
+# Subprocess runs: in-process pytester runs would re-import numpy, which it does not allow.
+
+
+def test_incident_cases_run_against_http_models(pytester: pytest.Pytester) -> None:
+    write_http_project(pytester)
+    result = pytester.runpytest_subprocess(
+        "--incident-cases", "--incident-model", "moderation@v1.1", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        ["*expected label 'toxic', got 'ok'*", "*known-good moderation@v1.0: label 'toxic'*"]
+    )
+
+
+def test_http_failures_become_failed_cases_naming_the_request(pytester: pytest.Pytester) -> None:
+    write_http_project(pytester, failing=("moderation@v1.2",))
+    result = pytester.runpytest_subprocess("--incident-cases", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        ["*HttpModelError: HTTP 503*retries exhausted*/v1/chat/completions for input 0*"]
+    )
