@@ -1,0 +1,106 @@
+"""Checks on feature matrices shared by the representation detectors, and per-class grouping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from pytest_airecovery.data.errors import DataKitError
+
+# Below this many samples a class's covariance says little; the class is skipped with a warning.
+DEFAULT_MIN_CLASS_SIZE = 10
+
+
+def as_feature_matrix(features: Any, labels: Any, ids: Sequence[Any] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Validate and return (2-D float matrix, 1-D labels, string ids)."""
+    matrix = np.asarray(features)
+    if matrix.ndim > 2:  # images and the like: one flattened row per sample
+        matrix = matrix.reshape(len(matrix), -1)
+    if matrix.ndim != 2:
+        raise DataKitError(f"features must be a 2-D array (samples x dims), got shape {matrix.shape}")
+    if matrix.dtype.kind not in "fiub":
+        raise DataKitError(f"features must be numeric, got dtype {matrix.dtype}")
+    if matrix.dtype.kind != "f":
+        matrix = matrix.astype(np.float64)
+    label_array = np.asarray(labels)
+    if label_array.ndim != 1 or len(label_array) != len(matrix):
+        raise DataKitError(
+            f"labels must be 1-D with one label per sample: {label_array.shape} vs {len(matrix)} rows"
+        )
+    id_list = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(matrix))]
+    if len(id_list) != len(matrix):
+        raise DataKitError(f"{len(id_list)} ids for {len(matrix)} samples")
+    if len(set(id_list)) != len(id_list):
+        raise DataKitError("sample ids are not unique")
+    if len(matrix) == 0:
+        raise DataKitError("no samples to analyse")
+    finite = np.isfinite(matrix).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        shown = ", ".join(id_list[i] for i in bad[:5])
+        raise DataKitError(
+            f"features contain NaN or infinite values in {len(bad)} of {len(matrix)} samples "
+            f"(ids {shown}{', ...' if len(bad) > 5 else ''}); drop or impute them first"
+        )
+    return matrix, label_array, id_list
+
+
+def label_key(label: Any) -> str:
+    return str(label.item() if hasattr(label, "item") else label)
+
+
+def iter_classes(labels: np.ndarray, min_class_size: int, skipped: dict[str, str],
+                 warnings: list[str], only: Sequence[Any] | None = None
+                 ) -> Iterator[tuple[Any, np.ndarray]]:
+    """Yield (label, row indices) of every class large enough; note the others in ``skipped``.
+
+    ``only`` restricts the analysis to these classes (compared as strings), e.g. the incident's
+    target class; a named class that does not occur is a warning.
+    """
+    wanted = {str(value) for value in only} if only is not None else None
+    values, inverse = np.unique(labels, return_inverse=True)
+    if wanted is not None:
+        missing = sorted(wanted - {label_key(value) for value in values})
+        warnings.extend(f"class {name} not found in the labels" for name in missing)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.cumsum(np.bincount(inverse, minlength=len(values)))
+    start = 0
+    for value, stop in zip(values, bounds):
+        rows = order[start:stop]
+        start = stop
+        if wanted is not None and label_key(value) not in wanted:
+            continue
+        if len(rows) < max(min_class_size, 2):
+            reason = f"{len(rows)} samples, fewer than the minimum {max(min_class_size, 2)}"
+            skipped[label_key(value)] = reason
+            warnings.append(f"class {label_key(value)} not analysed: {reason}")
+            continue
+        yield value, rows
+
+
+def centred_covariance(matrix: np.ndarray, chunk_rows: int = 16384) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, covariance sum) accumulated in float64 over row chunks, without a centred copy."""
+    mean = matrix.mean(axis=0, dtype=np.float64)
+    mean_cast = mean.astype(matrix.dtype)
+    cov = np.zeros((matrix.shape[1], matrix.shape[1]), dtype=np.float64)
+    for start in range(0, len(matrix), chunk_rows):
+        block = matrix[start : start + chunk_rows] - mean_cast
+        cov += block.T @ block  # float32 GEMM on float32 input, summed in float64
+    return mean, cov
+
+
+def project(matrix: np.ndarray, mean: np.ndarray, directions: np.ndarray,
+            chunk_rows: int = 16384) -> np.ndarray:
+    """(matrix - mean) @ directions, chunked so no centred copy of the matrix is made."""
+    out = np.empty((len(matrix), directions.shape[1]), dtype=np.float64)
+    mean_cast = mean.astype(matrix.dtype)
+    dirs = directions.astype(matrix.dtype)
+    for start in range(0, len(matrix), chunk_rows):
+        out[start : start + chunk_rows] = (matrix[start : start + chunk_rows] - mean_cast) @ dirs
+    return out
+
+
+ProgressFn = Callable[[int], None]
