@@ -57,7 +57,11 @@ slo_max = 500
     )
     config = load_gate_config(None, tmp_path)
     canary = config.phase("canary")
-    assert (canary.traffic_min, canary.min_duration, canary.max_duration) == (0.02, 3 * 3600, 4 * 3600)
+    assert (canary.traffic_min, canary.min_duration, canary.max_duration) == (
+        0.02,
+        3 * 3600,
+        4 * 3600,
+    )
     assert canary.criteria == DEFAULT_PHASES["canary"].criteria
     assert config.min_samples == 120 and config.max_gap == 120
     assert config.metrics["latency"].slo_max == 500
@@ -77,7 +81,7 @@ metrics:
         encoding="utf-8",
     )
     config = load_gate_config(path, tmp_path)
-    assert list(config.phases)[0] == "shadow"
+    assert next(iter(config.phases)) == "shadow"
     assert config.next_phase("shadow").name == "canary"  # type: ignore[union-attr]
     assert config.metrics["error_rate"].kind == "proportion"
 
@@ -105,10 +109,14 @@ def test_without_pyproject_the_defaults_apply(tmp_path: Path) -> None:
         ({"order": ["canary", "nope"]}, "order"),
         ({"min_samples": 2.5}, "whole number"),
         ({"alpha": 0.9}, "outside"),
-        ({"baseline_window": {"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}},
-         "end must be after start"),
-        ({"baseline_window": {"start": "2026-01-01T00:00:00", "end": "2026-01-02T00:00:00Z"}},
-         "no timezone"),
+        (
+            {"baseline_window": {"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}},
+            "end must be after start",
+        ),
+        (
+            {"baseline_window": {"start": "2026-01-01T00:00:00", "end": "2026-01-02T00:00:00Z"}},
+            "no timezone",
+        ),
     ],
 )
 def test_configuration_errors_are_loud(settings: dict[str, object], message: str) -> None:

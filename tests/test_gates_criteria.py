@@ -83,7 +83,10 @@ def test_too_few_samples_is_inconclusive() -> None:
 
 def test_window_shorter_than_phase_minimum_is_inconclusive() -> None:
     verdict = judge(export(hours=1), "no-anomalies", "latency")
-    assert verdict.outcome is Outcome.INCONCLUSIVE and "shorter than the canary minimum" in verdict.message
+    assert (
+        verdict.outcome is Outcome.INCONCLUSIVE
+        and "shorter than the canary minimum" in verdict.message
+    )
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
@@ -157,7 +160,9 @@ def test_slo_limit_fails_even_when_baseline_is_as_bad() -> None:
 
 def test_proportion_error_spike_fails() -> None:
     document = export()
-    block = next(b for b in document["series"] if b["metric"] == "errors" and b["arm"] == "candidate")
+    block = next(
+        b for b in document["series"] if b["metric"] == "errors" and b["arm"] == "candidate"
+    )
     block["values"] = [v if not 60 <= i < 70 else 100 for i, v in enumerate(block["values"])]
     verdict = judge(document, "no-anomalies", "errors")
     assert verdict.outcome is Outcome.FAIL, verdict.message
@@ -168,7 +173,9 @@ def test_proportion_error_spike_fails() -> None:
 
 def test_regression_beyond_margin_fails_and_unclear_is_inconclusive() -> None:
     limited = {"hours": 5, "share": 0.15}
-    regressed = judge(export(candidate_shift=30.0, **limited), "match-baseline", "latency", "limited")
+    regressed = judge(
+        export(candidate_shift=30.0, **limited), "match-baseline", "latency", "limited"
+    )
     assert regressed.outcome is Outcome.FAIL and "regressed beyond the margin" in regressed.message
     # 1% worse with a 1% margin: cannot be shown non-inferior, but not proven worse either.
     unclear = judge(export(candidate_shift=2.0, **limited), "match-baseline", "latency", "limited",
@@ -256,7 +263,9 @@ def test_stable_operation_needs_72_hours_and_a_gap_restarts_the_clock() -> None:
     full = {"hours": 73, "share": 1.0, "lead_in_hours": 0.0}
     assert judge(export(**full), "stable-operation", "latency", "full").outcome is Outcome.PASS
     document = export(**full)
-    block = next(b for b in document["series"] if b["metric"] == "latency" and b["arm"] == "candidate")
+    block = next(
+        b for b in document["series"] if b["metric"] == "latency" and b["arm"] == "candidate"
+    )
     keep = [i for i, t in enumerate(block["timestamps"]) if not T0 + 10 * 3600 < t < T0 + 11 * 3600]
     block["timestamps"] = [block["timestamps"][i] for i in keep]
     block["values"] = [block["values"][i] for i in keep]
@@ -274,12 +283,14 @@ def test_stable_operation_needs_72_hours_and_a_gap_restarts_the_clock() -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(start=st.integers(0, 170), length=st.integers(5, 40), level=st.floats(300, 1e6))
-def test_no_anomalies_never_passes_a_sustained_excursion(start: int, length: int, level: float) -> None:
+def test_no_anomalies_never_passes_a_sustained_excursion(
+    start: int, length: int, level: float
+) -> None:
     document = export()
     values = list(np.random.default_rng(start).normal(200, 10, 181))
-    values[start:start + length] = [level] * len(values[start:start + length])
+    values[start : start + length] = [level] * len(values[start : start + length])
     replace_series(document, "latency", "candidate", values)
-    if len(values[start:start + length]) < 5:
+    if len(values[start : start + length]) < 5:
         return
     assert judge(document, "no-anomalies", "latency").outcome is not Outcome.PASS
 
@@ -291,7 +302,9 @@ def test_match_baseline_never_passes_a_regression_beyond_margin(worse: float, di
                                                                  seed: int) -> None:  # fmt: skip
     document = export(hours=5, share=0.15, seed=seed,
                       metrics={"latency": {"direction": direction, "margin": 0.05}})  # fmt: skip
-    baseline = next(b for b in document["series"] if b["metric"] == "latency" and b["arm"] == "baseline")
+    baseline = next(
+        b for b in document["series"] if b["metric"] == "latency" and b["arm"] == "baseline"
+    )
     factor = (1 - 0.05 - worse / 100) if direction == "higher" else (1 + 0.05 + worse / 100)
     replace_series(document, "latency", "candidate", [v * factor for v in baseline["values"]])
     assert judge(document, "match-baseline", "latency", "limited").outcome is not Outcome.PASS

@@ -82,17 +82,36 @@ def test_nan_and_inf_are_kept_for_the_criteria_to_judge() -> None:
         ({"rows": [], "extra": 1}, "unknown top-level"),
         ({"format": "prometheus"}, "is not airecovery-metrics/1"),
         ({"rows": [{"timestamp": 1, "metric": "m", "arm": "control", "value": 1}]}, "arm must be"),
-        ({"rows": [{"timestamp": "2027-01-15T08:00:00", "metric": "m", "arm": "baseline",
-                    "value": 1}]}, "no timezone"),
-        ({"rows": [{"timestamp": 1, "metric": "m", "arm": "baseline", "value": "fast"}]},
-         "expected a number"),
+        (
+            {
+                "rows": [
+                    {
+                        "timestamp": "2027-01-15T08:00:00",
+                        "metric": "m",
+                        "arm": "baseline",
+                        "value": 1,
+                    }
+                ]
+            },
+            "no timezone",
+        ),
+        (
+            {"rows": [{"timestamp": 1, "metric": "m", "arm": "baseline", "value": "fast"}]},
+            "expected a number",
+        ),
         ({"rows": [{"timestamp": 1, "metric": "m"}]}, "needs timestamp"),
-        ({"rows": [{"timestamp": 1, "metric": "traffic_share", "arm": "baseline", "value": 1}]},
-         "traffic_share is the candidate's"),
-        ({"series": [{"metric": "m", "arm": "baseline", "timestamps": [1, 2], "values": [1]}]},
-         "differ in length"),
-        ({"series": [{"metric": "m", "arm": "baseline", "timestamps": [1], "values": ["x"]}]},
-         "numbers"),
+        (
+            {"rows": [{"timestamp": 1, "metric": "traffic_share", "arm": "baseline", "value": 1}]},
+            "traffic_share is the candidate's",
+        ),
+        (
+            {"series": [{"metric": "m", "arm": "baseline", "timestamps": [1, 2], "values": [1]}]},
+            "differ in length",
+        ),
+        (
+            {"series": [{"metric": "m", "arm": "baseline", "timestamps": [1], "values": ["x"]}]},
+            "numbers",
+        ),
         ({"metrics": ["latency"]}, "'metrics' must map"),
         ({"exported_at": "yesterday"}, "exported_at"),
     ],
@@ -113,7 +132,9 @@ def test_file_source(tmp_path: Path) -> None:
     (tmp_path / "broken.json").write_text("{", encoding="utf-8")
     (tmp_path / "data.parquet").write_text("", encoding="utf-8")
     (tmp_path / "empty.csv").write_text("", encoding="utf-8")
-    _check(ExportFileSource(tmp_path / "ok.json").load(), ExportFileSource(tmp_path / "ok.csv").load())
+    _check(
+        ExportFileSource(tmp_path / "ok.json").load(), ExportFileSource(tmp_path / "ok.csv").load()
+    )
     assert ExportFileSource(tmp_path / "empty.csv").load().is_empty
     for name, message in (("broken.json", "cannot read"), ("data.parquet", "expected a .json"),
                           ("missing.json", "not found")):  # fmt: skip

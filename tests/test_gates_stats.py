@@ -171,7 +171,11 @@ def test_continuous_non_inferiority_never_passes_a_shift_beyond_margin(
     step = margin + worse_by
     candidate = baseline - step if direction == "higher" else baseline + step
     result = non_inferiority_continuous(
-        baseline, candidate, margin, margin_kind="absolute", direction=direction  # type: ignore[arg-type]
+        baseline,
+        candidate,
+        margin,
+        margin_kind="absolute",
+        direction=direction,  # type: ignore[arg-type]
     )
     assert not result.non_inferior
 
@@ -199,11 +203,15 @@ def test_proportion_non_inferiority_never_passes_an_observed_violation(
     if not 0 <= worse <= 1:
         return
     # Round away from the baseline so the observed candidate rate really is past the margin.
-    successes_cand = math.floor(worse * trials_cand) if direction == "higher" else math.ceil(
-        worse * trials_cand
+    successes_cand = (
+        math.floor(worse * trials_cand) if direction == "higher" else math.ceil(worse * trials_cand)
     )
     result = non_inferiority_proportion(
-        successes_base, trials_base, successes_cand, trials_cand, margin,
+        successes_base,
+        trials_base,
+        successes_cand,
+        trials_cand,
+        margin,
         direction=direction,  # type: ignore[arg-type]
     )
     assert not result.non_inferior

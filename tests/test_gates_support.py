@@ -15,7 +15,7 @@ T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 STEP = 60.0
 
 # The conftest a pytester run uses: it stands in for the core plugin.py (options + registration).
-PYTESTER_CONFTEST = '''
+PYTESTER_CONFTEST = """
 from __future__ import annotations
 
 import pytest
@@ -25,21 +25,32 @@ from pytest_airecovery.gates.pytest_plugin import GatePlugin
 
 
 def pytest_addhooks(pluginmanager):
-    pluginmanager.add_hookspecs(hookspecs)
+    if not hasattr(pluginmanager.hook, "pytest_airecovery_gate_source"):
+        pluginmanager.add_hookspecs(hookspecs)
+
+
+GATE_OPTIONS = (
+    ("--incident-gate", "incident_gate"),
+    ("--incident-metrics", "incident_metrics"),
+    ("--incident-gate-report", "incident_gate_report"),
+    ("--incident-gate-config", "incident_gate_config"),
+)
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("airecovery")
-    group.addoption("--incident-gate", dest="incident_gate", default=None, metavar="PHASE")
-    group.addoption("--incident-metrics", dest="incident_metrics", default=None, metavar="SOURCE")
-    group.addoption("--incident-gate-report", dest="incident_gate_report", default=None)
-    group.addoption("--incident-gate-config", dest="incident_gate_config", default=None)
+    for flag, dest in GATE_OPTIONS:
+        try:
+            group.addoption(flag, dest=dest, default=None)
+        except ValueError:  # the installed core plugin already defines it
+            pass
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_configure(config):
-    if config.getoption("incident_gate"):
+    if config.getoption("incident_gate") and not config.pluginmanager.has_plugin("airecovery-gates"):
         config.pluginmanager.register(GatePlugin(config), "airecovery-gates")
-'''
+"""
 
 
 def export(

@@ -76,7 +76,9 @@ EXPORTS = {
 
 def main() -> None:
     for name, build in EXPORTS.items():
-        (HERE / name).write_text(json.dumps(build(), separators=(",", ":")) + "\n", encoding="utf-8")
+        (HERE / name).write_text(
+            json.dumps(build(), separators=(",", ":")) + "\n", encoding="utf-8"
+        )
         print(f"wrote {HERE / name}")
 
 

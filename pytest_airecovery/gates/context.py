@@ -68,8 +68,10 @@ def measure_rollout_window(traffic: Series, phase: Phase, max_gap: float) -> Rol
         )  # fmt: skip
     stamps = traffic.timestamps
     start_index = traffic.size - 1
-    while start_index > 0 and in_range[start_index - 1] and (
-        stamps[start_index] - stamps[start_index - 1] <= max_gap
+    while (
+        start_index > 0
+        and in_range[start_index - 1]
+        and (stamps[start_index] - stamps[start_index - 1] <= max_gap)
     ):
         start_index -= 1
     return RolloutWindow(float(stamps[start_index]), float(stamps[-1]), traffic.size - start_index)
@@ -122,8 +124,13 @@ def rates(series: Series, spec: MetricSpec) -> np.ndarray:
         return series.values
     if series.trials is None:
         raise GateSourceError(f"metric {spec.name} is a proportion but its rows have no trials")
-    if not np.isfinite(series.trials).all() or (series.trials <= 0).any() or (series.values < 0).any() or (
-        series.values > series.trials
-    ).any():
-        raise GateSourceError(f"metric {spec.name}: a proportion needs 0 <= value <= trials, trials > 0")
+    if (
+        not np.isfinite(series.trials).all()
+        or (series.trials <= 0).any()
+        or (series.values < 0).any()
+        or (series.values > series.trials).any()
+    ):
+        raise GateSourceError(
+            f"metric {spec.name}: a proportion needs 0 <= value <= trials, trials > 0"
+        )
     return series.values / series.trials

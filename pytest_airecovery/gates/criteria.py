@@ -62,7 +62,9 @@ def _window_problem(context: GateContext, criterion: str, metric: str | None) ->
     return None
 
 
-def _baseline_series(context: GateContext, metric: str, start: float, end: float) -> tuple[Series, str]:
+def _baseline_series(
+    context: GateContext, metric: str, start: float, end: float
+) -> tuple[Series, str]:
     full = context.data.get(metric, "baseline")
     config = context.config
     if config.baseline_window is None:
@@ -84,11 +86,17 @@ def _samples(
     if data.is_empty:
         return inconclusive(criterion, metric, f"the metric source {data.description} is empty")
     if metric not in data.metric_names():
-        return inconclusive(criterion, metric, f"metric {metric} is missing from {data.description}")
+        return inconclusive(
+            criterion, metric, f"metric {metric} is missing from {data.description}"
+        )
     spec = context.metric_spec(metric)
     candidate = data.get(metric, "candidate").between(start, end)
     baseline, label = _baseline_series(context, metric, start, end)
-    arms = {"candidate": candidate, "baseline": baseline} if need_baseline else {"candidate": candidate}
+    arms = (
+        {"candidate": candidate, "baseline": baseline}
+        if need_baseline
+        else {"candidate": candidate}
+    )
     evidence = {"n_baseline": baseline.size, "n_candidate": candidate.size, "baseline": label}
     for arm, series in arms.items():
         bad = int((~np.isfinite(series.values)).sum())
@@ -228,7 +236,9 @@ def match_baseline(context: GateContext, metric: str | None) -> Verdict:
         return samples
     spec = samples.spec
     if spec.direction is None:
-        raise GateConfigError(f"metric {metric} needs direction = 'higher' or 'lower' for match-baseline")
+        raise GateConfigError(
+            f"metric {metric} needs direction = 'higher' or 'lower' for match-baseline"
+        )
     if spec.kind == "proportion":
         assert samples.baseline.trials is not None and samples.candidate.trials is not None
         result = non_inferiority_proportion(
@@ -280,7 +290,9 @@ def no_user_reports(context: GateContext, metric: str | None = None) -> Verdict:
     start = context.window.start or 0.0
     inside = polls.between(start, context.now)
     covering = np.concatenate([polls.between(-np.inf, start).timestamps[-1:], inside.timestamps])
-    longest_silence = float(np.diff(np.append(covering, context.now)).max()) if covering.size else np.inf
+    longest_silence = (
+        float(np.diff(np.append(covering, context.now)).max()) if covering.size else np.inf
+    )
     if covering.size == 0 or longest_silence > config.user_reports_max_age:
         return inconclusive(name, None, "the report source was not polled throughout the window "
                             f"(longest silence {format_duration(longest_silence)})")  # fmt: skip
@@ -289,7 +301,9 @@ def no_user_reports(context: GateContext, metric: str | None = None) -> Verdict:
     count = int(inside.values.sum())
     evidence = {"reports": count, "polls": inside.size, **context.window.describe()}
     if count > 0:
-        return failed(name, None, f"{count} user report(s) since {format_timestamp(start)}", **evidence)
+        return failed(
+            name, None, f"{count} user report(s) since {format_timestamp(start)}", **evidence
+        )
     return passed(name, None, f"zero user reports in {inside.size} polls since "
                   f"{format_timestamp(start)}", **evidence)  # fmt: skip
 
@@ -302,7 +316,9 @@ def regression_tests(context: GateContext, metric: str | None = None) -> Verdict
     path = Path(config.regression_junit)
     path = path if path.is_absolute() else context.rootdir / path
     if not path.is_file():
-        return inconclusive(name, None, f"JUnit XML {path} not found (run the incident cases first)")
+        return inconclusive(
+            name, None, f"JUnit XML {path} not found (run the incident cases first)"
+        )
     try:
         summary = summarise_junit(path, config.regression_match)
     except JUnitError as error:
@@ -325,7 +341,9 @@ def stable_operation(context: GateContext, metric: str | None) -> Verdict:
     if not window.exists:
         verdict = failed if window.share_out_of_range else inconclusive
         return verdict(name, metric, f"no rollout window: {window.reason}")
-    candidate_all = context.data.get(metric, "candidate").between(window.start or 0.0, window.end or 0.0)
+    candidate_all = context.data.get(metric, "candidate").between(
+        window.start or 0.0, window.end or 0.0
+    )
     stamps = candidate_all.timestamps
     # A gap longer than max_gap means we cannot vouch for that time: the clock restarts after it.
     gaps = np.flatnonzero(np.diff(stamps) > config.max_gap) if stamps.size > 1 else np.empty(0, int)
@@ -339,7 +357,11 @@ def stable_operation(context: GateContext, metric: str | None) -> Verdict:
                 "clock_start": format_timestamp(clock_start), "restarts": int(gaps.size),
                 "n_candidate": samples.candidate.size, "n_baseline": samples.baseline.size}  # fmt: skip
     if stable_for < phase.min_duration:
-        restarted = f" (clock restarted after a data gap at {format_timestamp(clock_start)})" if gaps.size else ""
+        restarted = (
+            f" (clock restarted after a data gap at {format_timestamp(clock_start)})"
+            if gaps.size
+            else ""
+        )
         return inconclusive(name, metric, f"{metric} stable for {format_duration(stable_for)} of the "
                             f"required {format_duration(phase.min_duration)}{restarted}", **evidence)  # fmt: skip
     spec, cand = samples.spec, samples.candidate_values

@@ -12,7 +12,16 @@ from pytest_airecovery.gates.verdicts import Outcome, Verdict
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-EVIDENCE_KEYS = ("n_baseline", "n_candidate", "estimate", "ci", "p_value", "bound", "margin", "window")
+EVIDENCE_KEYS = (
+    "n_baseline",
+    "n_candidate",
+    "estimate",
+    "ci",
+    "p_value",
+    "bound",
+    "margin",
+    "window",
+)
 
 
 class GatePhase(pytest.Collector):

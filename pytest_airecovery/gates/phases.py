@@ -142,7 +142,9 @@ def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None
         )
 
 
-def _number(value: Any, where: str, *, low: float | None = None, high: float | None = None) -> float:
+def _number(
+    value: Any, where: str, *, low: float | None = None, high: float | None = None
+) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise GateConfigError(f"{where}: expected a number, got {value!r}")
     if (low is not None and value < low) or (high is not None and value > high):
@@ -190,7 +192,9 @@ def _parse_phase(name: str, table: Any, base: Phase | None) -> Phase:
             raise GateConfigError(f"{where}.traffic: min {low} is above max {high}")
         phase = replace(phase, traffic_min=low / 100, traffic_max=high / 100)
     if "min_duration" in table:
-        phase = replace(phase, min_duration=_duration(table["min_duration"], f"{where}.min_duration"))
+        phase = replace(
+            phase, min_duration=_duration(table["min_duration"], f"{where}.min_duration")
+        )
     if "max_duration" in table:
         raw = table["max_duration"]
         phase = replace(phase, max_duration=None if raw in (None, "none", "ongoing")

@@ -32,7 +32,9 @@ class Decision:
 def decide(phase_name: str, verdicts: list[Verdict], settings: GateConfig | None) -> Decision:
     if not verdicts:
         return Decision("hold", "no gate criterion was evaluated")
-    failing_quality = [v for v in verdicts if v.outcome is Outcome.FAIL and v.criterion in QUALITY_CRITERIA]
+    failing_quality = [
+        v for v in verdicts if v.outcome is Outcome.FAIL and v.criterion in QUALITY_CRITERIA
+    ]
     if failing_quality:
         labels = ", ".join(v.label for v in failing_quality)
         return Decision("rollback", f"route traffic back to the known-good model: {labels} failed")
@@ -40,14 +42,20 @@ def decide(phase_name: str, verdicts: list[Verdict], settings: GateConfig | None
     if not_passed:
         labels = ", ".join(f"{v.label} ({v.outcome.value})" for v in not_passed)
         return Decision("hold", f"stay in {phase_name}: {labels}")
-    following = settings.next_phase(phase_name) if settings and phase_name in settings.phases else None
+    following = (
+        settings.next_phase(phase_name) if settings and phase_name in settings.phases else None
+    )
     if following is None:
-        return Decision("promote", f"{phase_name} complete: keep full traffic under ongoing monitoring")
+        return Decision(
+            "promote", f"{phase_name} complete: keep full traffic under ongoing monitoring"
+        )
     return Decision("promote", f"move to {following.name} at {following.traffic_label()} of traffic",
                     following.name, following.traffic_label())  # fmt: skip
 
 
-def build_report(header: dict[str, Any], verdicts: list[Verdict], decision: Decision) -> dict[str, Any]:
+def build_report(
+    header: dict[str, Any], verdicts: list[Verdict], decision: Decision
+) -> dict[str, Any]:
     return json_safe({
         **header,
         "decision": {"action": decision.action, "summary": decision.summary,

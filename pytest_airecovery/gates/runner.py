@@ -117,5 +117,7 @@ class GateRun:
             "traffic_range": [phase.traffic_min, phase.traffic_max] if phase else None,
             "min_duration_seconds": phase.min_duration if phase else None,
             "source": self.source.description if self.source else self.metrics_location,
-            "settings": str(self.settings.source) if self.settings and self.settings.source else "defaults",
+            "settings": str(self.settings.source)
+            if self.settings and self.settings.source
+            else "defaults",
         }

@@ -127,7 +127,9 @@ class _Collector:
         stamps.append(moment)
         values.append(_float(value, f"{self.origin} {where}: value"))
         no_trials = trials is None or trials == ""
-        trial_counts.append(math.nan if no_trials else _float(trials, f"{self.origin} {where}: trials"))
+        trial_counts.append(
+            math.nan if no_trials else _float(trials, f"{self.origin} {where}: trials")
+        )
 
     def add_columns(self, where: str, metric: Any, arm: Any, timestamps: Any, values: Any,
                     trials: Any = None) -> None:  # fmt: skip
@@ -136,7 +138,9 @@ class _Collector:
         if trials is not None and not isinstance(trials, list):
             raise GateSourceError(f"{self.origin} {where}: trials must be a list")
         if len(timestamps) != len(values) or (trials is not None and len(trials) != len(values)):
-            raise GateSourceError(f"{self.origin} {where}: timestamps/values/trials differ in length")
+            raise GateSourceError(
+                f"{self.origin} {where}: timestamps/values/trials differ in length"
+            )
         numeric = all(type(t) in (int, float) for t in timestamps)
         if not numeric:
             for index, timestamp in enumerate(timestamps):
@@ -217,7 +221,9 @@ def parse_json_export(document: Any, origin: str) -> MetricData:
         raise GateSourceError(f"{origin}: 'series' must be a list")
     for index, block in enumerate(columns):
         if not isinstance(block, Mapping) or not {"metric", "timestamps", "values"} <= set(block):
-            raise GateSourceError(f"{origin} series[{index}]: needs metric, arm, timestamps, values")
+            raise GateSourceError(
+                f"{origin} series[{index}]: needs metric, arm, timestamps, values"
+            )
         collector.add_columns(f"series[{index}]", block["metric"], block.get("arm"),
                               block["timestamps"], block["values"], block.get("trials"))  # fmt: skip
     as_of = None

@@ -259,7 +259,11 @@ def non_inferiority_proportion(
     p_cand = candidate_successes / candidate_trials
     absolute = _absolute_margin(margin, margin_kind, p_base)
     low, high = newcombe_difference_interval(
-        candidate_successes, candidate_trials, baseline_successes, baseline_trials, 1.0 - 2.0 * alpha
+        candidate_successes,
+        candidate_trials,
+        baseline_successes,
+        baseline_trials,
+        1.0 - 2.0 * alpha,
     )
     difference = p_cand - p_base
     std_error = math.sqrt(
@@ -267,10 +271,18 @@ def non_inferiority_proportion(
     )
     if direction == "higher":
         bound, clears = low, low > -absolute
-        z = (difference + absolute) / std_error if std_error > 0 else math.copysign(math.inf, difference + absolute)
+        z = (
+            (difference + absolute) / std_error
+            if std_error > 0
+            else math.copysign(math.inf, difference + absolute)
+        )
     elif direction == "lower":
         bound, clears = high, high < absolute
-        z = (absolute - difference) / std_error if std_error > 0 else math.copysign(math.inf, absolute - difference)
+        z = (
+            (absolute - difference) / std_error
+            if std_error > 0
+            else math.copysign(math.inf, absolute - difference)
+        )
     else:
         raise ValueError(f"unknown direction {direction!r}")
     return NonInferiorityResult(
