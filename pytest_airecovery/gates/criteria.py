@@ -132,10 +132,11 @@ def traffic_share(context: GateContext, metric: str | None = None) -> Verdict:
     if age > context.config.max_staleness:
         return inconclusive(name, None, f"traffic_share data is stale ({format_duration(age)} old)")
     shares = context.data.traffic.between(window.start or 0.0, window.end or 0.0).values
-    evidence = {"median": float(np.median(shares)), "min": float(shares.min()),
+    median_share = float(np.median(shares))
+    evidence = {"median": median_share, "min": float(shares.min()),
                 "max": float(shares.max()), "samples": window.samples,
                 "range": [phase.traffic_min, phase.traffic_max], **window.describe()}  # fmt: skip
-    return passed(name, None, f"measured share {100 * evidence['median']:.3g}% (median) inside "
+    return passed(name, None, f"measured share {100 * median_share:.3g}% (median) inside "
                   f"{phase.traffic_label()} since {format_timestamp(window.start or 0.0)}", **evidence)  # fmt: skip
 
 

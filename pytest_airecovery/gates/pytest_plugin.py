@@ -51,9 +51,8 @@ class GatePlugin:
         items.extend(gate_items)
         if gate_items:
             # Tell the terminal (and anyone counting) about items that no collector reported.
-            report = pytest.CollectReport(
-                gate_items[0].parent.nodeid, "passed", None, list(gate_items)
-            )
+            phase_id = f"gate::{self.phase_name}"
+            report = pytest.CollectReport(phase_id, "passed", None, list(gate_items))
             config.hook.pytest_collectreport(report=report)
 
     @pytest.hookimpl(wrapper=True)

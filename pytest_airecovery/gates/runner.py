@@ -17,6 +17,7 @@ from pytest_airecovery.gates.phases import PER_METRIC_CRITERIA, GateConfig, Phas
 from pytest_airecovery.gates.verdicts import Verdict
 
 if TYPE_CHECKING:
+    from pytest_airecovery.gates.context import GateContext
     from pytest_airecovery.gates.sources import MetricSource
 
 SourceFactory = Callable[[str], "MetricSource | None"]
@@ -54,7 +55,7 @@ class GateRun:
         self.settings: GateConfig | None = None
         self.phase: Phase | None = None
         self.source: MetricSource | None = None
-        self._context = None  # GateContext; typed loosely to keep numpy out of import time
+        self._context: GateContext | None = None
         self._verdicts: dict[GateCheck, Verdict] = {}
 
     def load(self) -> None:
@@ -79,14 +80,15 @@ class GateRun:
             return
         from pytest_airecovery.gates.context import GateContext
 
-        self._context = GateContext(self.settings, self.phase, data, self.rootdir)
+        context = GateContext(self.settings, self.phase, data, self.rootdir)
         try:
             # Declared defaults in the export are checked now, so a bad one errors its items early.
-            for metric in self._context.gated_metrics():
-                self._context.metric_spec(metric)
+            for metric in context.gated_metrics():
+                context.metric_spec(metric)
         except GateConfigError as error:
             self.load_error = f"metric definitions in {data.description}: {error}"
-            self._context = None
+            return
+        self._context = context
 
     def checks(self) -> list[GateCheck]:
         """The items to collect, in a fixed order: the phase's criteria, then metrics sorted."""

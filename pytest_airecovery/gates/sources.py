@@ -87,7 +87,8 @@ class MetricData:
 class MetricSource(Protocol):
     """What a gate needs from a source. Implement it for Prometheus, Datadog, a warehouse..."""
 
-    description: str
+    @property
+    def description(self) -> str: ...
 
     def load(self) -> MetricData: ...
 
