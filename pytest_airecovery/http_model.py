@@ -12,6 +12,7 @@ by conftest loaders on every test run.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -65,24 +66,15 @@ class HttpModelError(RuntimeError):
         super().__init__(message)
 
 
+@dataclasses.dataclass(eq=False)  # eq=False keeps exceptions hashable
 class _Attempt(Exception):
     """One failed attempt, internal: carries what the final error needs and whether to retry."""
 
-    def __init__(
-        self,
-        reason: str,
-        *,
-        retryable: bool,
-        status: int | None = None,
-        body: str = "",
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retryable = retryable
-        self.status = status
-        self.body = body
-        self.retry_after = retry_after
+    reason: str
+    retryable: bool
+    status: int | None = None
+    body: str = ""
+    retry_after: float | None = None
 
 
 class _BatchAborted(Exception):
@@ -143,57 +135,43 @@ def _callable_name(func: Callable[..., Any] | None) -> str | None:
     return f"{module}.{name}"
 
 
+@dataclasses.dataclass(repr=False, eq=False)
 class OpenAIChatPredictor:
-    """The batch callable behind :func:`openai_chat_model`; usable on its own as well."""
+    """The batch callable behind :func:`openai_chat_model` (same options); usable on its own."""
 
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        *,
-        api_key: str | None = None,
-        api_key_env: str | None = None,
-        system_prompt: str | None = None,
-        temperature: float | None = 0.0,
-        concurrency: int = 4,
-        timeout: float = 30.0,
-        max_retries: int = 4,
-        backoff: float = 0.5,
-        max_backoff: float = 8.0,
-        max_retry_after: float = 60.0,
-        parse: Callable[[str], Any] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        rng: random.Random | None = None,
-        sleep: Callable[[float], object] | None = None,
-    ) -> None:
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be 0 or more, got {max_retries}")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {timeout}")
-        self.url = base_url.rstrip("/") + "/chat/completions"
+    base_url: str
+    model: str
+    _: dataclasses.KW_ONLY
+    api_key: str | None = None
+    api_key_env: str | None = None
+    system_prompt: str | None = None
+    temperature: float | None = 0.0
+    concurrency: int = 4
+    timeout: float = 30.0
+    max_retries: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+    max_retry_after: float = 60.0
+    parse: Callable[[str], Any] | None = None
+    extra_body: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # OS-seeded by default so parallel workers do not retry in lockstep; inject a seeded
+    # Random to make the delays reproducible.
+    rng: random.Random = dataclasses.field(default_factory=random.Random)
+    sleep: Callable[[float], object] | None = None
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be 0 or more, got {self.max_retries}")
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {self.timeout}")
+        self.url = self.base_url.rstrip("/") + "/chat/completions"
         self.display_url = _redact_url(self.url)
-        self.model = model
-        self.system_prompt = system_prompt
-        self.temperature = temperature
-        self.concurrency = concurrency
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.max_retry_after = max_retry_after
-        self.parse = parse
-        self.extra_body = dict(extra_body or {})
-        self.headers = dict(headers or {})
-        # OS-seeded by default so parallel workers do not retry in lockstep; inject a seeded
-        # Random to make the delays reproducible.
-        self._rng = rng if rng is not None else random.Random()
+        self.extra_body = dict(self.extra_body)
+        self.headers = dict(self.headers)
         self._rng_lock = threading.Lock()
-        self._sleep = sleep
-        self._api_key = api_key
-        self._api_key_env = api_key_env
 
     def __repr__(self) -> str:
         # Deliberately omits the API key and headers.
@@ -202,14 +180,14 @@ class OpenAIChatPredictor:
     # -- request building -------------------------------------------------------------------
 
     def _resolve_api_key(self) -> str | None:
-        if self._api_key is not None:
-            return self._api_key
-        if self._api_key_env is None:
+        if self.api_key is not None:
+            return self.api_key
+        if self.api_key_env is None:
             return None
-        key = os.environ.get(self._api_key_env)
+        key = os.environ.get(self.api_key_env)
         if not key:
             raise HttpModelError(
-                f"environment variable {self._api_key_env} (the API key) is not set",
+                f"environment variable {self.api_key_env} (the API key) is not set",
                 url=self.display_url,
                 index=None,
             )
@@ -312,14 +290,14 @@ class OpenAIChatPredictor:
             return min(retry_after, self.max_retry_after)
         ceiling = min(self.max_backoff, self.backoff * (2 ** (attempt - 1)))
         with self._rng_lock:
-            jitter = self._rng.random()
+            jitter = self.rng.random()
         # "Equal jitter": always wait at least half the ceiling, spread the other half.
         return ceiling / 2 + jitter * ceiling / 2
 
     def _excerpt(self, body: str) -> str:
         excerpt = " ".join(body.split())[:BODY_EXCERPT_CHARS]
-        if self._api_key and self._api_key in excerpt:
-            excerpt = excerpt.replace(self._api_key, "***")
+        if self.api_key and self.api_key in excerpt:
+            excerpt = excerpt.replace(self.api_key, "***")
         return excerpt
 
     def predict_one(
@@ -355,8 +333,8 @@ class OpenAIChatPredictor:
                         body_excerpt=self._excerpt(failure.body),
                     ) from None
                 delay = self._retry_delay(attempts, failure.retry_after)
-                if self._sleep is not None:
-                    self._sleep(delay)
+                if self.sleep is not None:
+                    self.sleep(delay)
                 elif abort.wait(delay):  # woken early: the batch already failed
                     raise _BatchAborted() from None
         if self.parse is None:
@@ -415,7 +393,7 @@ class OpenAIChatPredictor:
                 elif not isinstance(exc, _BatchAborted):
                     raise exc
         if failures:
-            # The lowest failing index, so the report is the same whatever the thread timing.
+            # Of the inputs that failed for good before the stop, report the first in the batch.
             raise min(failures, key=lambda e: e.index if e.index is not None else -1)
         return results
 
@@ -476,9 +454,9 @@ def openai_chat_model(
         max_backoff=max_backoff,
         max_retry_after=max_retry_after,
         parse=parse,
-        extra_body=extra_body,
-        headers=headers,
-        rng=rng,
+        extra_body=extra_body or {},
+        headers=headers or {},
+        rng=rng if rng is not None else random.Random(),
         sleep=sleep,
     )
     # The same deployment asked with another prompt or temperature is another model for caching.

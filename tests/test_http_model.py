@@ -519,5 +519,5 @@ def test_http_failures_become_failed_cases_naming_the_request(pytester: pytest.P
     result = pytester.runpytest_subprocess("--incident-cases", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(
-        ["*HttpModelError: HTTP 503*retries exhausted*/v1/chat/completions for input 0*"]
+        ["*HttpModelError: HTTP 503*retries exhausted*/v1/chat/completions for input ?*"]
     )
