@@ -26,6 +26,7 @@ from typing import Any
 __all__ = ["DemoServer", "FaultPlan", "ServerStats", "main"]
 
 PredictFn = Callable[[list[Any]], Sequence[Any]]
+MAX_REQUEST_BYTES = 8 << 20  # a demo: refuse bodies that would only exhaust memory
 
 
 @dataclasses.dataclass
@@ -120,7 +121,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         owner = self.server.owner
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_REQUEST_BYTES:
+            self.close_connection = True  # the unread body would corrupt the next request
+            self._send_error(413 if length > 0 else 400, "bad Content-Length", "invalid_request")
+            return
         raw = self.rfile.read(length)
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._send_error(404, f"no route {self.path}", "not_found")
