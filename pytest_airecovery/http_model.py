@@ -300,17 +300,16 @@ class OpenAIChatPredictor:
             excerpt = excerpt.replace(self.api_key, "***")
         return excerpt
 
-    def predict_one(
-        self,
-        item: Any,
-        index: int = 0,
-        *,
-        api_key: str | None = None,
-        abort: threading.Event | None = None,
-    ) -> Any:
+    def payload_for(self, item: Any, index: int) -> bytes:
+        """The request body for one batch input, validated."""
+        return json.dumps(self.body_for(self.messages_for(item, index))).encode("utf-8")
+
+    def predict_one(self, item: Any, index: int = 0) -> Any:
         """Send one input, retrying transient failures; return its (parsed) reply."""
-        abort = abort or threading.Event()
-        payload = json.dumps(self.body_for(self.messages_for(item, index))).encode("utf-8")
+        payload = self.payload_for(item, index)
+        return self._send(payload, index, self._resolve_api_key(), threading.Event())
+
+    def _send(self, payload: bytes, index: int, api_key: str | None, abort: threading.Event) -> Any:
         attempts = 0
         while True:
             if abort.is_set():
@@ -358,12 +357,12 @@ class OpenAIChatPredictor:
         items = list(batch)
         if not items:
             return []
-        for index, item in enumerate(items):
-            self.messages_for(item, index)  # reject bad inputs before sending anything
+        # Every body is built first, so a bad input fails the batch before anything is sent.
+        payloads = [self.payload_for(item, index) for index, item in enumerate(items)]
         api_key = self._resolve_api_key()
         abort = threading.Event()
         if self.concurrency == 1 or len(items) == 1:
-            return [self.predict_one(item, i, api_key=api_key) for i, item in enumerate(items)]
+            return [self._send(body, i, api_key, abort) for i, body in enumerate(payloads)]
 
         from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
@@ -373,8 +372,8 @@ class OpenAIChatPredictor:
         # The pool size is the concurrency bound: each worker has at most one request in flight.
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="airecovery-http") as pool:
             futures = {
-                pool.submit(self.predict_one, item, i, api_key=api_key, abort=abort): i
-                for i, item in enumerate(items)
+                pool.submit(self._send, body, i, api_key, abort): i
+                for i, body in enumerate(payloads)
             }
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             if any(f.exception() is not None for f in done):
