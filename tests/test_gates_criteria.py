@@ -49,6 +49,10 @@ def test_share_outside_the_range_fails() -> None:
     assert judge(export(share=0.30), "duration").outcome is Outcome.FAIL
 
 
+def test_share_in_percent_instead_of_fraction_is_an_error() -> None:
+    assert judge(export(share=3.0), "traffic-share").outcome is Outcome.ERROR
+
+
 def test_duration_counts_from_when_the_share_entered_the_range() -> None:
     # 5 h of data in total, but only the last 1.5 h at canary share: too short.
     verdict = judge(export(hours=1.5, lead_in_hours=3.5), "duration")

@@ -56,6 +56,9 @@ def measure_rollout_window(traffic: Series, phase: Phase, max_gap: float) -> Rol
     if not np.isfinite(shares).all():
         bad = int((~np.isfinite(shares)).sum())
         return RolloutWindow(None, None, 0, f"{bad} traffic_share value(s) are NaN or inf")
+    if (shares < 0).any() or (shares > 1).any():
+        # 3 instead of 0.03 is a unit mistake in the export, not a share of 300%.
+        raise GateSourceError("traffic_share values must be fractions in [0, 1]")
     in_range = (shares >= phase.traffic_min - SHARE_TOLERANCE) & (
         shares <= phase.traffic_max + SHARE_TOLERANCE
     )

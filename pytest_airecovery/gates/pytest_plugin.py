@@ -20,6 +20,15 @@ from pytest_airecovery.gates.verdicts import Verdict
 REPORT_ATTRIBUTE = "airecovery_gate"
 
 
+def _ini(config: pytest.Config, name: str) -> str | None:
+    """An ini twin of an option, if the core plugin declares one."""
+    try:
+        value = config.getini(name)
+    except ValueError:
+        return None
+    return str(value) if value else None
+
+
 class GatePlugin:
     """Reads --incident-gate, --incident-metrics, --incident-gate-config, --incident-gate-report."""
 
@@ -30,7 +39,7 @@ class GatePlugin:
         self.run = GateRun(
             self.phase_name,
             config.getoption("incident_metrics", None),
-            config.getoption("incident_gate_config", None),
+            config.getoption("incident_gate_config", None) or _ini(config, "incident_gate_config"),
             Path(str(config.rootpath)),
             self._source_from_hook,
         )
