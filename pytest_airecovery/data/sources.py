@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from itertools import repeat
 from typing import Any
 
 from pytest_airecovery.data.errors import DataKitError
@@ -210,9 +211,13 @@ def _first_jsonl_record(path: str) -> dict[str, Any]:
 def _field_pattern(name: str) -> tuple[re.Pattern[bytes], bytes]:
     key = json.dumps(name).encode("utf-8")
     value = rb'("(?:[^"\\\n]|\\.)*"|-?[0-9][0-9.eE+-]*|true|false|null)'
-    # The trailing `[^\n]*\n` consumes the rest of the line, so a line yields at most one match:
-    # as many matches as lines means every line has the key (once, given the key count check).
-    return re.compile(re.escape(key) + rb"\s*:\s*" + value + rb"[^\n]*\n"), key
+    return re.compile(re.escape(key) + rb"\s*:\s*" + value), key
+
+
+def _once_per_line(lines: list[bytes], needle: bytes) -> bool:
+    """True if every line holds ``needle`` exactly once (map keeps the loop in C)."""
+    counts = list(map(bytes.count, lines, repeat(needle)))
+    return counts.count(1) == len(counts)
 
 
 def _decode_id(token: bytes) -> str:
@@ -220,12 +225,17 @@ def _decode_id(token: bytes) -> str:
     return value if isinstance(value, str) else _canonical_label(value)
 
 
-def _fast_fields(block: bytes, count: int, pattern: re.Pattern[bytes], key: bytes) -> list[bytes] | None:
-    """Field tokens for each line of a block of flat records, or None if any line is not simple."""
-    found = pattern.findall(block)
-    if len(found) != count or block.count(key) != count:
+def _fast_fields(block: bytes, lines: list[bytes], pattern: re.Pattern[bytes],
+                 key: bytes) -> list[bytes] | None:
+    """Field tokens, one per line, or None if some line is not simple.
+
+    With the key exactly once on every line, each line yields at most one match, so as many
+    matches as lines means match i belongs to line i.
+    """
+    if not _once_per_line(lines, key):
         return None
-    return found
+    found = pattern.findall(block)
+    return found if len(found) == len(lines) else None
 
 
 def _ids_from_tokens(tokens: list[bytes]) -> tuple[list[str], list[str]]:
@@ -293,12 +303,13 @@ def _jsonl_batches(path: str, spec: SourceSpec) -> Iterator[ItemBatch]:
         if not lines:
             continue
         digests = [sha(line).digest() for line in lines]
-        simple = len(lines) == len(raw_lines) and block.count(b"{") == len(lines)
+        # One "{" per line: flat objects, so a key cannot belong to a nested object.
+        simple = len(lines) == len(raw_lines) and _once_per_line(lines, b"{")
         label_tokens = id_tokens = None
         if simple and label_pattern is not None:
-            label_tokens = _fast_fields(block, len(lines), *label_pattern)
+            label_tokens = _fast_fields(block, lines, *label_pattern)
         if simple and id_pattern is not None:
-            id_tokens = _fast_fields(block, len(lines), *id_pattern)
+            id_tokens = _fast_fields(block, lines, *id_pattern)
         fast = simple and (label_pattern is None or label_tokens is not None) and (
             id_pattern is None or id_tokens is not None)
         if fast:

@@ -1,0 +1,171 @@
+"""Benchmarks of the data kit against the bare baselines named in issue 7, side by side.
+
+    python benchmarks/bench_data.py                 # 1 GiB of files, 1,000,000 records, 100k x 384
+    python benchmarks/bench_data.py --size 64M --records 100000 --rows 20000   # a quick run
+
+Prints each measurement and the ratio (ours / baseline as a throughput ratio, so > 1 is faster).
+Data is generated in a temporary directory, read once to warm the page cache (both sides then
+read from memory), and deleted afterwards. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pytest_airecovery.data.hashing import CHUNK_SIZE, default_workers
+from pytest_airecovery.data.manifest import build_manifest
+
+
+def parse_size(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    suffix = text[-1].upper()
+    return int(float(text[:-1]) * units[suffix]) if suffix in units else int(text)
+
+
+def best_of(repeats: int, run: Callable[[], object]) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def bare_hash_files(paths: list[Path]) -> None:
+    for path in paths:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK_SIZE):
+                digest.update(chunk)
+        digest.digest()
+
+
+def bench_files(workdir: Path, total: int, files: int, repeats: int, workers: int) -> None:
+    tree = workdir / "files"
+    tree.mkdir()
+    per_file = total // files
+    block = os.urandom(1 << 20)
+    paths = []
+    for index in range(files):
+        path = tree / f"part-{index:03d}.bin"
+        with open(path, "wb") as handle:
+            for offset in range(0, per_file, len(block)):
+                # Vary each MiB so no two files share content.
+                handle.write(block[: min(len(block), per_file - offset)][:-8]
+                             + (index * 1_000_003 + offset).to_bytes(8, "little"))
+        paths.append(path)
+    bare_hash_files(paths)  # warm the page cache
+    gib = total / (1 << 30)
+    bare = best_of(repeats, lambda: bare_hash_files(paths))
+    one = best_of(repeats, lambda: build_manifest(str(tree), str(workdir / "f1.manifest"), workers=1))
+    many = best_of(repeats, lambda: build_manifest(str(tree), str(workdir / "fn.manifest"),
+                                                   workers=workers))
+    print(f"files: {files} x {per_file / (1 << 20):.0f} MiB = {gib:.2f} GiB")
+    print(f"  bare chunked hashlib.sha256 loop : {bare:7.3f} s  {gib / bare:6.2f} GiB/s")
+    print(f"  manifest build, 1 thread         : {one:7.3f} s  {gib / one:6.2f} GiB/s"
+          f"  ratio {bare / one:.2f}x  (target >= 0.9x)")
+    print(f"  manifest build, {workers} threads        : {many:7.3f} s  {gib / many:6.2f} GiB/s"
+          f"  ratio {bare / many:.2f}x  (target > 1x)")
+    shutil.rmtree(tree)
+
+
+def bench_jsonl(workdir: Path, records: int, repeats: int) -> None:
+    path = workdir / "records.jsonl"
+    filler = "lorem ipsum dolor sit amet " * 5
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps({"id": f"rec-{index:08d}", "text": filler[: 120 + index % 40],
+                                     "label": index % 10}) + "\n" for index in range(records))
+    size = path.stat().st_size
+
+    def bare() -> None:
+        sha = hashlib.sha256
+        with open(path, "rb") as handle:
+            for line in handle:
+                sha(line).digest()
+
+    def floor() -> None:
+        # The hashing the Merkle construction itself needs per record: item, leaf, one node.
+        sha = hashlib.sha256
+        with open(path, "rb") as handle:
+            for line in handle:
+                item = sha(line).digest()
+                leaf = sha(b"\x00" + line[8:24] + item).digest()
+                sha(b"\x01" + leaf + item).digest()
+
+    bare()  # warm the page cache
+    base = best_of(repeats, bare)
+    need = best_of(repeats, floor)
+    ours = best_of(repeats, lambda: build_manifest(str(path), str(workdir / "r.manifest")))
+    print(f"jsonl: {records} records, {size / records:.0f} bytes each on average")
+    print(f"  bare hashlib.sha256 loop over lines : {base:7.3f} s  {records / base / 1e6:5.2f} M/s")
+    print(f"  floor: 3 sha256 calls per line      : {need:7.3f} s  {records / need / 1e6:5.2f} M/s"
+          f"  ratio {base / need:.2f}x  (the most any item+leaf+node scheme can reach)")
+    print(f"  manifest build (ids, labels, merkle): {ours:7.3f} s  {records / ours / 1e6:5.2f} M/s"
+          f"  ratio {base / ours:.2f}x  (target >= 0.5x)")
+    path.unlink()
+
+
+def bench_spectral(rows: int, dims: int, repeats: int) -> None:
+    import numpy as np
+
+    from pytest_airecovery.data.spectral import spectral_signatures, top_singular_direction
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(rows, dims)).astype(np.float32)
+    features[: rows // 20] += rng.normal(size=dims).astype(np.float32)  # a planted direction
+    labels = np.zeros(rows, dtype=np.int64)
+
+    def full_svd() -> np.ndarray:
+        centred = features - features.mean(axis=0)
+        vt = np.linalg.svd(centred, full_matrices=False)[2]
+        scores = (centred @ vt[0]) ** 2
+        scores.argsort()
+        return vt[0]
+
+    svd_time = best_of(max(1, repeats - 1), full_svd)
+    ours_time = best_of(repeats, lambda: spectral_signatures(features, labels, epsilon=0.05))
+    cosine = abs(float(top_singular_direction(features)[1] @ full_svd().astype(np.float64)))
+    print(f"spectral signatures: {rows} x {dims} float32, one class")
+    print(f"  full np.linalg.svd + scores      : {svd_time:7.3f} s")
+    print(f"  spectral_signatures (eigh of d x d): {ours_time:7.3f} s  "
+          f"ratio {svd_time / ours_time:.1f}x  (target >= 20x)  |cos| {cosine:.6f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="1G", help="Total bytes of files (e.g. 1G, 256M)")
+    parser.add_argument("--files", type=int, default=8, help="Number of files")
+    parser.add_argument("--records", type=int, default=1_000_000, help="JSONL records")
+    parser.add_argument("--rows", type=int, default=100_000, help="Feature rows for spectral")
+    parser.add_argument("--dims", type=int, default=384)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=default_workers())
+    parser.add_argument("--only", choices=("files", "jsonl", "spectral"), action="append")
+    args = parser.parse_args()
+    only = set(args.only or ("files", "jsonl", "spectral"))
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
+    workdir = Path(tempfile.mkdtemp(prefix="airecovery-bench-"))
+    try:
+        if "files" in only:
+            bench_files(workdir, parse_size(args.size), args.files, args.repeats, args.workers)
+        if "jsonl" in only:
+            bench_jsonl(workdir, args.records, args.repeats)
+        if "spectral" in only:
+            bench_spectral(args.rows, args.dims, args.repeats)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
