@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pytest_airecovery.gates.errors import GateConfigError
 from pytest_airecovery.gates.timeutil import TimeFormatError, parse_duration, parse_timestamp
@@ -55,10 +55,10 @@ class MetricSpec:
     """What a metric means: continuous or proportion, which way is better, margin and SLOs."""
 
     name: str
-    kind: str = "continuous"  # or "proportion" (rows carry events in `value` and `trials`)
-    direction: str | None = None  # "higher" or "lower" is better; needed by match-baseline
+    kind: Literal["continuous", "proportion"] = "continuous"  # proportion rows carry `trials`
+    direction: Literal["higher", "lower"] | None = None  # which is better; match-baseline needs it
     margin: float = 0.02
-    margin_kind: str = "relative"  # or "absolute"
+    margin_kind: Literal["relative", "absolute"] = "relative"
     slo_min: float | None = None
     slo_max: float | None = None
 

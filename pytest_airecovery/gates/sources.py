@@ -117,8 +117,9 @@ class _Collector:
             )
         return metric, arm
 
-    def add(self, where: str, timestamp: Any, metric: Any, arm: Any, value: Any,
-            trials: Any = None) -> None:  # fmt: skip
+    def add(
+        self, where: str, timestamp: Any, metric: Any, arm: Any, value: Any, trials: Any = None
+    ) -> None:
         key = self.key(where, metric, arm)
         try:
             moment = parse_timestamp(timestamp)
@@ -132,8 +133,9 @@ class _Collector:
             math.nan if no_trials else _float(trials, f"{self.origin} {where}: trials")
         )
 
-    def add_columns(self, where: str, metric: Any, arm: Any, timestamps: Any, values: Any,
-                    trials: Any = None) -> None:  # fmt: skip
+    def add_columns(
+        self, where: str, metric: Any, arm: Any, timestamps: Any, values: Any, trials: Any = None
+    ) -> None:
         if not (isinstance(timestamps, list) and isinstance(values, list)):
             raise GateSourceError(f"{self.origin} {where}: timestamps and values must be lists")
         if trials is not None and not isinstance(trials, list):
@@ -145,16 +147,25 @@ class _Collector:
         numeric = all(type(t) in (int, float) for t in timestamps)
         if not numeric:
             for index, timestamp in enumerate(timestamps):
-                self.add(f"{where}[{index}]", timestamp, metric, arm, values[index],
-                         None if trials is None else trials[index])  # fmt: skip
+                self.add(
+                    f"{where}[{index}]",
+                    timestamp,
+                    metric,
+                    arm,
+                    values[index],
+                    None if trials is None else trials[index],
+                )
             return
         # Fast path for big exports: epoch-second timestamps go straight through numpy.
         key = self.key(where, metric, arm)
         try:
             stamp_array = np.asarray(timestamps, dtype=np.float64)
             value_array = np.asarray(values, dtype=np.float64)
-            trial_array = (np.full(len(values), math.nan) if trials is None
-                           else np.asarray(trials, dtype=np.float64))  # fmt: skip
+            trial_array = (
+                np.full(len(values), math.nan)
+                if trials is None
+                else np.asarray(trials, dtype=np.float64)
+            )
         except (TypeError, ValueError):
             raise GateSourceError(f"{self.origin} {where}: values must be numbers") from None
         if not np.isfinite(stamp_array).all():
@@ -171,8 +182,9 @@ class _Collector:
             stamps, values, trials = (np.concatenate([part[i] for part in parts]) for i in range(3))
             order = np.argsort(stamps, kind="stable")
             trial_column = trials[order]
-            built = Series(stamps[order], values[order],
-                           None if np.isnan(trial_column).all() else trial_column)  # fmt: skip
+            built = Series(
+                stamps[order], values[order], None if np.isnan(trial_column).all() else trial_column
+            )
             if key[0] == TRAFFIC_METRIC:
                 traffic = built
             elif key[0] == USER_REPORTS_METRIC:
@@ -215,8 +227,14 @@ def parse_json_export(document: Any, origin: str) -> MetricData:
     for index, row in enumerate(rows):
         if not isinstance(row, Mapping) or not {"timestamp", "metric", "value"} <= set(row):
             raise GateSourceError(f"{origin} rows[{index}]: needs timestamp, metric, arm, value")
-        collector.add(f"rows[{index}]", row["timestamp"], row["metric"], row.get("arm"),
-                      row["value"], row.get("trials"))  # fmt: skip
+        collector.add(
+            f"rows[{index}]",
+            row["timestamp"],
+            row["metric"],
+            row.get("arm"),
+            row["value"],
+            row.get("trials"),
+        )
     columns = document.get("series", [])
     if not isinstance(columns, list):
         raise GateSourceError(f"{origin}: 'series' must be a list")
@@ -225,8 +243,14 @@ def parse_json_export(document: Any, origin: str) -> MetricData:
             raise GateSourceError(
                 f"{origin} series[{index}]: needs metric, arm, timestamps, values"
             )
-        collector.add_columns(f"series[{index}]", block["metric"], block.get("arm"),
-                              block["timestamps"], block["values"], block.get("trials"))  # fmt: skip
+        collector.add_columns(
+            f"series[{index}]",
+            block["metric"],
+            block.get("arm"),
+            block["timestamps"],
+            block["values"],
+            block.get("trials"),
+        )
     as_of = None
     if document.get("exported_at") is not None:
         try:
@@ -264,8 +288,14 @@ def parse_csv_export(lines: Iterable[str], origin: str) -> MetricData:
         )
     collector = _Collector(origin)
     for line_number, row in enumerate(reader, start=2):
-        collector.add(f"line {line_number}", row["timestamp"], row["metric"], row["arm"] or None,
-                      row["value"], row.get("trials"))  # fmt: skip
+        collector.add(
+            f"line {line_number}",
+            row["timestamp"],
+            row["metric"],
+            row["arm"] or None,
+            row["value"],
+            row.get("trials"),
+        )
     return collector.build(as_of, {})
 
 
