@@ -47,6 +47,11 @@ def test_share_outside_the_range_fails() -> None:
     verdict = judge(export(share=0.30), "traffic-share")
     assert verdict.outcome is Outcome.FAIL and "30%" in verdict.message
     assert judge(export(share=0.30), "duration").outcome is Outcome.FAIL
+    # The quality criteria cannot judge outside the range: that is not evidence of a regression.
+    for criterion, metric in (("no-anomalies", "latency"), ("no-user-reports", None)):
+        assert judge(export(share=0.30), criterion, metric).outcome is Outcome.INCONCLUSIVE
+    full = judge(export(share=0.5), "stable-operation", "latency", "full")
+    assert full.outcome is Outcome.INCONCLUSIVE
 
 
 def test_share_in_percent_instead_of_fraction_is_an_error() -> None:

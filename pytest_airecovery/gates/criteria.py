@@ -187,8 +187,7 @@ def stable_operation(context: GateContext, metric: str | None) -> Verdict:
     assert metric is not None
     window = context.window
     if not window.exists:
-        verdict = failed if window.share_out_of_range else inconclusive
-        return verdict(name, metric, f"no rollout window: {window.reason}")
+        return inconclusive(name, metric, f"no rollout window: {window.reason}")
     candidate_all = context.data.get(metric, "candidate").between(
         window.start or 0.0, window.end or 0.0
     )

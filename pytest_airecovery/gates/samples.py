@@ -16,7 +16,7 @@ from pytest_airecovery.gates.phases import MetricSpec
 from pytest_airecovery.gates.sources import Series
 from pytest_airecovery.gates.stats import longest_true_run
 from pytest_airecovery.gates.timeutil import format_duration, format_timestamp
-from pytest_airecovery.gates.verdicts import Verdict, failed, inconclusive
+from pytest_airecovery.gates.verdicts import Verdict, inconclusive
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,7 @@ class Samples:
 def window_problem(context: GateContext, criterion: str, metric: str | None) -> Verdict | None:
     window = context.window
     if not window.exists:
-        if window.share_out_of_range:
-            return failed(criterion, metric, f"no rollout window: {window.reason}")
+        # Even a share outside the range is only "cannot judge" here: traffic-share reports it.
         return inconclusive(criterion, metric, f"no rollout window: {window.reason}")
     if window.seconds < context.phase.min_duration:
         return inconclusive(
