@@ -191,3 +191,18 @@ def test_metric_source_hook(gate: pytest.Pytester) -> None:
     result.assert_outcomes(passed=4)
     report = json.loads((gate.path / "gate.json").read_text(encoding="utf-8"))
     assert report["source"] == "static test source"
+
+
+def test_plugin_import_does_not_load_numpy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import pytest_airecovery.gates.pytest_plugin, pytest_airecovery.gates.hookspecs; "
+        "print('numpy' in sys.modules)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert output.stdout.strip() == "False"
