@@ -37,7 +37,7 @@ class IncidentFile(pytest.File):
         self.add_marker("incident_case")
         self.add_marker(incident.severity_marker)
         self.add_marker(incident.root_cause)
-        self.keywords[incident.id] = True
+        self.extra_keyword_matches.add(incident.id)
         properties = [
             ("incident_id", incident.id),
             ("severity", incident.severity),
@@ -54,8 +54,7 @@ class IncidentFile(pytest.File):
                 items.append(CatchItem.from_parent(self, name=f"{case.id}[catches]", case=case))
         for item in items:
             item.user_properties.extend(properties)
-            for tag in item.case.tags:
-                item.keywords[tag] = True
+            item.extra_keyword_matches.update(item.case.tags)
         return items
 
 
