@@ -229,6 +229,14 @@ def test_user_reports() -> None:
     assert verdict.outcome is Outcome.FAIL and "2 user report(s)" in verdict.message
     stale = export(user_reports=[0.0] * (polls - 30), **majority)  # polling stopped 2.5 h ago
     assert judge(stale, "no-user-reports", phase="majority").outcome is Outcome.INCONCLUSIVE
+    late_start = export(**majority)
+    reports = next(b for b in late_start["series"] if b["metric"] == "user_reports")
+    polling_from = T0 + 3 * 3600  # 2.5 h into the window: the first hours are not covered
+    reports["values"] = [
+        v for t, v in zip(reports["timestamps"], reports["values"]) if t >= polling_from
+    ]
+    reports["timestamps"] = [t for t in reports["timestamps"] if t >= polling_from]
+    assert judge(late_start, "no-user-reports", phase="majority").outcome is Outcome.INCONCLUSIVE
     never = export(user_reports=[], **majority)
     assert judge(never, "no-user-reports", phase="majority").outcome is Outcome.INCONCLUSIVE
 

@@ -96,11 +96,13 @@ def no_user_reports(context: GateContext, metric: str | None = None) -> Verdict:
         )
     start = context.window.start or 0.0
     inside = polls.between(start, context.now)
-    covering = np.concatenate([polls.between(-np.inf, start).timestamps[-1:], inside.timestamps])
-    longest_silence = (
-        float(np.diff(np.append(covering, context.now)).max()) if covering.size else np.inf
-    )
-    if covering.size == 0 or longest_silence > config.user_reports_max_age:
+    # Silences are measured from the last poll before the window (or the window's start when
+    # there is none) to now: every stretch of the window must be covered by some poll.
+    earlier = polls.between(-np.inf, start).timestamps[-1:]
+    first = earlier if earlier.size else np.array([start])
+    covering = np.concatenate([first, inside.timestamps, [context.now]])
+    longest_silence = float(np.diff(covering).max())
+    if inside.size == 0 or longest_silence > config.user_reports_max_age:
         return inconclusive(
             name,
             None,
