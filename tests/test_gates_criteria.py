@@ -288,6 +288,13 @@ def test_stable_operation_needs_72_hours_and_a_gap_restarts_the_clock() -> None:
     block["values"] = [block["values"][i] for i in keep]
     verdict = judge(document, "stable-operation", "latency", "full")
     assert verdict.outcome is Outcome.INCONCLUSIVE and "clock restarted" in verdict.message
+    late = export(**full)
+    block = next(b for b in late["series"] if b["metric"] == "latency" and b["arm"] == "candidate")
+    keep = [i for i, t in enumerate(block["timestamps"]) if t >= T0 + 10 * 3600]
+    block["timestamps"] = [block["timestamps"][i] for i in keep]
+    block["values"] = [block["values"][i] for i in keep]
+    verdict = judge(late, "stable-operation", "latency", "full")
+    assert verdict.outcome is Outcome.INCONCLUSIVE and "63h 00m" in verdict.message
     slo_breach = export(**full, metrics={"latency": {"slo_max": 150}})
     assert judge(slo_breach, "stable-operation", "latency", "full").outcome is Outcome.FAIL
     nothing_to_compare = export(**full, metrics={"latency": {}})

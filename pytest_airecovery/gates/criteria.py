@@ -194,7 +194,13 @@ def stable_operation(context: GateContext, metric: str | None) -> Verdict:
     stamps = candidate_all.timestamps
     # A gap longer than max_gap means we cannot vouch for that time: the clock restarts after it.
     gaps = np.flatnonzero(np.diff(stamps) > config.max_gap) if stamps.size > 1 else np.empty(0, int)
-    clock_start = float(stamps[gaps[-1] + 1]) if gaps.size else (window.start or 0.0)
+    if stamps.size:
+        # The clock covers only time the data vouches for: from the first sample after the last
+        # long gap (or the first sample at all) to the latest sample.
+        clock_start = float(stamps[gaps[-1] + 1]) if gaps.size else float(stamps[0])
+        clock_end = float(stamps[-1])
+    else:
+        clock_start = clock_end = window.start or 0.0
     samples = window_samples(
         context,
         name,
@@ -205,7 +211,7 @@ def stable_operation(context: GateContext, metric: str | None) -> Verdict:
     )
     if isinstance(samples, Verdict):
         return samples
-    stable_for = (window.end or 0.0) - clock_start
+    stable_for = clock_end - clock_start
     evidence = {
         "stable_seconds": stable_for,
         "required_seconds": phase.min_duration,
