@@ -90,6 +90,19 @@ def test_too_few_samples_is_inconclusive() -> None:
     assert "181 candidate sample(s)" in verdict.message and "need 500" in verdict.message
 
 
+def test_metric_covering_only_part_of_the_window_is_inconclusive() -> None:
+    document = export(hours=3)
+    block = next(
+        b for b in document["series"] if b["metric"] == "latency" and b["arm"] == "candidate"
+    )
+    keep = [i for i, t in enumerate(block["timestamps"]) if t >= T0 + 2.5 * 3600]  # last hour only
+    block["timestamps"] = [block["timestamps"][i] for i in keep]
+    block["values"] = [block["values"][i] for i in keep]
+    verdict = judge(document, "no-anomalies", "latency")
+    assert verdict.outcome is Outcome.INCONCLUSIVE
+    assert "candidate data of latency spans 1h 00m" in verdict.message
+
+
 def test_window_shorter_than_phase_minimum_is_inconclusive() -> None:
     verdict = judge(export(hours=1), "no-anomalies", "latency")
     assert (

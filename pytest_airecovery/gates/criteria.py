@@ -54,13 +54,20 @@ def _proportion_shift(
     return test.difference, (test.ci_low, test.ci_high), test.pvalue, band
 
 
+def _min_span(context: GateContext) -> float:
+    # Sampling rarely lines up with the traffic window's edges: allow one tolerated gap.
+    return max(0.0, context.phase.min_duration - context.config.max_gap)
+
+
 def no_anomalies(context: GateContext, metric: str | None) -> Verdict:
     name = "no-anomalies"
     assert metric is not None
     if (problem := window_problem(context, name, metric)) is not None:
         return problem
     window, config = context.window, context.config
-    samples = window_samples(context, name, metric, window.start or 0.0, window.end or 0.0)
+    samples = window_samples(
+        context, name, metric, window.start or 0.0, window.end or 0.0, min_span=_min_span(context)
+    )
     if isinstance(samples, Verdict):
         return samples
     base, cand = samples.baseline_values, samples.candidate_values
@@ -117,7 +124,9 @@ def match_baseline(context: GateContext, metric: str | None) -> Verdict:
     if (problem := window_problem(context, name, metric)) is not None:
         return problem
     window, config = context.window, context.config
-    samples = window_samples(context, name, metric, window.start or 0.0, window.end or 0.0)
+    samples = window_samples(
+        context, name, metric, window.start or 0.0, window.end or 0.0, min_span=_min_span(context)
+    )
     if isinstance(samples, Verdict):
         return samples
     spec = samples.spec

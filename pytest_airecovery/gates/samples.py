@@ -72,6 +72,7 @@ def window_samples(
     end: float,
     *,
     need_baseline: bool = True,
+    min_span: float | None = None,
 ) -> Samples | Verdict:
     """The checks every statistical criterion shares; a Verdict means "stop here"."""
     data, config = context.data, context.config
@@ -106,6 +107,19 @@ def window_samples(
                 f"{series.size} {arm} sample(s) of {metric} in the window, need {config.min_samples}",
                 **evidence,
             )
+    if min_span is not None:
+        # The traffic window may be long while this metric's data covers only part of it.
+        concurrent = need_baseline and config.baseline_window is None
+        for arm, series in arms.items() if concurrent else [("candidate", candidate)]:
+            span = float(series.timestamps[-1] - series.timestamps[0])
+            if span < min_span:
+                return inconclusive(
+                    criterion,
+                    metric,
+                    f"the {arm} data of {metric} spans {format_duration(span)} of the window, "
+                    f"the {context.phase.name} minimum is {format_duration(context.phase.min_duration)}",
+                    **evidence,
+                )
     age = context.staleness(float(data.get(metric, "candidate").timestamps[-1]))
     if age > config.max_staleness:
         return inconclusive(
