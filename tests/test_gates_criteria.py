@@ -132,6 +132,12 @@ def test_evaluate_at_pins_the_reference_time() -> None:
     assert verdict.outcome is Outcome.INCONCLUSIVE and "stale" in verdict.message
 
 
+def test_evaluate_at_replays_the_past_without_later_data() -> None:
+    # 3 h of canary data, judged as it stood 1 h in: too short, whatever came later.
+    verdict = judge(export(hours=3), "duration", evaluate_at=T0 + 1.5 * 3600)
+    assert verdict.outcome is Outcome.INCONCLUSIVE and "1h 00m" in verdict.message
+
+
 def test_empty_source_is_inconclusive() -> None:
     empty = {"rows": []}
     for criterion, metric in (("traffic-share", None), ("duration", None), ("no-anomalies", "x")):

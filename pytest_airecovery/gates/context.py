@@ -88,6 +88,11 @@ class GateContext:
     rootdir: Path
     wall_clock: float = field(default_factory=time.time)
 
+    def __post_init__(self) -> None:
+        if self.config.evaluate_at is not None:
+            # A replay sees only what existed then; later samples would leak the future in.
+            self.data = self.data.until(self.config.evaluate_at)
+
     @property
     def now(self) -> float:
         """Reference time for staleness: a pinned replay time, else the export's, else now."""

@@ -79,6 +79,17 @@ class MetricData:
     def get(self, metric: str, arm: str) -> Series:
         return self.series.get((metric, arm), EMPTY_SERIES)
 
+    def until(self, moment: float) -> MetricData:
+        """The data as it was at `moment`: later samples dropped (to replay a past decision)."""
+        return MetricData(
+            {key: series.between(-math.inf, moment) for key, series in self.series.items()},
+            self.traffic.between(-math.inf, moment),
+            self.user_reports.between(-math.inf, moment),
+            moment,
+            self.description,
+            self.metric_defaults,
+        )
+
     @property
     def is_empty(self) -> bool:
         return not self.series and self.traffic.size == 0 and self.user_reports.size == 0
