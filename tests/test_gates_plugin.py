@@ -168,6 +168,24 @@ def test_same_result_with_and_without_xdist(gate: pytest.Pytester, mode: list[st
     ]
 
 
+@pytest.mark.parametrize("mode", [[], ["-n", "2"]])
+def test_decision_hook_runs_once_on_the_controller(gate: pytest.Pytester, mode: list[str]) -> None:
+    gate.makepyfile(conftest_decision="""
+        import json
+
+        def pytest_airecovery_gate_decision(config, decision, report):
+            with open("decisions.jsonl", "a", encoding="utf-8") as handle:
+                handle.write(json.dumps([decision, report["traffic_range"]]) + "\\n")
+    """)  # fmt: skip
+    gate.makeconftest(PYTESTER_CONFTEST + "\npytest_plugins = ['conftest_decision']\n")
+    result = gate.runpytest(
+        "--incident-gate", "canary", "--incident-metrics", "canary-healthy.json", *mode
+    )
+    result.assert_outcomes(passed=5)
+    lines = (gate.path / "decisions.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [["promote", [0.01, 0.05]]]
+
+
 def test_metric_source_hook(gate: pytest.Pytester) -> None:
     document = export()
     gate.makepyfile(conftest_source=f"""

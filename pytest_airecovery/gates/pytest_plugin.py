@@ -92,6 +92,7 @@ class GatePlugin:
                 self.run.settings = load_gate_config(self.run.config_path, self.run.rootdir)
             except GateConfigError:
                 return None
+            self.run.phase = self.run.settings.phases.get(self.phase_name)
         return self.run.settings
 
     def _ordered_verdicts(self) -> list[Verdict]:
@@ -101,17 +102,21 @@ class GatePlugin:
         return sorted(verdicts, key=lambda v: (rank.get(v.criterion, -1), v.metric or ""))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput") or not self.report_path:
-            return  # only the controller (or a plain run) writes the report
+        if hasattr(self.config, "workerinput") or not self.verdicts:
+            return  # only the controller (or a plain run) decides and writes the report
         from pytest_airecovery.gates.report import build_report, decide, write_report
 
         verdicts = self._ordered_verdicts()
         decision = decide(self.phase_name, verdicts, self._settings())
         report = build_report(self.run.describe(), verdicts, decision)
-        path = Path(self.report_path)
-        path = path if path.is_absolute() else Path(str(self.config.invocation_params.dir)) / path
-        write_report(path, report)
-        self.decision = decision
+        if self.report_path:
+            path = Path(self.report_path)
+            if not path.is_absolute():
+                path = Path(str(self.config.invocation_params.dir)) / path
+            write_report(path, report)
+        hook = getattr(self.config.hook, "pytest_airecovery_gate_decision", None)
+        if hook is not None:
+            hook(config=self.config, decision=decision.action, report=report)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput"):
