@@ -166,3 +166,11 @@ def test_metrics_without_flags() -> None:
     assert detection_metrics([], ["a"]) == {"true_positives": 0, "false_positives": 0,
                                             "false_negatives": 1, "precision": None,
                                             "recall": 0.0}
+
+
+def test_huge_finite_values_are_not_mistaken_for_nan() -> None:
+    features, labels, _ = planted(n=60)
+    features64 = features.astype(np.float64)
+    features64[3] = 1e308  # the row sum overflows, the values are finite
+    result = spectral_signatures(features64, labels, epsilon=0.05)
+    assert result.n_items == 60

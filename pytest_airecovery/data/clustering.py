@@ -28,6 +28,7 @@ from pytest_airecovery.data.features import (
     iter_classes,
     label_key,
     project,
+    rows_of,
 )
 from pytest_airecovery.data.results import DetectorResult, Flag
 
@@ -77,7 +78,7 @@ def activation_clustering(features: Any, labels: Any, ids: Sequence[Any] | None 
     flags: list[Flag] = []
     for value, rows in iter_classes(label_array, min_class_size, result.skipped_classes,
                                     result.warnings, classes):
-        points = reduce_dimensions(matrix[rows], n_components)
+        points = reduce_dimensions(rows_of(matrix, rows), n_components)
         assignment, centres = two_means(points)
         sizes = np.bincount(assignment, minlength=2)
         small = int(np.argmin(sizes))

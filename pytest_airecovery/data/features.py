@@ -37,14 +37,15 @@ def as_feature_matrix(features: Any, labels: Any, ids: Sequence[Any] | None = No
         raise DataKitError("sample ids are not unique")
     if len(matrix) == 0:
         raise DataKitError("no samples to analyse")
-    finite = np.isfinite(matrix).all(axis=1)
-    if not finite.all():
-        bad = np.flatnonzero(~finite)
-        shown = ", ".join(id_list[i] for i in bad[:5])
-        raise DataKitError(
-            f"features contain NaN or infinite values in {len(bad)} of {len(matrix)} samples "
-            f"(ids {shown}{', ...' if len(bad) > 5 else ''}); drop or impute them first"
-        )
+    # One float64 row sum per sample: NaN and inf propagate, so only a bad sum needs a closer look.
+    if not np.isfinite(matrix.sum(axis=1, dtype=np.float64)).all():
+        bad = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
+        if len(bad):  # else the sum merely overflowed
+            shown = ", ".join(id_list[i] for i in bad[:5])
+            raise DataKitError(
+                f"features contain NaN or infinite values in {len(bad)} of {len(matrix)} samples "
+                f"(ids {shown}{', ...' if len(bad) > 5 else ''}); drop or impute them first"
+            )
     return matrix, label_array, id_list
 
 
@@ -79,6 +80,13 @@ def iter_classes(labels: np.ndarray, min_class_size: int, skipped: dict[str, str
             warnings.append(f"class {label_key(value)} not analysed: {reason}")
             continue
         yield value, rows
+
+
+def rows_of(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``matrix[rows]``, without the copy when the class is the whole matrix in order."""
+    if len(rows) == len(matrix) and rows[0] == 0 and bool((np.diff(rows) == 1).all()):
+        return matrix
+    return matrix[rows]
 
 
 def centred_covariance(matrix: np.ndarray, chunk_rows: int = 16384) -> tuple[np.ndarray, np.ndarray]:

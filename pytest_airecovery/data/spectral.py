@@ -28,6 +28,7 @@ from pytest_airecovery.data.features import (
     iter_classes,
     label_key,
     project,
+    rows_of,
 )
 from pytest_airecovery.data.results import DetectorResult, Flag
 
@@ -62,7 +63,7 @@ def spectral_signatures(features: Any, labels: Any, ids: Sequence[Any] | None = 
     flags: list[Flag] = []
     for value, rows in iter_classes(label_array, min_class_size, result.skipped_classes,
                                     result.warnings, classes):
-        scores = spectral_scores(matrix[rows])
+        scores = spectral_scores(rows_of(matrix, rows))
         # The 1e-9 keeps 1.5 * 0.1 * 300 (= 45.000000000000007 in floats) at 45.
         remove = min(len(rows), math.ceil(REMOVAL_FACTOR * epsilon * len(rows) - 1e-9))
         top = np.argsort(-scores, kind="stable")[:remove]

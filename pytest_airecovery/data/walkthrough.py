@@ -41,6 +41,7 @@ class ModelScore:
 class WalkthroughResult:
     seed: int
     epsilon: float
+    detector: str
     n_target: int
     n_poison: int
     clean: ModelScore
@@ -105,9 +106,10 @@ def poison_target_class(images: np.ndarray, labels: np.ndarray, seed: int
 
 
 def run_digits_walkthrough(seed: int = 3, epsilon: float = POISON_SHARE,
-                           iterations: int = MLP_ITERATIONS,
-                           workdir: str | None = None) -> WalkthroughResult:
+                           iterations: int = MLP_ITERATIONS, workdir: str | None = None,
+                           detector: str = "spectral") -> WalkthroughResult:
     _require_demo()
+    from pytest_airecovery.data.clustering import activation_clustering
     from pytest_airecovery.data.manifest import build_manifest
     from pytest_airecovery.data.remediation import clean_dataset, detection_metrics
     from pytest_airecovery.data.spectral import spectral_signatures
@@ -130,8 +132,14 @@ def run_digits_walkthrough(seed: int = 3, epsilon: float = POISON_SHARE,
         build_manifest(dataset, manifest)
 
         activations = _runtime(poisoned_model).hidden_activations(train_x)
-        result = spectral_signatures(activations, train_y, ids.tolist(), epsilon=epsilon,
-                                     classes=[TARGET_LABEL])
+        if detector == "spectral":
+            result = spectral_signatures(activations, train_y, ids.tolist(), epsilon=epsilon,
+                                         classes=[TARGET_LABEL])
+        elif detector == "clustering":
+            result = activation_clustering(activations, train_y, ids.tolist(),
+                                           classes=[TARGET_LABEL])
+        else:
+            raise DataKitError(f"unknown detector {detector!r}; use spectral or clustering")
         cleaned = clean_dataset(dataset, result.flagged_ids, os.path.join(scratch, "clean.npz"),
                                 original_manifest=manifest)
         with np.load(cleaned.path) as archive:
@@ -140,7 +148,7 @@ def run_digits_walkthrough(seed: int = 3, epsilon: float = POISON_SHARE,
     retrained_model = _train(clean_x, clean_y, iterations)
     truth = [str(i) for i in ids[is_poison]]
     return WalkthroughResult(
-        seed=seed, epsilon=epsilon, n_target=int((labels == TARGET_LABEL).sum()),
+        seed=seed, epsilon=epsilon, detector=detector, n_target=int((labels == TARGET_LABEL).sum()),
         n_poison=int(is_poison.sum()),
         clean=_score(clean_model, split.test_X, split.test_y),
         poisoned=_score(poisoned_model, split.test_X, split.test_y),
@@ -150,6 +158,10 @@ def run_digits_walkthrough(seed: int = 3, epsilon: float = POISON_SHARE,
     )
 
 
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def format_result(result: WalkthroughResult) -> str:
     rows = [("clean model", result.clean), ("poisoned model", result.poisoned),
             ("retrained on cleaned data", result.retrained)]
@@ -157,8 +169,8 @@ def format_result(result: WalkthroughResult) -> str:
     lines = [
         (f"poisoned {result.n_poison} images into class 7 ({result.n_target} clean images), "
          f"seed {result.seed}"),
-        (f"spectral signatures (epsilon {result.epsilon}) flagged {detection['flagged']}: "
-         f"precision {detection['precision']:.2f}, recall {detection['recall']:.2f}"),
+        (f"{result.detector} (epsilon {result.epsilon}) flagged {detection['flagged']}: "
+         f"precision {_ratio(detection['precision'])}, recall {_ratio(detection['recall'])}"),
         f"cleaned manifest diff == removed ids: {result.manifest_diff_is_exactly_removed}",
         "",
         f"{'model':<28}{'clean accuracy':>16}{'attack success':>16}",
@@ -173,8 +185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=3, help="Which images get poisoned")
     parser.add_argument("--epsilon", type=float, default=POISON_SHARE,
                         help="Poison share assumed by spectral signatures")
+    parser.add_argument("--detector", choices=("spectral", "clustering"), default="spectral")
     args = parser.parse_args(argv)
-    print(format_result(run_digits_walkthrough(seed=args.seed, epsilon=args.epsilon)))
+    print(format_result(run_digits_walkthrough(seed=args.seed, epsilon=args.epsilon,
+                                               detector=args.detector)))
     return 0
 
 
