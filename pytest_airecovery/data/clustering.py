@@ -25,6 +25,7 @@ from pytest_airecovery.data.features import (
     ProgressFn,
     as_feature_matrix,
     centred_covariance,
+    eigenvectors,
     iter_classes,
     label_key,
     project,
@@ -37,7 +38,7 @@ MAX_ITERATIONS = 100
 
 def reduce_dimensions(matrix: np.ndarray, n_components: int) -> np.ndarray:
     mean, cov = centred_covariance(matrix)
-    _, vectors = np.linalg.eigh(cov)
+    vectors = eigenvectors(cov)
     keep = min(n_components, matrix.shape[1])
     return project(matrix, mean, vectors[:, ::-1][:, :keep])
 

@@ -23,8 +23,8 @@ def as_feature_matrix(features: Any, labels: Any, ids: Sequence[Any] | None = No
         raise DataKitError(f"features must be a 2-D array (samples x dims), got shape {matrix.shape}")
     if matrix.dtype.kind not in "fiub":
         raise DataKitError(f"features must be numeric, got dtype {matrix.dtype}")
-    if matrix.dtype.kind != "f":
-        matrix = matrix.astype(np.float64)
+    if matrix.dtype.kind != "f" or matrix.dtype.itemsize < 4:
+        matrix = matrix.astype(np.float64 if matrix.dtype.kind != "f" else np.float32)
     label_array = np.asarray(labels)
     if label_array.ndim != 1 or len(label_array) != len(matrix):
         raise DataKitError(
@@ -38,7 +38,9 @@ def as_feature_matrix(features: Any, labels: Any, ids: Sequence[Any] | None = No
     if len(matrix) == 0:
         raise DataKitError("no samples to analyse")
     # One float64 row sum per sample: NaN and inf propagate, so only a bad sum needs a closer look.
-    if not np.isfinite(matrix.sum(axis=1, dtype=np.float64)).all():
+    with np.errstate(over="ignore"):
+        row_sums = matrix.sum(axis=1, dtype=np.float64)
+    if not np.isfinite(row_sums).all():
         bad = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
         if len(bad):  # else the sum merely overflowed
             shown = ", ".join(id_list[i] for i in bad[:5])
@@ -46,7 +48,23 @@ def as_feature_matrix(features: Any, labels: Any, ids: Sequence[Any] | None = No
                 f"features contain NaN or infinite values in {len(bad)} of {len(matrix)} samples "
                 f"(ids {shown}{', ...' if len(bad) > 5 else ''}); drop or impute them first"
             )
-    return matrix, label_array, id_list
+    return _rescaled(matrix), label_array, id_list
+
+
+# Largest magnitude whose squares, summed over many rows, stay finite in the covariance.
+_SAFE_PEAK = {4: 1e15, 8: 1e140}
+
+
+def _rescaled(matrix: np.ndarray) -> np.ndarray:
+    """Scale huge features down by a power of two (exact), so the covariance cannot overflow.
+
+    Both detectors are invariant to one scale factor for all samples: rankings, clusters and
+    flags do not change, only the scores' units.
+    """
+    peak = max(float(matrix.max()), -float(matrix.min()))
+    if peak <= _SAFE_PEAK.get(matrix.dtype.itemsize, 1e15):
+        return matrix
+    return matrix * matrix.dtype.type(2.0 ** -np.ceil(np.log2(peak)))
 
 
 def label_key(label: Any) -> str:
@@ -87,6 +105,15 @@ def rows_of(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
     if len(rows) == len(matrix) and rows[0] == 0 and bool((np.diff(rows) == 1).all()):
         return matrix
     return matrix[rows]
+
+
+def eigenvectors(cov: np.ndarray) -> np.ndarray:
+    """Eigenvectors of a symmetric matrix, ascending eigenvalues; LAPACK failure is a clear error."""
+    try:
+        return np.linalg.eigh(cov)[1]
+    except np.linalg.LinAlgError as exc:
+        raise DataKitError(f"the feature covariance could not be decomposed ({exc}); check the "
+                           "features for extreme or degenerate values") from None
 
 
 def centred_covariance(matrix: np.ndarray, chunk_rows: int = 16384) -> tuple[np.ndarray, np.ndarray]:

@@ -25,6 +25,7 @@ from pytest_airecovery.data.features import (
     ProgressFn,
     as_feature_matrix,
     centred_covariance,
+    eigenvectors,
     iter_classes,
     label_key,
     project,
@@ -38,7 +39,7 @@ REMOVAL_FACTOR = 1.5  # the paper removes 1.5 times the expected poison share
 def top_singular_direction(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mean, unit top right-singular vector of matrix - mean)."""
     mean, cov = centred_covariance(matrix)
-    _, vectors = np.linalg.eigh(cov)
+    vectors = eigenvectors(cov)
     return mean, vectors[:, -1]
 
 
