@@ -31,6 +31,7 @@ def small_selection(monkeypatch: pytest.MonkeyPatch) -> None:
     """Force the sampling rounds of the selection even on tiny inputs."""
     monkeypatch.setattr(hodges_lehmann, "MATERIALISE_LIMIT", 40)
     monkeypatch.setattr(hodges_lehmann, "SAMPLE_SIZE", 64)
+    monkeypatch.setattr(hodges_lehmann, "MIN_SAMPLE_SIZE", 16)
 
 
 @pytest.mark.parametrize("alternative", ["two-sided", "less", "greater"])

@@ -7,8 +7,10 @@ are never materialised. Instead, with both samples sorted, row j of the implicit
 is monotone in i, so "how many differences are <= t" is one vectorised `searchsorted` over the rows
 (O(n log n)). A Floyd-Rivest style selection draws a random sample of the remaining candidate
 differences, picks two pivots that bracket the wanted rank, counts, and keeps only the per-row index
-ranges between the pivots; each round shrinks the candidates by a factor of ~100, and once at most
-`MATERIALISE_LIMIT` remain they are gathered and `np.partition` finishes the job.
+ranges between the pivots. With a sample of s values (about one per row, 2,000 to 100,000) a round
+keeps roughly 3/sqrt(s) of the candidates (1% at s = 100,000), so 1e12 pairs need about three
+rounds; once at most `MATERIALISE_LIMIT` remain they are gathered and `np.partition` finishes.
+Cost: O(n log n) per round, O(log N) rounds in the worst case, a few in practice.
 
 Accuracy: the returned values are exact order statistics of the floating-point differences
 fl(c_j - b_i) (boundaries found on the baseline values are corrected against the computed
@@ -27,7 +29,8 @@ import numpy as np
 import numpy.typing as npt
 
 MATERIALISE_LIMIT = 2_000_000
-SAMPLE_SIZE = 100_000
+SAMPLE_SIZE = 100_000  # at most; about one per row, so sampling never costs more than counting
+MIN_SAMPLE_SIZE = 2_000
 # Pivots sit this many standard deviations of the sample rank away from the target rank.
 PIVOT_SPREAD = 3.0
 _SEED = 20260314  # fixed, so that runs (and xdist workers) agree exactly
@@ -141,16 +144,17 @@ class PairwiseDifferences:
     ) -> tuple[float | None, float | None]:
         cumulative = np.cumsum(widths)
         # Sorted positions make the row lookup below cache-friendly (about 4x faster).
-        positions = np.sort(self._rng.integers(0, remaining, size=SAMPLE_SIZE))
+        size = min(SAMPLE_SIZE, max(MIN_SAMPLE_SIZE, self.candidate.size))
+        positions = np.sort(self._rng.integers(0, remaining, size=size))
         rows = np.searchsorted(cumulative, positions, "right")
         offsets = positions - (cumulative[rows] - widths[rows])
         values = np.sort(self.candidate[rows] - self.baseline[lower[rows] + offsets])
-        expected = target / remaining * SAMPLE_SIZE
-        spread = PIVOT_SPREAD * math.sqrt(SAMPLE_SIZE) / 2.0
+        expected = target / remaining * size
+        spread = PIVOT_SPREAD * math.sqrt(size) / 2.0
         low_index = math.floor(expected - spread)
         high_index = math.ceil(expected + spread)
         pivot_low = float(values[low_index]) if low_index >= 0 else None
-        pivot_high = float(values[high_index]) if high_index < SAMPLE_SIZE else None
+        pivot_high = float(values[high_index]) if high_index < size else None
         return pivot_low, pivot_high
 
     def _finish(self, lower: IntArray, widths: IntArray, remaining: int, target: int) -> float:
