@@ -224,3 +224,23 @@ def test_plugin_import_does_not_load_numpy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert output.stdout.strip() == "False"
+
+
+def test_csv_export_and_yaml_settings(gate: pytest.Pytester) -> None:
+    document = export()
+    lines = ["# exported_at: " + str(document["exported_at"]), "timestamp,metric,arm,value,trials"]
+    for block in document["series"]:
+        trials = block.get("trials") or [""] * len(block["values"])
+        for stamp, value, count in zip(block["timestamps"], block["values"], trials):
+            lines.append(f"{stamp},{block['metric']},{block['arm']},{value},{count}")
+    (gate.path / "metrics.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    gate.makefile(".yaml", gates="""
+        phases:
+          canary: {metrics: [latency]}
+        metrics:
+          latency: {direction: lower, slo_max: 400}
+    """)  # fmt: skip
+    result = gate.runpytest("--incident-gate", "canary", "--incident-metrics", "metrics.csv",
+                            "--incident-gate-config", "gates.yaml", "-v")  # fmt: skip
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["gate::canary::no-anomalies[[]latency[]] PASSED*"])
