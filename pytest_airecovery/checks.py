@@ -141,11 +141,26 @@ def resolve_value(arg: Any, row: Row) -> Any:
 
 
 def same_label(got: Any, expected: Any) -> bool:
+    """Labels compare by value: 7, 7.0 and "7" are one label; True is not 1."""
     if isinstance(got, bool) or isinstance(expected, bool):
-        return got == expected
-    if isinstance(got, (int, float)) and isinstance(expected, (int, float)):
-        return float(got) == float(expected)
-    return str(got) == str(expected) if isinstance(got, str) or isinstance(expected, str) else got == expected
+        return got is expected if isinstance(got, bool) and isinstance(expected, bool) else False
+    if got == expected:
+        return True
+    got_number, expected_number = _as_number(got), _as_number(expected)
+    if got_number is not None and expected_number is not None:
+        return got_number == expected_number
+    return str(got) == str(expected)
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
 
 
 def _text(subject: Any) -> str:

@@ -36,7 +36,7 @@ class IncidentFile(pytest.File):
         # and `-k` select by incident without a marker object per item.
         self.add_marker("incident_case")
         self.add_marker(incident.severity_marker)
-        self.add_marker(incident.root_cause)
+        self.add_marker(incident.root_cause_marker)
         self.extra_keyword_matches.add(incident.id)
         properties = [
             ("incident_id", incident.id),
@@ -100,8 +100,11 @@ class CaseItem(pytest.Item):
             ref = self.state.models.candidate(self.case_file.family)
         except ModelUnavailable:
             return
-        for row in self.rows_needed():
-            self.state.runner.plan(ref, self.case.inputs, row)
+        # The known-good outputs explain failures; planned now so they too come in batches,
+        # though computed only if some failure asks for them.
+        for planned in (ref, self.case_file.known_good.ref):
+            for row in self.rows_needed():
+                self.state.runner.plan(planned, self.case.inputs, row)
 
     def rows_needed(self) -> range:
         return range(len(self.case.inputs))
@@ -171,7 +174,8 @@ def run_aggregate_checks(
             message, value = definition.func(subjects, check.arg, rows)
         except (SubjectError, KeyError, TypeError, ValueError) as exc:
             message, value = f"cannot check these outputs: {exc}", None
-        measured[check.name] = value
+        # Two checks of one name in a case keep both values: the second is keyed name@line.
+        measured[check.name if check.name not in measured else f"{check.name}@{check.line}"] = value
         if message:
             failures.append((check, message))
     return failures, measured

@@ -17,7 +17,7 @@ ROOT_CAUSE_MARKERS = (
     "configuration_error",
     "supply_chain_compromise",
     "adversarial_exploitation",
-    "other",
+    "root_cause_other",
 )
 
 
@@ -149,6 +149,7 @@ class IncidentCasesPlugin:
         self.explicit = {Path(arg.split("::")[0]).resolve() for arg in config.args}
         self.roots = roots + sorted(p for p in self.explicit if p.is_dir())
         self.results: Any = None
+        self.unused_models: list[str] = []
         if not self.is_worker:
             from pytest_airecovery.report import IncidentResults
 
@@ -166,15 +167,22 @@ class IncidentCasesPlugin:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # Plan batches from the final, deselected item list: the same on every xdist worker.
+        families: set[str] = set()
         for item in session.items:
             plan = getattr(item, "plan_outputs", None)
             if plan is not None:
                 plan()
+                families.add(item.case_file.family)
+        self.unused_models = sorted(
+            ref for ref in self.config.getoption("incident_models") or [] if ref.partition("@")[0] not in families
+        )
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             if report.nodeid.endswith(CASE_FILE_SUFFIXES):
                 self.failed_case_files.add(report.nodeid)
+                if self.results is not None:
+                    self.results.add_collection_error(report)
             else:
                 self.foreign_collect_errors = True
 
@@ -204,11 +212,13 @@ class IncidentCasesPlugin:
             self.results.write_json(Path(path))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.results is None or not self.results.incidents:
+        if self.results is None or not (self.results.incidents or self.results.collection_errors):
             return
         terminalreporter.section("incident cases")
         for line in self.results.summary_lines():
             terminalreporter.write_line(line)
+        for ref in self.unused_models:
+            terminalreporter.write_line(f"note: --incident-model {ref} matched no collected case (no case file of that family)")
         path = self.config.getoption("incident_report")
         if path:
             terminalreporter.write_line(f"JSON report: {path}")

@@ -42,7 +42,8 @@ def failure_text(file_name: str, failures: list[tuple[Any, str]], got: str | Non
         lines.append(f"check {check.describe()} ({file_name}:{check.line}){why}")
         lines.append(f"  {message}")
     if len(failures) > MAX_FAILED_CHECKS:
-        lines.append(f"... and {len(failures) - MAX_FAILED_CHECKS} more failed checks")
+        extra = len(failures) - MAX_FAILED_CHECKS
+        lines.append(f"... and {extra} more failed check{'s' if extra > 1 else ''}")
     if got is not None:
         lines.append(f"got: {got}")
     return lines

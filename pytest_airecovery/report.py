@@ -6,9 +6,9 @@ so the same code runs on the xdist controller, which sees every worker's reports
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -27,7 +27,7 @@ class IncidentResult:
     title: str = ""
     severity: str = ""
     root_cause: str = ""
-    file: str = ""
+    files: set[str] = field(default_factory=set)
     outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
     catches: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -46,7 +46,7 @@ class IncidentResult:
             "title": self.title,
             "severity": self.severity,
             "root_cause": self.root_cause,
-            "file": self.file,
+            "files": sorted(self.files),
             "models": sorted(self.models),
             "outcomes": dict(self.outcomes),
             "cases": self.cases,
@@ -60,6 +60,10 @@ class IncidentResults:
 
     def __init__(self) -> None:
         self.incidents: dict[str, IncidentResult] = {}
+        self.collection_errors: dict[str, str] = {}
+
+    def add_collection_error(self, report: pytest.CollectReport) -> None:
+        self.collection_errors[report.nodeid] = _first_lines(str(report.longrepr))
 
     def add(self, report: pytest.TestReport) -> None:
         data = getattr(report, "airecovery", None)
@@ -72,7 +76,7 @@ class IncidentResults:
         entry.title = data.get("title", "")
         entry.severity = data.get("severity", "")
         entry.root_cause = data.get("root_cause", "")
-        entry.file = data.get("file", "")
+        entry.files.add(data.get("file", ""))
         entry.outcomes[outcome] += 1
         if data["kind"] == "catch":
             entry.catches[data["case"]] = {
@@ -97,10 +101,9 @@ class IncidentResults:
             entry = self.incidents[incident_id]
             counts = ", ".join(f"{n} {name}" for name, n in sorted(entry.outcomes.items()))
             passing = len(entry.cases) - len(entry.failed_cases)
-            line = (
-                f"{incident_id} ({entry.severity}, {entry.root_cause}): {counts}; "
-                f"cases passing {passing}/{len(entry.cases)}"
-            )
+            line = f"{incident_id} ({entry.severity}, {entry.root_cause}): {counts}"
+            if entry.cases:
+                line += f"; cases passing {passing}/{len(entry.cases)}"
             if entry.models:
                 line += f"; model {', '.join(sorted(entry.models))}"
             lines.append(line)
@@ -119,12 +122,15 @@ class IncidentResults:
                 )
                 if missed:
                     lines.append(f"    not proven: {', '.join(missed)}")
+        for nodeid in sorted(self.collection_errors):
+            lines.append(f"{nodeid}: not loaded (collection error)")
         return lines
 
     def write_json(self, path: Path, extra: dict[str, Any] | None = None) -> None:
         body = {
             "format": REPORT_FORMAT,
             "incidents": {key: self.incidents[key].to_json() for key in sorted(self.incidents)},
+            "collection_errors": dict(sorted(self.collection_errors.items())),
             **(extra or {}),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,10 +143,15 @@ def _first_lines(text: str, limit: int = 12) -> str:
 
 
 class ProgressLine:
-    """Shows ``model: inputs done of total`` while a slow batch runs, on interactive terminals only."""
+    """Shows ``model: inputs done of total`` while a slow batch runs, on interactive terminals only.
 
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
+    Writes through the terminal reporter with output capturing suspended, the way live logging
+    does, because the batch runs inside a test whose output pytest is capturing.
+    """
+
+    def __init__(self, terminal: Any, capture: Any) -> None:
+        self._terminal = terminal
+        self._capture = capture
         self._last = 0.0
         self._active = False
 
@@ -148,10 +159,13 @@ class ProgressLine:
     def for_config(cls, config: pytest.Config) -> ProgressLine | None:
         if hasattr(config, "workerinput") or config.get_verbosity() < 0:
             return None
-        stream = sys.stderr
-        if not stream.isatty() or os.environ.get("TERM") == "dumb":
+        terminal = config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is None or os.environ.get("TERM") == "dumb":
             return None
-        return cls(stream)
+        isatty = getattr(terminal, "isatty", False)
+        if not (isatty() if callable(isatty) else isatty):
+            return None
+        return cls(terminal, config.pluginmanager.get_plugin("capturemanager"))
 
     def __call__(self, ref: str, done: int, total: int, elapsed: float, running: bool) -> None:
         now = time.monotonic()
@@ -162,5 +176,6 @@ class ProgressLine:
         self._active = running
         state = "running" if running else "done"
         text = f"\r[airecovery] {ref}: {done}/{total} inputs, batch {state} {elapsed:.1f}s"
-        self._stream.write(prefix + text + ("" if running else "\n"))
-        self._stream.flush()
+        suspended = self._capture.global_and_fixture_disabled() if self._capture else contextlib.nullcontext()
+        with suspended:
+            self._terminal.write(prefix + text + ("" if running else "\n"), flush=True)

@@ -8,6 +8,7 @@ import pytest
 # Imported here, before pytester's in-process runs snapshot sys.modules: PyYAML's C extension
 # cannot be re-initialised, so a purge and re-import between runs would leave it talking to a
 # second copy of yaml's node classes.
+import numpy  # noqa: F401
 import yaml  # noqa: F401
 
 # A conftest for pytester runs: a toy model family whose behaviour depends on the version, and

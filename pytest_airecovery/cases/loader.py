@@ -112,11 +112,22 @@ def _raise_schema_errors(data: dict[str, Any], positions: Positions, shown_as: s
         return
     best = jsonschema.exceptions.best_match(errors)
     path = "/".join(str(part) for part in best.absolute_path)
-    message = best.message
+    message = _required_alternatives(best) or best.message
     if len(message) > 300:
         message = message[:297] + "..."
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     raise CaseFileError(shown_as, line_of(positions, path), field_name(path) or "(top level)", message + more)
+
+
+def _required_alternatives(error: Any) -> str | None:
+    """Plain words for "one of these keys" rules, which jsonschema words poorly."""
+    if error.validator not in ("oneOf", "anyOf"):
+        return None
+    options = error.validator_value
+    if not all(isinstance(o, dict) and set(o) == {"required"} and len(o["required"]) == 1 for o in options):
+        return None
+    names = " or ".join(f"`{o['required'][0]}`" for o in options)
+    return f"needs {'exactly one' if error.validator == 'oneOf' else 'at least one'} of {names}"
 
 
 def load_case_file(

@@ -27,8 +27,7 @@ class CheckSpec:
     why: str | None = None
 
     def describe(self) -> str:
-        arg = self.arg if not isinstance(self.arg, dict) else _compact(self.arg)
-        text = f"{self.name}: {arg}"
+        text = f"{self.name}: {_compact(self.arg)}"
         return f"{text} (field {self.field})" if self.field else text
 
 
@@ -48,6 +47,10 @@ class IncidentSpec:
     detected_at: str | None = None
     resolved_at: str | None = None
     pir: str | None = None
+
+    @property
+    def root_cause_marker(self) -> str:
+        return "root_cause_other" if self.root_cause == "other" else self.root_cause
 
     @property
     def severity_marker(self) -> str:
@@ -94,5 +97,10 @@ class CaseFile:
         return {spec.ref: spec.sha256 for spec in specs if spec.sha256}
 
 
-def _compact(value: dict[str, Any]) -> str:
-    return "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}"
+def _compact(value: Any) -> str:
+    """YAML-ish flow style, as the case file's author wrote it."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_compact(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_compact(v) for v in value) + "]"
+    return str(value)
