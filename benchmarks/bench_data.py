@@ -60,10 +60,11 @@ def bench_files(workdir: Path, total: int, files: int, repeats: int, workers: in
     for index in range(files):
         path = tree / f"part-{index:03d}.bin"
         with open(path, "wb") as handle:
-            for offset in range(0, per_file, len(block)):
-                # Vary each MiB so no two files share content.
-                handle.write(block[: min(len(block), per_file - offset)][:-8]
-                             + (index * 1_000_003 + offset).to_bytes(8, "little"))
+            # Stamp each MiB with its file and offset so no two chunks share content.
+            handle.writelines(
+                (block + (index * 1_000_003 + offset).to_bytes(8, "little"))[
+                    8 : 8 + min(len(block), per_file - offset)]
+                for offset in range(0, per_file, len(block)))
         paths.append(path)
     bare_hash_files(paths)  # warm the page cache
     gib = total / (1 << 30)
@@ -152,9 +153,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--only", choices=("files", "jsonl", "spectral"), action="append")
+    parser.add_argument("--blas-threads", type=int,
+                        help="Threads for BLAS on both sides (1 gives stable figures on a busy "
+                        "machine, where threaded BLAS loses most of its time waiting)")
     args = parser.parse_args()
+    if args.blas_threads is not None:  # numpy is first imported below, so this takes effect
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(args.blas_threads)
     only = set(args.only or ("files", "jsonl", "spectral"))
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, BLAS threads {blas}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     workdir = Path(tempfile.mkdtemp(prefix="airecovery-bench-"))
     try:
         if "files" in only:

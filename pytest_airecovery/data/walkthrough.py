@@ -169,7 +169,9 @@ def format_result(result: WalkthroughResult) -> str:
     lines = [
         (f"poisoned {result.n_poison} images into class 7 ({result.n_target} clean images), "
          f"seed {result.seed}"),
-        (f"{result.detector} (epsilon {result.epsilon}) flagged {detection['flagged']}: "
+        (f"{result.detector}"
+         f"{f' (epsilon {result.epsilon})' if result.detector == 'spectral' else ''} "
+         f"flagged {detection['flagged']}: "
          f"precision {_ratio(detection['precision'])}, recall {_ratio(detection['recall'])}"),
         f"cleaned manifest diff == removed ids: {result.manifest_diff_is_exactly_removed}",
         "",
