@@ -238,3 +238,22 @@ def test_empty_file_and_directory_for_file(tmp_path: Path) -> None:
         read_manifest(str(tmp_path / "dir.jsonl"))
     assert not (tmp_path / "m").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".manifest-")] == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="byte file names are a POSIX thing")
+def test_undecodable_file_names_round_trip(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    with open(os.path.join(os.fsencode(tree), b"caf\xe9.bin"), "wb") as handle:
+        handle.write(b"latin-1 name")
+    (tree / "plain.txt").write_text("x")
+    build_manifest(str(tree), str(tmp_path / "m"))
+    manifest = read_manifest(str(tmp_path / "m"))
+    assert [e.id for e in manifest.entries] == ["caf\udce9.bin", "plain.txt"]
+    assert verify_dataset(str(tree), manifest).identical
+
+
+def test_files_take_no_label_or_id_fields(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "data")
+    with pytest.raises(DataKitError, match="--label-field parent"):
+        build_manifest(str(tree), str(tmp_path / "m"), label_field="label")

@@ -79,7 +79,7 @@ def _entry_lines(batch: ItemBatch, first_position: int, kind: str) -> str:
         assert batch.sizes is not None
         for item_id, hexd, size, label in zip(batch.ids, hexes, batch.sizes, batch.labels):
             tail = f',"label":{label}' if label is not None else ""
-            parts.append(f'{{"id":{dumps(item_id, ensure_ascii=False)},"sha256":"{hexd}",'
+            parts.append(f'{{"id":{_json_id(item_id)},"sha256":"{hexd}",'
                          f'"size":{size}{tail}}}\n')
     else:
         id_json = batch.id_json or [dumps(i, ensure_ascii=False) for i in batch.ids]
@@ -91,6 +91,14 @@ def _entry_lines(batch: ItemBatch, first_position: int, kind: str) -> str:
             tail = f',"label":{lab}' if lab is not None else ""
             parts.append(f'{{"n":{n},"id":{i},"sha256":"{h}"{tail}}}\n')
     return "".join(parts)
+
+
+def _json_id(item_id: str) -> str:
+    try:
+        item_id.encode("utf-8")
+    except UnicodeEncodeError:  # an undecodable file name: \udcxx escapes round-trip it
+        return json.dumps(item_id)
+    return json.dumps(item_id, ensure_ascii=False)
 
 
 def stream_items(dataset: str, spec: SourceSpec, workers: int | None = None,

@@ -29,12 +29,21 @@ _BLOCK = 4096
 
 
 def leaf_hash(item_id: str, item_digest: bytes) -> bytes:
-    return hashlib.sha256(LEAF_PREFIX + item_id.encode("utf-8") + item_digest).digest()
+    return hashlib.sha256(LEAF_PREFIX + _id_bytes(item_id) + item_digest).digest()
+
+
+def _id_bytes(item_id: str) -> bytes:
+    # surrogateescape: file names that are not valid UTF-8 keep their original bytes.
+    return item_id.encode("utf-8", "surrogateescape")
 
 
 def leaf_hashes(ids: Sequence[str], digests: Sequence[bytes]) -> list[bytes]:
     sha = hashlib.sha256
-    return [sha(LEAF_PREFIX + i.encode("utf-8") + d).digest() for i, d in zip(ids, digests)]
+    try:
+        encoded = [i.encode("utf-8") for i in ids]
+    except UnicodeEncodeError:
+        encoded = [_id_bytes(i) for i in ids]
+    return [sha(LEAF_PREFIX + i + d).digest() for i, d in zip(encoded, digests)]
 
 
 def _reduce_level(level: list[bytes]) -> list[bytes]:

@@ -100,6 +100,9 @@ def resolve_spec(path: str, kind: str | None = None, label_field: str | None = N
     _check_path(path, kind)
     spec = SourceSpec(kind=kind, label_field=label_field, id_field=id_field,
                       exclude=sorted(exclude or []))
+    if kind == "files" and (label_field not in (None, "parent") or id_field is not None):
+        raise DataKitError("a directory's items are its files: ids are their paths, and the only "
+                           "label source is --label-field parent")
     if kind == "jsonl":
         first = _first_jsonl_record(path)
         spec.label_field = label_field if label_field is not None else (
