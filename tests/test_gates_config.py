@@ -89,6 +89,8 @@ metrics:
 def test_without_pyproject_the_defaults_apply(tmp_path: Path) -> None:
     config = load_gate_config(None, tmp_path)
     assert config.source is None and config.phases == DEFAULT_PHASES
+    (tmp_path / "pyproject.toml").write_text("[tool.airecovery]\nother = 1\n", encoding="utf-8")
+    assert load_gate_config(None, tmp_path).source is None  # no gate settings in it
 
 
 @pytest.mark.parametrize(

@@ -359,5 +359,7 @@ def load_gate_config(config_path: str | Path | None, rootdir: Path) -> GateConfi
                         "'tomli' to read it (pip install tomli)"
                     ) from None
                 return parse_gate_config({}, None)
-        return parse_gate_config(_pyproject_gates(_load_toml(pyproject)), pyproject)
+        settings = _pyproject_gates(_load_toml(pyproject))
+        # Name the file only when it actually holds gate settings; otherwise these are defaults.
+        return parse_gate_config(settings, pyproject if settings else None)
     return parse_gate_config({}, None)
