@@ -20,24 +20,44 @@ AggregateCheckFn = Callable[[list[Any], Any, "Rows"], "tuple[str | None, Any]"]
 
 
 class Row:
-    """One input row's columns, as the case file or its data file gives them."""
+    """One input row: its columns, its input, and (on demand) the known-good model's output."""
 
-    def __init__(self, source: Any, index: int) -> None:
+    def __init__(self, source: Any, index: int, reference: Callable[[int], Any] | None = None) -> None:
         self._source = source
+        self._reference = reference
         self.index = index
 
     def column(self, name: str) -> Any:
         return self._source.column(name, self.index)
 
+    @property
+    def input(self) -> Any:
+        return self._source.value(self.index)
+
+    def known_good_output(self) -> Any:
+        """The known-good model's output for this input (batched and cached like any output)."""
+        if self._reference is None:
+            raise SubjectError("no known-good model output is available here")
+        return self._reference(self.index)
+
 
 class Rows:
     """All rows of a case, for aggregate checks."""
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: Any, reference: Callable[[int], Any] | None = None) -> None:
         self._source = source
+        self._reference = reference
+
+    def __len__(self) -> int:
+        return len(self._source)
 
     def column(self, name: str) -> list[Any]:
         return [self._source.column(name, index) for index in range(len(self._source))]
+
+    def known_good_outputs(self) -> list[Any]:
+        if self._reference is None:
+            raise SubjectError("no known-good model output is available here")
+        return [self._reference(index) for index in range(len(self._source))]
 
 
 @dataclass(frozen=True)

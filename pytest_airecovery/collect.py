@@ -137,6 +137,13 @@ class CaseItem(pytest.Item):
             f"case {self.case.id} · {where} · model {ref}",
         ]
 
+    def reference_output(self, row: int) -> Any:
+        """The known-good output of one input, for checks that compare against it."""
+        try:
+            return self.state.runner.output(self.case_file.known_good.ref, self.case.inputs, row)
+        except OutputFailure as exc:
+            raise SubjectError(f"the known-good output is unavailable: {exc}") from None
+
     def known_good_line(self, ref: str, row: int) -> str | None:
         good = self.case_file.known_good.ref
         if good == ref:
@@ -202,7 +209,8 @@ class RowItem(CaseItem):
             output = self.state.runner.output(ref, source, self.row)
         except OutputFailure as exc:
             raise CaseFailure("\n".join([str(exc), *self.heading(ref, source.row_label(self.row))])) from None
-        failures = run_input_checks(self.case.expect, output, Row(source, self.row), self.state.registry)
+        row = Row(source, self.row, self.reference_output)
+        failures = run_input_checks(self.case.expect, output, row, self.state.registry)
         if failures:
             lines = [headline(failures), *self.heading(ref, source.row_label(self.row))]
             lines += failure_text(self.case_file.path.name, failures, got=describe_output(output))
@@ -227,7 +235,7 @@ class AggregateItem(CaseItem):
         except OutputFailure as exc:
             raise CaseFailure("\n".join([str(exc), *self.heading(ref, where)])) from None
         failures, measured = run_aggregate_checks(
-            self.case.expect_aggregate, outputs, Rows(source), self.state.registry
+            self.case.expect_aggregate, outputs, Rows(source, self.reference_output), self.state.registry
         )
         self.outcome_details = {"measured": measured}
         if failures:
@@ -238,7 +246,7 @@ class AggregateItem(CaseItem):
                 try:
                     good_outputs = self.state.runner.outputs(good, source, range(len(source)))
                     _, good_measured = run_aggregate_checks(
-                        [check for check, _ in failures], good_outputs, Rows(source), self.state.registry
+                        [check for check, _ in failures], good_outputs, Rows(source, self.reference_output), self.state.registry
                     )
                     shown = ", ".join(f"{name} {_fmt(value)}" for name, value in good_measured.items())
                     lines.append(f"known-good {good}: {shown}")
@@ -303,10 +311,10 @@ class CatchItem(CaseItem):
             return [f"model error: {exc}"]
         if self.case.expect:
             for row, output in enumerate(outputs):
-                for check, message in run_input_checks(self.case.expect, output, Row(source, row), registry):
+                for check, message in run_input_checks(self.case.expect, output, Row(source, row, self.reference_output), registry):
                     problems.append(f"row {row}: {check.name}: {message}")
         if self.case.expect_aggregate:
-            failures, _ = run_aggregate_checks(self.case.expect_aggregate, outputs, Rows(source), registry)
+            failures, _ = run_aggregate_checks(self.case.expect_aggregate, outputs, Rows(source, self.reference_output), registry)
             problems.extend(f"{check.name}: {message}" for check, message in failures)
         return problems
 

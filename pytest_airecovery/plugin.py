@@ -23,8 +23,10 @@ ROOT_CAUSE_MARKERS = (
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     from pytest_airecovery import hookspecs
+    from pytest_airecovery.gates import hookspecs as gate_hookspecs
 
     pluginmanager.add_hookspecs(hookspecs)
+    pluginmanager.add_hookspecs(gate_hookspecs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -79,6 +81,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help="Fail a model batch that takes longer (default: ini incident_model_timeout, else 300; 0 = none)",
     )
+    group.addoption(
+        "--incident-gate",
+        dest="incident_gate",
+        default=None,
+        metavar="PHASE",
+        help="Collect the exit-criteria gate items of PHASE (canary, limited, majority, full)",
+    )
+    group.addoption(
+        "--incident-metrics",
+        dest="incident_metrics",
+        default=None,
+        metavar="SOURCE",
+        help="Metric source for the gate: a JSON/CSV export or a value a source hook understands",
+    )
+    group.addoption(
+        "--incident-gate-report",
+        dest="incident_gate_report",
+        default=None,
+        metavar="PATH",
+        help="Write the gate decision as JSON to PATH and Markdown beside it",
+    )
+    group.addoption(
+        "--incident-gate-config",
+        dest="incident_gate_config",
+        default=None,
+        metavar="PATH",
+        help="Gate settings in a TOML or YAML file (default: [tool.airecovery.gates] in pyproject.toml)",
+    )
+    parser.addini("incident_gate_config", "Gate settings file (TOML or YAML)", default="")
     parser.addini("incident_cases", "Where incident case files live", type="paths", default=[Path("incident_cases")])
     parser.addini("incident_model_loader", "A function module:attr that turns a model ref into a model", default="")
     parser.addini("incident_candidates", "Candidate model ref per family (family@version)", type="linelist", default=[])
@@ -96,6 +127,18 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{cause}: incident case whose root cause is {cause.replace('_', ' ')}")
     if config.getoption("incident_cases"):
         config.pluginmanager.register(IncidentCasesPlugin(config), "airecovery-cases")
+    if config.getoption("incident_gate"):
+        from pytest_airecovery.gates.pytest_plugin import GatePlugin
+
+        config.pluginmanager.register(GatePlugin(config), "airecovery-gates")
+        if not config.getoption("incident_cases") and config.args_source != pytest.Config.ArgsSource.ARGS:
+            # A gate run with no paths decides on the gate alone, not on the repo's test suite.
+            config.pluginmanager.register(_GateOnly(), "airecovery-gate-only")
+
+
+class _GateOnly:
+    def pytest_ignore_collect(self, collection_path: Path) -> bool:
+        return True
 
 
 def _check_model_options(config: pytest.Config) -> None:
