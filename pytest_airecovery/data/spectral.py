@@ -3,8 +3,8 @@
 Per class: centre the representations, take the top right singular vector of the centred matrix,
 score each sample by its squared projection on it, flag the top ``1.5 * epsilon`` share.
 The top singular vector of the centred n x d matrix is the top eigenvector of its d x d covariance,
-so ``np.linalg.eigh`` on that small matrix replaces the full SVD (about 30x faster at
-100,000 x 384; see benchmarks/bench_data.py).
+so ``np.linalg.eigh`` on that small matrix replaces the full SVD (16-24x faster at
+100,000 x 384 with single-threaded BLAS; see benchmarks/bench_data.py and the docs).
 
 Works when poisoned samples share a direction that dominates their class's variance (a trigger
 the network learned strongly, poison share a few percent and up). Works poorly when the poison is
