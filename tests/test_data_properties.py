@@ -70,3 +70,16 @@ def test_file_trees_round_trip(files: dict[str, bytes]) -> None:
         manifest = read_manifest(str(Path(tmp) / "m"))
         assert {e.id for e in manifest.entries} == present
         assert verify_dataset(str(root), manifest).identical
+
+
+@settings(max_examples=200, deadline=None)
+@given(ids=st.lists(texts, min_size=1, max_size=8))
+def test_fast_id_decoding_matches_json(ids: list[str]) -> None:
+    from pytest_airecovery.data.sources import _ids_from_tokens
+
+    tokens = [json.dumps(i, ensure_ascii=False).encode("utf-8") for i in ids]
+    decoded, as_json, as_bytes = _ids_from_tokens(tokens)
+    assert decoded == ids
+    assert [json.loads(text) for text in as_json] == ids
+    if as_bytes is not None:
+        assert as_bytes == [i.encode("utf-8") for i in ids]

@@ -93,5 +93,5 @@ def verify_dataset(dataset: str, manifest: str | Manifest, *, workers: int | Non
         for item_id, digest, label in zip(batch.ids, batch.digests, batch.labels):
             actual[item_id] = Entry(item_id, digest.hex(),
                                     json.loads(label) if label is not None else None)
-        merkle.add_leaves(leaf_hashes(batch.ids, batch.digests))
+        merkle.add_leaves(leaf_hashes(batch.ids, batch.digests, batch.id_bytes))
     return _compare(expected.by_id(), actual, expected.merkle_root, merkle.root().hex())

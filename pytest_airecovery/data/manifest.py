@@ -147,7 +147,7 @@ def build_manifest(dataset: str, out_path: str, *, kind: str | None = None,
                     raise DataKitError(f"{dataset}: duplicate item ids ({_first_duplicate(batch, seen)})"
                                        " - pass an id field whose values are unique")
                 handle.write(_entry_lines(batch, merkle.count, spec.kind))
-                merkle.add_leaves(leaf_hashes(batch.ids, batch.digests))
+                merkle.add_leaves(leaf_hashes(batch.ids, batch.digests, batch.id_bytes))
             if merkle.count == 0:
                 raise DataKitError(f"{dataset}: no items to put in a manifest")
             root = merkle.root().hex()

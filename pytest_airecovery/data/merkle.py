@@ -37,12 +37,15 @@ def _id_bytes(item_id: str) -> bytes:
     return item_id.encode("utf-8", "surrogateescape")
 
 
-def leaf_hashes(ids: Sequence[str], digests: Sequence[bytes]) -> list[bytes]:
+def leaf_hashes(ids: Sequence[str], digests: Sequence[bytes],
+                encoded: Sequence[bytes] | None = None) -> list[bytes]:
+    """Leaves of a batch; ``encoded`` may give the ids already as UTF-8 bytes."""
     sha = hashlib.sha256
-    try:
-        encoded = [i.encode("utf-8") for i in ids]
-    except UnicodeEncodeError:
-        encoded = [_id_bytes(i) for i in ids]
+    if encoded is None:
+        try:
+            encoded = [i.encode("utf-8") for i in ids]
+        except UnicodeEncodeError:
+            encoded = [_id_bytes(i) for i in ids]
     return [sha(LEAF_PREFIX + i + d).digest() for i, d in zip(encoded, digests)]
 
 

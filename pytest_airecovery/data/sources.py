@@ -58,6 +58,7 @@ class ItemBatch:
     labels: list[str | None]  # canonical JSON text of each label, None when there is none
     sizes: list[int] | None = None  # file sizes, files kind only
     id_json: list[str] | None = None  # ids already encoded as JSON strings, when cheap to get
+    id_bytes: list[bytes] | None = None  # ids already encoded as UTF-8, when cheap to get
 
 
 def detect_kind(path: str) -> str:
@@ -241,14 +242,18 @@ def _fast_fields(block: bytes, lines: list[bytes], pattern: re.Pattern[bytes],
     return found if len(found) == len(lines) else None
 
 
-def _ids_from_tokens(tokens: list[bytes]) -> tuple[list[str], list[str]]:
-    """(ids, ids as JSON text). Plain quoted tokens are already valid JSON: decode them in one go."""
+def _ids_from_tokens(tokens: list[bytes]) -> tuple[list[str], list[str], list[bytes] | None]:
+    """(ids, ids as JSON text, ids as UTF-8 or None).
+
+    Quoted tokens without escapes are already valid JSON and their insides are the UTF-8 ids, so
+    one join and three splits (all in C) replace a decode per record.
+    """
     joined = b"\n".join(tokens)
     if joined.count(b'"') == 2 * len(tokens) and b"\\" not in joined:
-        as_json = joined.decode("utf-8").split("\n")
-        return [text[1:-1] for text in as_json], as_json
+        text = joined.decode("utf-8")
+        return text[1:-1].split('"\n"'), text.split("\n"), joined[1:-1].split(b'"\n"')
     ids = [_decode_id(token) for token in tokens]
-    return ids, [json.dumps(i, ensure_ascii=False) for i in ids]
+    return ids, [json.dumps(i, ensure_ascii=False) for i in ids], None
 
 
 def _jsonl_slow_record(path: str, line_number: int, line: bytes, spec: SourceSpec,
@@ -309,6 +314,7 @@ def _jsonl_batches(path: str, spec: SourceSpec) -> Iterator[ItemBatch]:
         # One "{" per line: flat objects, so a key cannot belong to a nested object.
         simple = len(lines) == len(raw_lines) and _once_per_line(lines, b"{")
         label_tokens = id_tokens = None
+        id_bytes: list[bytes] | None = None
         if simple and label_pattern is not None:
             label_tokens = _fast_fields(block, lines, *label_pattern)
         if simple and id_pattern is not None:
@@ -324,7 +330,7 @@ def _jsonl_batches(path: str, spec: SourceSpec) -> Iterator[ItemBatch]:
                 ids = [str(n) for n in range(position, position + len(lines))]
                 id_json: list[str] | None = [f'"{i}"' for i in ids]
             else:
-                ids, id_json = _ids_from_tokens(id_tokens)
+                ids, id_json, id_bytes = _ids_from_tokens(id_tokens)
         else:
             ids, labels, id_json = [], [], None
             numbers = [first_line + i for i, line in enumerate(raw_lines) if line.strip()]
@@ -333,7 +339,7 @@ def _jsonl_batches(path: str, spec: SourceSpec) -> Iterator[ItemBatch]:
                 ids.append(item_id)
                 labels.append(label)
         position += len(lines)
-        yield ItemBatch(ids, digests, labels, id_json=id_json)
+        yield ItemBatch(ids, digests, labels, id_json=id_json, id_bytes=id_bytes)
 
 
 def _cache_label(cache: dict[bytes, str], token: bytes) -> str:
