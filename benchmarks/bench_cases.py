@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-CONFTEST = '''
+CONFTEST = """
 from pytest_airecovery import Model
 
 def _predict(batch):
@@ -30,9 +30,9 @@ def _predict(batch):
 
 def pytest_airecovery_load_model(ref, config):
     return Model(_predict, ref=ref, fingerprint="trivial-" + ref)
-'''
+"""
 
-PARAMETRIZED = '''
+PARAMETRIZED = """
 import pytest
 
 def _predict(batch):
@@ -44,7 +44,7 @@ CASES = [(f"case-{f}-{c}", f * 100 + c) for f in range({files}) for c in range({
 def test_case(case_id, value):
     output = _predict([value])[0]
     assert output["label"] == value % 10
-'''
+"""
 
 
 def case_file(index: int, cases: int) -> str:
@@ -73,7 +73,7 @@ def run(cmd: list[str], cwd: Path) -> float:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTEST_ADDOPTS", None)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"command failed: {' '.join(cmd)}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
@@ -81,7 +81,9 @@ def run(cmd: list[str], cwd: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--cases", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
@@ -97,7 +99,9 @@ def main() -> None:
         (work / "pytest.ini").write_text("[pytest]\nincident_candidates = toy@v2\n")
         param_dir = work / "param"
         param_dir.mkdir()
-        (param_dir / "test_param.py").write_text(PARAMETRIZED.replace("{files}", str(args.files)).replace("{cases}", str(args.cases)))
+        (param_dir / "test_param.py").write_text(
+            PARAMETRIZED.replace("{files}", str(args.files)).replace("{cases}", str(args.cases))
+        )
 
         base = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"]
         ours = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "--incident-cases"]

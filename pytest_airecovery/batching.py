@@ -85,7 +85,7 @@ class BatchRunner:
     def _batch_size_for(self, ref: str) -> int:
         try:
             model = self._get_model(ref)
-        except Exception:  # reported when the batch is computed
+        except Exception:  # noqa: BLE001 - a loader failure is reported when the batch is computed
             return self._batch_size
         return max(1, getattr(model, "batch_size", None) or self._batch_size)
 
@@ -97,22 +97,23 @@ class BatchRunner:
         where = f"batch {number + 1} of {batch_count}, inputs {start}-{start + len(members) - 1}"
         try:
             model = self._get_model(ref)
-        except Exception as exc:  # the loader's own error, once per batch
+        except Exception as exc:  # noqa: BLE001 - the loader's own error, once per batch
             self._fail_all(plan, members, f"model {ref} could not be loaded: {exc}")
             return
         values = [source.value(index) for source, index in members]
         digests = [input_digest(value) for value in values]
-        fingerprint = model.fingerprint if self._cache is not None else None
+        cache = self._cache
+        fingerprint = model.fingerprint if cache is not None else None
         found: dict[str, Any] = {}
-        if fingerprint:
-            found = self._cache.lookup(fingerprint, digests)
+        if cache is not None and fingerprint:
+            found = cache.lookup(fingerprint, digests)
             if len(found) < len(set(digests)):
                 batch_key = hashlib.sha256("".join(digests).encode("ascii")).hexdigest()[:24]
-                with self._cache.batch_lock(fingerprint, batch_key):
-                    found = self._cache.lookup(fingerprint, digests, rescan=True)
+                with cache.batch_lock(fingerprint, batch_key):
+                    found = cache.lookup(fingerprint, digests, rescan=True)
                     found.update(self._call(ref, model, values, digests, found, where, plan, start))
                     fresh = {d: out for d, out in found.items() if not isinstance(out, _Bad)}
-                    self._cache.store(fingerprint, fresh)
+                    cache.store(fingerprint, fresh)
         else:
             found = self._call(ref, model, values, digests, found, where, plan, start)
         for (source, index), digest in zip(members, digests):
@@ -148,11 +149,13 @@ class BatchRunner:
         try:
             raw = self._run_with_timeout(ref, model, batch, plan, start)
             outputs = list(raw)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the model raises fails its batch only
             message = f"model {ref} raised {type(exc).__name__}: {exc} ({where})"
             return {digest: _Bad(message) for digest in todo}
         if len(outputs) != len(batch):
-            message = f"model {ref} returned {len(outputs)} outputs for {len(batch)} inputs ({where})"
+            message = (
+                f"model {ref} returned {len(outputs)} outputs for {len(batch)} inputs ({where})"
+            )
             return {digest: _Bad(message) for digest in todo}
         result: dict[str, Any] = {}
         for offset, (digest, output) in enumerate(zip(todo, outputs)):
@@ -166,7 +169,9 @@ class BatchRunner:
                 result[digest] = plain
         return result
 
-    def _run_with_timeout(self, ref: str, model: Any, batch: list[Any], plan: _Plan, start: int) -> Any:
+    def _run_with_timeout(
+        self, ref: str, model: Any, batch: list[Any], plan: _Plan, start: int
+    ) -> Any:
         total = len(plan.keys)
         if self._timeout <= 0 and self._progress is None:
             return model(batch)

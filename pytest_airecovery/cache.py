@@ -93,7 +93,9 @@ class OutputCache:
     def _dir(self, fingerprint: str) -> Path:
         return self.root / hashlib.sha256(fingerprint.encode("utf-8")).hexdigest()[:32]
 
-    def lookup(self, fingerprint: str, digests: list[str], *, rescan: bool = False) -> dict[str, Any]:
+    def lookup(
+        self, fingerprint: str, digests: list[str], *, rescan: bool = False
+    ) -> dict[str, Any]:
         known = self._known.setdefault(fingerprint, {})
         if rescan or fingerprint not in self._read_shards:
             self._scan(fingerprint)
@@ -139,7 +141,7 @@ class OutputCache:
             return
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            handle = open(folder / f".{batch_key}.lock", "a+")
+            handle = open(folder / f".{batch_key}.lock", "a+")  # noqa: SIM115 - closed by the with below
         except OSError:
             yield
             return

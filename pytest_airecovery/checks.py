@@ -338,7 +338,7 @@ def _short(text: str, limit: int = 120) -> str:
 
 def builtin_registry() -> CheckRegistry:
     registry = CheckRegistry()
-    for name, func, default_field in (
+    for name, input_func, default_field in (
         ("equals", check_equals, None),
         ("label", check_label, "label"),
         ("label_from", check_label_from, "label"),
@@ -352,13 +352,13 @@ def builtin_registry() -> CheckRegistry:
         ("prob_at_most", check_prob_at_most, None),
         ("prob_at_least", check_prob_at_least, None),
     ):
-        registry.add(name, func, kind="input", default_field=default_field, description=func.__doc__ or "")
-    for name, func, default_field in (
+        registry.add(name, input_func, kind="input", default_field=default_field, description=input_func.__doc__ or "")
+    for name, aggregate_func, default_field in (
         ("accuracy", check_accuracy, "label"),
         ("rate_of_label", check_rate_of_label, "label"),
         ("mean_score", check_mean_score, "score"),
     ):
-        registry.add(name, func, kind="aggregate", default_field=default_field)
+        registry.add(name, aggregate_func, kind="aggregate", default_field=default_field)
     return registry
 
 

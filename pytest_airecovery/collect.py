@@ -19,7 +19,7 @@ class CaseFailure(Exception):
 
 
 class IncidentFile(pytest.File):
-    def collect(self) -> list[pytest.Item]:
+    def collect(self) -> list[CaseItem]:  # type: ignore[override]
         state = incident_session(self.config)
         try:
             case_file = load_case_file(
@@ -43,7 +43,7 @@ class IncidentFile(pytest.File):
             ("severity", incident.severity),
             ("root_cause", incident.root_cause),
         ]
-        items: list[pytest.Item] = []
+        items: list[CaseItem] = []
         for case in case_file.cases:
             if case.expect:
                 for row in range(len(case.inputs)):

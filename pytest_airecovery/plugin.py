@@ -215,7 +215,7 @@ class IncidentCasesPlugin:
             plan = getattr(item, "plan_outputs", None)
             if plan is not None:
                 plan()
-                families.add(item.case_file.family)
+                families.add(item.case_file.family)  # type: ignore[attr-defined]
         self.unused_models = sorted(
             ref for ref in self.config.getoption("incident_models") or [] if ref.partition("@")[0] not in families
         )

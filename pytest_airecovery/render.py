@@ -35,7 +35,9 @@ def _probability(output: Mapping[str, Any], label: Any) -> float | None:
     return None
 
 
-def failure_text(file_name: str, failures: list[tuple[Any, str]], got: str | None = None) -> list[str]:
+def failure_text(
+    file_name: str, failures: list[tuple[Any, str]], got: str | None = None
+) -> list[str]:
     lines = []
     for check, message in failures[:MAX_FAILED_CHECKS]:
         why = f" — {check.why}" if check.why else ""

@@ -84,7 +84,7 @@ class ModelProvider:
             obj = self.config.hook.pytest_airecovery_load_model(ref=ref, config=self.config)
             if obj is None and self.loader is not None:
                 obj = self.loader(ref)
-        except Exception as exc:  # the loader's failure is this ref's failure, not the session's
+        except Exception as exc:  # noqa: BLE001 - the loader's failure is this ref's, not the session's
             return ModelUnavailable(f"loading {ref} raised {type(exc).__name__}: {exc}")
         if obj is None:
             hint = (
@@ -134,8 +134,12 @@ class IncidentSession:
         cache_root = cache_dir(config)
         self.parsed_cache = ParsedCaseCache(cache_root, schema_digest()) if cache_root else None
         output_cache = OutputCache(cache_root) if cache_root else None
-        batch_size = int(setting(config, "incident_batch_size", "incident_batch_size", DEFAULT_BATCH_SIZE))
-        timeout = float(setting(config, "incident_model_timeout", "incident_model_timeout", DEFAULT_TIMEOUT))
+        batch_size = int(
+            setting(config, "incident_batch_size", "incident_batch_size", DEFAULT_BATCH_SIZE)
+        )
+        timeout = float(
+            setting(config, "incident_model_timeout", "incident_model_timeout", DEFAULT_TIMEOUT)
+        )
         self.runner = BatchRunner(
             self.models.get,
             output_cache,

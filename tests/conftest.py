@@ -3,17 +3,16 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import pytest
-
 # Imported here, before pytester's in-process runs snapshot sys.modules: PyYAML's C extension
 # cannot be re-initialised, so a purge and re-import between runs would leave it talking to a
 # second copy of yaml's node classes.
 import numpy  # noqa: F401
+import pytest
 import yaml  # noqa: F401
 
 # A conftest for pytester runs: a toy model family whose behaviour depends on the version, and
 # a call log on disk so tests can count model calls even across xdist workers.
-TOY_CONFTEST = '''
+TOY_CONFTEST = """
 import json, math, os, time
 from pathlib import Path
 from pytest_airecovery import Model
@@ -49,7 +48,7 @@ def pytest_airecovery_load_model(ref, config):
     if artifact.exists():
         return Model(make_predict(ref), ref=ref, artifact=artifact)
     return Model(make_predict(ref), ref=ref, fingerprint="toy-" + ref)
-'''
+"""
 
 TOY_INI = """
 [pytest]
@@ -113,7 +112,9 @@ def model_calls(pytester: pytest.Pytester) -> list[dict[str, object]]:
     return calls
 
 
-@pytest.fixture(params=[[], ["-n", "0"], ["-n", "2"], ["-p", "no:xdist"]], ids=["plain", "n0", "n2", "no-xdist"])
+@pytest.fixture(
+    params=[[], ["-n", "0"], ["-n", "2"], ["-p", "no:xdist"]], ids=["plain", "n0", "n2", "no-xdist"]
+)
 def plugin_args(request: pytest.FixtureRequest) -> list[str]:
     """Run an important test without xdist, with -n 0, with two workers, and with xdist disabled."""
     return list(request.param)

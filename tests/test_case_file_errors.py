@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import run, toy_case_file, write_case
 
 GOOD = toy_case_file("AI-IR-OK")
@@ -14,7 +13,9 @@ def literal(pattern: str) -> str:
     return pattern.replace("[", "\0").replace("]", "[]]").replace("\0", "[[]")
 
 
-def _collect_error(pytester: pytest.Pytester, name: str, content: str | bytes, *args: str) -> pytest.RunResult:
+def _collect_error(
+    pytester: pytest.Pytester, name: str, content: str | bytes, *args: str
+) -> pytest.RunResult:
     write_case(pytester, "AI-OK.yaml", GOOD)
     path = pytester.path / "incident_cases" / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
@@ -67,7 +68,9 @@ BROKEN_CASES = {
         "*bad.yaml:12: cases[0].expect[0].label_from: column 'expected' not found in inline inputs (columns: none)*",
     ),
     "python-object-tag": (
-        GOOD.replace("title: toy incident", "title: !!python/object/apply:os.system ['touch pwned']"),
+        GOOD.replace(
+            "title: toy incident", "title: !!python/object/apply:os.system ['touch pwned']"
+        ),
         "*bad.yaml:4: incident.title: unsupported YAML tag 'tag:yaml.org,2002:python/object/apply:os.system'*",
     ),
     "custom-tag": (
@@ -75,15 +78,17 @@ BROKEN_CASES = {
         "*bad.yaml:4: incident.title: unsupported YAML tag '!env'*",
     ),
     "alias-bomb": (
-        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
-        "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
-        "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
-        "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
-        "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
-        "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
-        "h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
-        "i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h, *h]\n",
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+            "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+            "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+            "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+            "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+            "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
+            "h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
+            "i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h, *h]\n"
+        ),
         "*bad.yaml:*: YAML aliases expand to more than 100000 nodes (an alias bomb?)*",
     ),
     "top-level-list": ("- 1\n- 2\n", "*bad.yaml:1: expected a mapping at the top level, got list*"),
@@ -92,7 +97,9 @@ BROKEN_CASES = {
 
 
 @pytest.mark.parametrize("kind", sorted(BROKEN_CASES))
-def test_broken_case_file_is_a_collection_error_for_that_file_only(toy: pytest.Pytester, kind: str) -> None:
+def test_broken_case_file_is_a_collection_error_for_that_file_only(
+    toy: pytest.Pytester, kind: str
+) -> None:
     content, expected = BROKEN_CASES[kind]
     result = _collect_error(toy, "bad.yaml", content)
     result.stdout.fnmatch_lines([literal(expected)])
@@ -143,30 +150,58 @@ def test_npz_and_jsonl_inputs_with_columns(toy: pytest.Pytester) -> None:
 
     data = toy.path / "incident_cases" / "inputs"
     data.mkdir()
-    np.savez(data / "rows.npz", x=np.array([1, 2, 3, 4]), want=np.array([1, 2, 3, 4]), short=np.array([1]))
-    (data / "rows.jsonl").write_text("".join(json.dumps({"value": v, "want": v % 10}) + "\n" for v in (11, 12)))
+    np.savez(
+        data / "rows.npz",
+        x=np.array([1, 2, 3, 4]),
+        want=np.array([1, 2, 3, 4]),
+        short=np.array([1]),
+    )
+    (data / "rows.jsonl").write_text(
+        "".join(json.dumps({"value": v, "want": v % 10}) + "\n" for v in (11, 12))
+    )
     write_case(
         toy,
         "AI-1.yaml",
-        toy_case_file(inputs="{file: inputs/rows.npz, key: x, limit: 3}").replace("- not_label: 7", "- label_from: want")
+        toy_case_file(inputs="{file: inputs/rows.npz, key: x, limit: 3}").replace(
+            "- not_label: 7", "- label_from: want"
+        )
         + "  - id: lines\n    inputs: {file: inputs/rows.jsonl, field: value}\n    expect: [{label: {from: want}}]\n",
     )
     result = toy.runpytest("--incident-cases", "-v")
     result.assert_outcomes(passed=6)
-    result.stdout.fnmatch_lines(["*AI-1.yaml::labels?row-2? PASSED*", "*AI-1.yaml::lines?row-1? PASSED*"])
+    result.stdout.fnmatch_lines(
+        ["*AI-1.yaml::labels?row-2? PASSED*", "*AI-1.yaml::lines?row-1? PASSED*"]
+    )
 
 
 @pytest.mark.parametrize(
     ("inputs", "expected"),
     [
-        ("{file: inputs/rows.npz, key: nope}", "*cases[0].inputs.key: inputs/rows.npz has no array 'nope' (it has x, y)*"),
-        ("{file: inputs/rows.npz}", "*cases[0].inputs.key: inputs/rows.npz holds several arrays (x, y): name one with `key`*"),
-        ("{file: inputs/rows.jsonl, field: text}", "*cases[0].inputs.field: inputs/rows.jsonl:2: record has no field 'text'*"),
-        ("{file: inputs/broken.jsonl}", "*cases[0].inputs.file: inputs/broken.jsonl:1: not a JSON line*"),
-        ("{file: inputs/rows.npz, key: x, field: a}", "*cases[0].inputs.field: `field` is for .jsonl files*"),
+        (
+            "{file: inputs/rows.npz, key: nope}",
+            "*cases[0].inputs.key: inputs/rows.npz has no array 'nope' (it has x, y)*",
+        ),
+        (
+            "{file: inputs/rows.npz}",
+            "*cases[0].inputs.key: inputs/rows.npz holds several arrays (x, y): name one with `key`*",
+        ),
+        (
+            "{file: inputs/rows.jsonl, field: text}",
+            "*cases[0].inputs.field: inputs/rows.jsonl:2: record has no field 'text'*",
+        ),
+        (
+            "{file: inputs/broken.jsonl}",
+            "*cases[0].inputs.file: inputs/broken.jsonl:1: not a JSON line*",
+        ),
+        (
+            "{file: inputs/rows.npz, key: x, field: a}",
+            "*cases[0].inputs.field: `field` is for .jsonl files*",
+        ),
     ],
 )
-def test_bad_input_files_are_collection_errors(toy: pytest.Pytester, inputs: str, expected: str) -> None:
+def test_bad_input_files_are_collection_errors(
+    toy: pytest.Pytester, inputs: str, expected: str
+) -> None:
     import numpy as np
 
     data = toy.path / "incident_cases" / "inputs"

@@ -14,21 +14,34 @@ from hypothesis import strategies as st
 
 from pytest_airecovery.cases.loader import CaseFileError, field_name, load_case_file
 from pytest_airecovery.cases.yamlpos import ALIAS_EXPANSION_BUDGET, LoadError, load_json, load_yaml
-from pytest_airecovery.checks import Row, Rows, SubjectError, builtin_registry, same_label, subject_of
+from pytest_airecovery.checks import (
+    Row,
+    Rows,
+    SubjectError,
+    builtin_registry,
+    same_label,
+    subject_of,
+)
 
 # Plain data as a case file may hold it. Keys avoid YAML 1.1's merge key and float edge cases
 # (-0.0 and NaN compare unequal or lose their sign through text).
-keys = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=8).filter(
-    lambda k: k != "<<"
-)
+keys = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=8
+).filter(lambda k: k != "<<")
 scalars = (
     st.none()
     | st.booleans()
     | st.integers(-(10**12), 10**12)
-    | st.floats(allow_nan=False, allow_infinity=False).filter(lambda x: x != 0.0 or math.copysign(1, x) > 0)
+    | st.floats(allow_nan=False, allow_infinity=False).filter(
+        lambda x: x != 0.0 or math.copysign(1, x) > 0
+    )
     | st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=20)
 )
-plain_data = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4), max_leaves=20)
+plain_data = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
+    max_leaves=20,
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -105,11 +118,25 @@ incident_fragments = st.fixed_dictionaries(
     }
 )
 check_fragments = st.sampled_from(
-    [{"label": 1}, {"lable": 1}, {"label_from": "want"}, {"not_label": [1, 2]}, {"regex": "["}, {"within": {"value": 1}},
-     {"accuracy": {"min": 0.5, "label": 1}}, {}, {"label": 1, "equals": 2}, "label", {"prob_at_least": {"label": 1, "value": 2}}]
+    [
+        {"label": 1},
+        {"lable": 1},
+        {"label_from": "want"},
+        {"not_label": [1, 2]},
+        {"regex": "["},
+        {"within": {"value": 1}},
+        {"accuracy": {"min": 0.5, "label": 1}},
+        {},
+        {"label": 1, "equals": 2},
+        "label",
+        {"prob_at_least": {"label": 1, "value": 2}},
+    ]
 )
 case_fragments = st.fixed_dictionaries(
-    {"id": st.sampled_from(["c1", "c2", "c1"]), "inputs": st.sampled_from([[1, 2], [], {"file": "x.npz"}, "bad"])},
+    {
+        "id": st.sampled_from(["c1", "c2", "c1"]),
+        "inputs": st.sampled_from([[1, 2], [], {"file": "x.npz"}, "bad"]),
+    },
     optional={
         "expect": st.lists(check_fragments, max_size=3),
         "expect_aggregate": st.lists(check_fragments, max_size=2),
@@ -120,13 +147,17 @@ case_file_fragments = st.fixed_dictionaries(
     {
         "schema_version": st.sampled_from([1, 2]),
         "incident": incident_fragments,
-        "models": st.sampled_from([{"known_good": "m@1"}, {"known_good": "m"}, {"known_good": "m@1", "known_bad": "n@2"}]),
+        "models": st.sampled_from(
+            [{"known_good": "m@1"}, {"known_good": "m"}, {"known_good": "m@1", "known_bad": "n@2"}]
+        ),
         "cases": st.lists(case_fragments, max_size=3),
     }
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(case_file_fragments)
 def test_any_case_file_loads_or_names_line_and_field(tmp_path: Path, data: dict[str, Any]) -> None:
     path = tmp_path / "case.yaml"
@@ -138,7 +169,9 @@ def test_any_case_file_loads_or_names_line_and_field(tmp_path: Path, data: dict[
         assert exc.line >= 1
         assert str(exc).startswith(f"case.yaml:{exc.line}: ")
     else:
-        assert case_file.cases and all(case.expect or case.expect_aggregate for case in case_file.cases)
+        assert case_file.cases and all(
+            case.expect or case.expect_aggregate for case in case_file.cases
+        )
 
 
 class _Source:
@@ -155,7 +188,9 @@ class _Source:
         return self.cols[name][index]
 
 
-def _input_check(name: str, subject: Any, arg: Any, columns: dict[str, list[Any]] | None = None) -> str | None:
+def _input_check(
+    name: str, subject: Any, arg: Any, columns: dict[str, list[Any]] | None = None
+) -> str | None:
     check = builtin_registry().get(name)
     assert check is not None and check.kind == "input"
     return check.func(subject, arg, Row(_Source([None], columns or {}), 0))
@@ -193,7 +228,10 @@ def test_input_checks(name: str, subject: Any, arg: Any, passes: bool) -> None:
 
 def test_values_from_columns() -> None:
     assert _input_check("label", 2, {"from": "want"}, {"want": [2]}) is None
-    assert _input_check("label_from", 2, "want", {"want": [3]}) == "expected label 3 (from want), got 2"
+    assert (
+        _input_check("label_from", 2, "want", {"want": [3]})
+        == "expected label 3 (from want), got 2"
+    )
 
 
 def test_text_checks_on_structured_output_ask_for_a_field() -> None:
@@ -204,15 +242,36 @@ def test_text_checks_on_structured_output_ask_for_a_field() -> None:
 @pytest.mark.parametrize(
     ("name", "subjects", "arg", "columns", "passes", "measured"),
     [
-        ("accuracy", [1, 2, 3, 3], {"min": 0.75, "label_from": "y"}, {"y": [1, 2, 3, 4]}, True, 0.75),
-        ("accuracy", [1, 2, 3, 3], {"min": 0.8, "label_from": "y"}, {"y": [1, 2, 3, 4]}, False, 0.75),
+        (
+            "accuracy",
+            [1, 2, 3, 3],
+            {"min": 0.75, "label_from": "y"},
+            {"y": [1, 2, 3, 4]},
+            True,
+            0.75,
+        ),
+        (
+            "accuracy",
+            [1, 2, 3, 3],
+            {"min": 0.8, "label_from": "y"},
+            {"y": [1, 2, 3, 4]},
+            False,
+            0.75,
+        ),
         ("rate_of_label", [7, 7, 1, 2], {"label": 7, "max": 0.25}, {}, False, 0.5),
         ("rate_of_label", [7, 1, 1, 2], {"label": 7, "min": 0.2}, {}, True, 0.25),
         ("mean_score", [0.2, 0.4], {"min": 0.1, "max": 0.35}, {}, True, pytest.approx(0.3)),
         ("mean_score", [0.2, 0.6], {"max": 0.3}, {}, False, pytest.approx(0.4)),
     ],
 )
-def test_aggregate_checks(name: str, subjects: list[Any], arg: Any, columns: dict[str, list[Any]], passes: bool, measured: Any) -> None:
+def test_aggregate_checks(
+    name: str,
+    subjects: list[Any],
+    arg: Any,
+    columns: dict[str, list[Any]],
+    passes: bool,
+    measured: Any,
+) -> None:
     check = builtin_registry().get(name)
     assert check is not None and check.kind == "aggregate"
     message, value = check.func(subjects, arg, Rows(_Source(subjects, columns)))
