@@ -145,10 +145,13 @@ def test_items_can_be_selected_with_k(gate: pytest.Pytester) -> None:
 
 def test_runs_beside_ordinary_tests(gate: pytest.Pytester) -> None:
     gate.makepyfile(test_model="def test_model():\n    assert True\n")
+    # With paths, the gate runs beside them; without, a gate run collects only the gate.
     result = gate.runpytest(
-        "--incident-gate", "canary", "--incident-metrics", "canary-healthy.json"
+        "test_model.py", "--incident-gate", "canary", "--incident-metrics", "canary-healthy.json"
     )
     result.assert_outcomes(passed=6)
+    gate_only = gate.runpytest("--incident-gate", "canary", "--incident-metrics", "canary-healthy.json")
+    gate_only.assert_outcomes(passed=5)
     assert gate.runpytest().parseoutcomes() == {"passed": 1}  # no gate without the flag
 
 

@@ -12,10 +12,13 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_airecovery.gates.errors import GateConfigError
 from pytest_airecovery.gates.timeutil import TimeFormatError, parse_duration, parse_timestamp
+
+if TYPE_CHECKING:
+    from pytest_airecovery.gates.prometheus import PrometheusSettings
 
 HOUR = 3600.0
 
@@ -90,6 +93,7 @@ class GateConfig:
     regression_junit: str | None = None
     regression_match: str | None = None
     evaluate_at: float | None = None  # replay a decision at a fixed time instead of the export's
+    prometheus: PrometheusSettings | None = None  # PromQL per metric, for a prometheus+http source
     source: Path | None = None  # where the settings came from, for messages
 
     def phase(self, name: str) -> Phase:
@@ -124,7 +128,7 @@ _METRIC_KEYS = {"kind", "direction", "margin", "margin_kind", "slo_min", "slo_ma
 _TOP_KEYS = {
     "phases", "order", "metrics", "min_samples", "alpha", "anomaly_alpha", "min_shift",
     "band_width", "min_run", "max_staleness", "max_gap", "user_reports_max_age", "baseline_window",
-    "incident_window", "regression_junit", "regression_match", "evaluate_at",
+    "incident_window", "regression_junit", "regression_match", "evaluate_at", "prometheus",
 }  # fmt: skip
 _DURATION_KEYS = {"max_staleness", "max_gap", "user_reports_max_age"}
 _CHOICES = {
@@ -296,6 +300,10 @@ def parse_gate_config(settings: Mapping[str, Any], source: Path | None = None) -
             values["evaluate_at"] = parse_timestamp(settings["evaluate_at"])
         except TimeFormatError as error:
             raise GateConfigError(f"evaluate_at: {error}") from None
+    if "prometheus" in settings:
+        from pytest_airecovery.gates.prometheus import parse_prometheus_settings
+
+        values["prometheus"] = parse_prometheus_settings(settings["prometheus"])
     return GateConfig(phases=phases, metrics=metrics, source=source, **values)
 
 

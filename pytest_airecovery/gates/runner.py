@@ -67,13 +67,18 @@ class GateRun:
             self.load_error = f"gate configuration: {error}"
             return
         if not self.metrics_location:
-            self.load_error = "no metric source: pass --incident-metrics PATH (a JSON/CSV export)"
+            self.load_error = (
+                "no metric source: pass --incident-metrics PATH (a JSON/CSV export) "
+                "or prometheus+http://HOST:PORT"
+            )
             return
         from pytest_airecovery.gates.sources import default_source
 
         try:
             source = self.source_factory(self.metrics_location) if self.source_factory else None
-            self.source = source or default_source(self.metrics_location, self.rootdir)
+            self.source = source or default_source(
+                self.metrics_location, self.rootdir, self.settings, self.phase
+            )
             data = self.source.load()
         except (GateSourceError, GateConfigError) as error:
             self.load_error = f"metric source: {error}"

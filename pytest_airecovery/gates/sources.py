@@ -3,7 +3,7 @@
 A source is anything with a `description` and a `load() -> MetricData` method. The embedded one
 reads JSON or CSV exports (format documented in docs/gates.md); others (a Prometheus
 `query_range` client, a vendor API) plug in through the `pytest_airecovery_gate_source` hook and
-only have to produce the same `MetricData`. A source that cannot be read raises `GateSourceError`,
+only have to produce the same `MetricData` (`prometheus.py` is the embedded example). A source that cannot be read raises `GateSourceError`,
 which the gate reports as ERROR; data that is merely missing, short or stale is judged by the
 criteria (INCONCLUSIVE), never here.
 """
@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +24,9 @@ import numpy.typing as npt
 from pytest_airecovery.gates.errors import GateSourceError
 from pytest_airecovery.gates.phases import RESERVED_METRICS
 from pytest_airecovery.gates.timeutil import TimeFormatError, parse_timestamp
+
+if TYPE_CHECKING:
+    from pytest_airecovery.gates.phases import GateConfig, Phase
 
 FORMAT_NAME = "airecovery-metrics/1"
 ARMS = ("baseline", "candidate")
@@ -336,8 +339,15 @@ class ExportFileSource:
         raise GateSourceError(f"metric export {self.path}: expected a .json or .csv file")
 
 
-def default_source(location: str, rootdir: Path) -> MetricSource:
-    """The embedded source for a `--incident-metrics` value: a path to a JSON/CSV export."""
+def default_source(
+    location: str, rootdir: Path, config: GateConfig | None = None, phase: Phase | None = None
+) -> MetricSource:
+    """The embedded sources: `prometheus+http(s)://...` (needs the settings), else an export path."""
+    from pytest_airecovery.gates.prometheus import SCHEME_PREFIX, PrometheusSource
+
+    if location.startswith(SCHEME_PREFIX):
+        assert config is not None and phase is not None, "a Prometheus source needs the settings"
+        return PrometheusSource.from_location(location, config, phase)
     path = Path(location)
     if not path.is_absolute() and not path.exists():
         path = rootdir / path
