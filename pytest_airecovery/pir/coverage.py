@@ -1,0 +1,214 @@
+"""Which action items and root-cause categories have passing cases, from case files and JUnit XML.
+
+A case *passes* when the run has at least one test of it (``case[row-N]``, ``case[aggregate]``,
+``case[catches]``) and none of them failed, errored or was skipped-only. An action item is
+*passing* when every case in its ``covered_by`` passed: one failing covering case means the item
+is not verified (fail closed, like the gates).
+
+The plugin's terminal summary calls :func:`uncovered_action_items` with the cases that passed in
+the run; ``airecovery coverage --junit`` reads the same facts from ``pytest --junitxml``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pytest_airecovery.cases.spec import ROOT_CAUSES, CaseFile
+
+PRIORITIES = ("P0", "P1", "P2", "P3")
+CaseKey = tuple[str, str]  # (incident id, case id)
+
+
+class JunitError(Exception):
+    """The JUnit file cannot be read or is not JUnit XML."""
+
+
+@dataclass(frozen=True)
+class UncoveredItem:
+    """An action item that no passing case covers, for the terminal summary and reports."""
+
+    incident_id: str
+    item_id: str
+    priority: str
+    text: str
+    path: str
+    line: int
+    reason: str  # "no covering case" or "covering cases not passing: a, b"
+
+    def render(self) -> str:
+        return f"{self.incident_id} {self.item_id} ({self.priority}) {self.text}: {self.reason}"
+
+
+def uncovered_action_items(
+    case_files: Iterable[CaseFile], passing_case_ids: Collection[CaseKey]
+) -> list[UncoveredItem]:
+    """Action items not covered by a passing case, most urgent first.
+
+    ``passing_case_ids`` holds ``(incident id, case id)`` pairs of cases whose every test passed.
+    An item is covered only when *all* of its ``covered_by`` cases are in it.
+    """
+    passing = set(passing_case_ids)
+    found = []
+    for case_file in case_files:
+        incident = case_file.incident.id
+        for item in case_file.action_items:
+            if not item.covered_by:
+                reason = "no covering case"
+            else:
+                missing = [case for case in item.covered_by if (incident, case) not in passing]
+                if not missing:
+                    continue
+                reason = "covering cases not passing: " + ", ".join(missing)
+            found.append(UncoveredItem(incident, item.id, item.priority, item.text,
+                                       str(case_file.path), item.line, reason))
+    return sorted(found, key=lambda u: (PRIORITIES.index(u.priority), u.incident_id, u.item_id))
+
+
+# --- JUnit XML ------------------------------------------------------------------------------
+
+
+def read_junit(path: Path, case_files: Iterable[CaseFile]) -> dict[CaseKey, str]:
+    """Outcome per case from ``pytest --incident-cases --junitxml``: passed, failed or skipped.
+
+    Test names are ``case[row-N]`` etc.; the incident comes from the ``incident_id`` property the
+    plugin records, else from the classname (``incident_cases.AI-IR-2026-042.yaml``) matched
+    against the case files' names.
+    """
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise JunitError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    if b"<!DOCTYPE" in raw[:4096] or b"<!ENTITY" in raw:
+        raise JunitError(f"{path}: JUnit XML has no DOCTYPE or entities; refusing to read it")
+    try:
+        root = ElementTree.fromstring(raw)
+    except ElementTree.ParseError as exc:
+        raise JunitError(f"{path}: not valid XML ({exc})") from None
+    if root.tag not in ("testsuites", "testsuite"):
+        raise JunitError(f"{path}: not JUnit XML (root element <{root.tag}>)")
+    by_file_name = {Path(cf.path).name: cf.incident.id for cf in case_files}
+    outcomes: dict[CaseKey, list[str]] = {}
+    for testcase in root.iter("testcase"):
+        name = testcase.get("name", "")
+        case_id = name.partition("[")[0]
+        incident = _property(testcase, "incident_id") or _incident_from_classname(
+            testcase.get("classname", ""), by_file_name)
+        if not case_id or incident is None:
+            continue
+        outcomes.setdefault((incident, case_id), []).append(_outcome(testcase))
+    return {key: _combine(values) for key, values in outcomes.items()}
+
+
+def _property(testcase: object, name: str) -> str | None:
+    for prop in testcase.iter("property"):  # type: ignore[attr-defined]
+        if prop.get("name") == name:
+            value: str | None = prop.get("value")
+            return value
+    return None
+
+
+def _incident_from_classname(classname: str, by_file_name: dict[str, str]) -> str | None:
+    for file_name, incident in by_file_name.items():
+        if classname == file_name or classname.endswith("." + file_name):
+            return incident
+    return None
+
+
+def _outcome(testcase: object) -> str:
+    tags = {child.tag for child in testcase}  # type: ignore[attr-defined]
+    if tags & {"failure", "error"}:
+        return "failed"
+    if "skipped" in tags:
+        return "skipped"
+    return "passed"
+
+
+def _combine(values: list[str]) -> str:
+    if "failed" in values:
+        return "failed"
+    return "passed" if "passed" in values else "skipped"
+
+
+# --- the coverage report --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemCoverage:
+    incident_id: str
+    item_id: str
+    priority: str
+    text: str
+    covered_by: tuple[str, ...]
+    status: str  # "passing", "failing", "not run", "no case"
+
+
+@dataclass(frozen=True)
+class CategoryCoverage:
+    category: str
+    incidents: tuple[str, ...]
+    cases: int
+    passing: int
+
+
+def item_coverage(case_files: Iterable[CaseFile], outcomes: dict[CaseKey, str] | None) -> list[ItemCoverage]:
+    rows = []
+    for case_file in case_files:
+        incident = case_file.incident.id
+        for item in case_file.action_items:
+            rows.append(ItemCoverage(incident, item.id, item.priority, item.text, item.covered_by,
+                                     _item_status(incident, item.covered_by, outcomes)))
+    return sorted(rows, key=lambda r: (PRIORITIES.index(r.priority), r.incident_id, r.item_id))
+
+
+def _item_status(incident: str, covered_by: tuple[str, ...], outcomes: dict[CaseKey, str] | None) -> str:
+    if not covered_by:
+        return "no case"
+    if outcomes is None:
+        return "not run"
+    results = [outcomes.get((incident, case)) for case in covered_by]
+    if any(r in ("failed", "skipped") for r in results):
+        return "failing"
+    if any(r is None for r in results):
+        return "not run"
+    return "passing"
+
+
+def category_coverage(case_files: Iterable[CaseFile], outcomes: dict[CaseKey, str] | None) -> list[CategoryCoverage]:
+    rows = []
+    files = list(case_files)
+    for category in ROOT_CAUSES:
+        mine = [cf for cf in files if cf.incident.root_cause == category]
+        keys = [(cf.incident.id, case.id) for cf in mine for case in cf.cases]
+        passing = sum(1 for key in keys if outcomes and outcomes.get(key) == "passed")
+        rows.append(CategoryCoverage(category, tuple(sorted({cf.incident.id for cf in mine})), len(keys), passing))
+    return rows
+
+
+def coverage_dict(items: list[ItemCoverage], categories: list[CategoryCoverage], ran: bool) -> dict[str, object]:
+    return {
+        "junit": ran,
+        "action_items": [asdict(item) | {"covered_by": list(item.covered_by)} for item in items],
+        "categories": [asdict(cat) | {"incidents": list(cat.incidents)} for cat in categories],
+    }
+
+
+def render_text(items: list[ItemCoverage], categories: list[CategoryCoverage], ran: bool) -> list[str]:
+    lines = ["Action items" + ("" if ran else " (no --junit results: coverage by case links only)")]
+    if not items:
+        lines.append("  (no action items in these case files)")
+    for item in items:
+        cases = ", ".join(item.covered_by) or "-"
+        lines.append(f"  {item.status:<8} {item.incident_id} {item.item_id:<6} {item.text}  [cases: {cases}]")
+    lines.append("Root-cause categories")
+    for cat in categories:
+        if not cat.cases:
+            lines.append(f"  {cat.category:<28} none: no incident case file")
+            continue
+        incidents = ", ".join(cat.incidents)
+        passing = f"{cat.passing}/{cat.cases} cases passing" if ran else f"{cat.cases} cases (not run)"
+        lines.append(f"  {cat.category:<28} {passing} ({incidents})")
+    return lines

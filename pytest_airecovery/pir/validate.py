@@ -1,0 +1,130 @@
+"""``airecovery validate``: schema and semantic checks of case files, one ``file:line:`` per problem.
+
+Errors (exit status 1):
+
+* anything the loader rejects: YAML/JSON syntax, schema, unknown checks, missing input files or
+  columns, duplicate case or action-item ids, ``covered_by`` naming no case (first problem per file);
+* every line containing the word ``TODO`` (a skeleton from ``new-case`` that is not finished);
+* the same incident id in two files;
+* a P0 action item that no case covers (``covered_by`` empty or absent).
+
+Warnings (exit status 0 unless ``--strict``):
+
+* a P1 action item that no case covers;
+* a case with no ``[catches]`` proof possible because the file has no ``known_bad`` model
+  (``--incident-verify-catches`` cannot show the case would have caught the incident).
+
+Only the built-in checks are known here; a case file using a custom check registered by a
+conftest hook is reported as ``unknown check`` (run pytest's collection for those files).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pytest_airecovery.cases.loader import CaseFileError, line_of, load_case_file, parse_and_validate
+from pytest_airecovery.cases.spec import CaseFile
+from pytest_airecovery.pir.casefiles import check_lookup, shown
+
+TODO_MARKER = re.compile(r"\bTODO\b")
+MAX_SHOWN_CHARS = 100
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    line: int
+    severity: str  # "error" or "warning"
+    message: str
+
+    def render(self) -> str:
+        return f"{self.path}:{self.line}: {self.severity}: {self.message}"
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class ValidationResult:
+    files: list[str]
+    problems: list[Problem]
+    loaded: list[CaseFile]
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return len(self.problems) - self.errors
+
+
+def validate_files(files: Sequence[Path]) -> ValidationResult:
+    lookup = check_lookup()
+    problems: list[Problem] = []
+    loaded: list[CaseFile] = []
+    first_seen: dict[str, tuple[str, int]] = {}
+    for path in files:
+        name = shown(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise OSError(f"{name}: cannot read the file: {exc.strerror or exc}") from None
+        problems += todo_lines(name, raw)
+        try:
+            _, positions = parse_and_validate(path, name)
+            case_file = load_case_file(path, shown_as=name, check_lookup=lookup)  # type: ignore[arg-type]
+        except CaseFileError as exc:
+            field = f"{exc.field}: " if exc.field else ""
+            problems.append(Problem(exc.path, exc.line, "error", field + exc.message))
+            continue
+        loaded.append(case_file)
+        problems += semantic_problems(case_file, name)
+        incident = case_file.incident.id
+        id_line = line_of(positions, "incident/id")
+        if incident in first_seen:
+            other, other_line = first_seen[incident]
+            problems.append(Problem(name, id_line, "error",
+                                    f"incident.id: {incident!r} is also the incident of {other}:{other_line}"))
+        else:
+            first_seen[incident] = (name, id_line)
+    problems.sort(key=lambda p: (files_order(files, p.path), p.line, p.severity != "error"))
+    return ValidationResult([shown(p) for p in files], problems, loaded)
+
+
+def files_order(files: Sequence[Path], name: str) -> int:
+    names = [shown(p) for p in files]
+    return names.index(name) if name in names else len(names)
+
+
+def todo_lines(name: str, raw: bytes) -> list[Problem]:
+    text = raw.decode("utf-8", errors="replace")
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if TODO_MARKER.search(line):
+            content = " ".join(line.strip().lstrip("#").split())
+            if len(content) > MAX_SHOWN_CHARS:
+                content = content[: MAX_SHOWN_CHARS - 3] + "..."
+            found.append(Problem(name, number, "error", f"left to fill in: {content}"))
+    return found
+
+
+def semantic_problems(case_file: CaseFile, name: str) -> list[Problem]:
+    problems = []
+    for item in case_file.action_items:
+        if item.covered_by:
+            continue
+        if item.priority == "P0":
+            problems.append(Problem(name, item.line, "error",
+                                    f"action item {item.id} (P0) has no covering case: list one in covered_by"))
+        elif item.priority == "P1":
+            problems.append(Problem(name, item.line, "warning",
+                                    f"action item {item.id} (P1) has no covering case"))
+    if case_file.known_bad is None and any(not case.guard for case in case_file.cases):
+        problems.append(Problem(name, 1, "warning",
+                                "models.known_bad is missing: --incident-verify-catches cannot prove the "
+                                "cases catch the incident"))
+    return problems
