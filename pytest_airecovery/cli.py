@@ -12,8 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-# Issue 6 adds its groups here (new-case, validate, lint-pir, coverage).
-COMMAND_GROUPS: tuple[str, ...] = ("pytest_airecovery.data.cli",)
+# pir.cli: new-case, validate, lint-pir, coverage (issue 6).
+COMMAND_GROUPS: tuple[str, ...] = ("pytest_airecovery.data.cli", "pytest_airecovery.pir.cli")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
