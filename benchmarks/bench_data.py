@@ -33,13 +33,15 @@ def parse_size(text: str) -> int:
     return int(float(text[:-1]) * units[suffix]) if suffix in units else int(text)
 
 
-def best_of(repeats: int, run: Callable[[], object]) -> float:
-    times = []
+def best_of(repeats: int, runs: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """Best time of each run; runs take turns, so a busy moment does not hit only one of them."""
+    best = {name: float("inf") for name in runs}
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def bare_hash_files(paths: list[Path]) -> None:
@@ -68,10 +70,12 @@ def bench_files(workdir: Path, total: int, files: int, repeats: int, workers: in
         paths.append(path)
     bare_hash_files(paths)  # warm the page cache
     gib = total / (1 << 30)
-    bare = best_of(repeats, lambda: bare_hash_files(paths))
-    one = best_of(repeats, lambda: build_manifest(str(tree), str(workdir / "f1.manifest"), workers=1))
-    many = best_of(repeats, lambda: build_manifest(str(tree), str(workdir / "fn.manifest"),
-                                                   workers=workers))
+    times = best_of(repeats, {
+        "bare": lambda: bare_hash_files(paths),
+        "one": lambda: build_manifest(str(tree), str(workdir / "f1.manifest"), workers=1),
+        "many": lambda: build_manifest(str(tree), str(workdir / "fn.manifest"), workers=workers),
+    })
+    bare, one, many = times["bare"], times["one"], times["many"]
     print(f"files: {files} x {per_file / (1 << 20):.0f} MiB = {gib:.2f} GiB")
     print(f"  bare chunked hashlib.sha256 loop : {bare:7.3f} s  {gib / bare:6.2f} GiB/s")
     print(f"  manifest build, 1 thread         : {one:7.3f} s  {gib / one:6.2f} GiB/s"
@@ -105,9 +109,11 @@ def bench_jsonl(workdir: Path, records: int, repeats: int) -> None:
                 sha(b"\x01" + leaf + item).digest()
 
     bare()  # warm the page cache
-    base = best_of(repeats, bare)
-    need = best_of(repeats, floor)
-    ours = best_of(repeats, lambda: build_manifest(str(path), str(workdir / "r.manifest")))
+    times = best_of(repeats, {
+        "bare": bare, "floor": floor,
+        "ours": lambda: build_manifest(str(path), str(workdir / "r.manifest")),
+    })
+    base, need, ours = times["bare"], times["floor"], times["ours"]
     print(f"jsonl: {records} records, {size / records:.0f} bytes each on average")
     print(f"  bare hashlib.sha256 loop over lines : {base:7.3f} s  {records / base / 1e6:5.2f} M/s")
     print(f"  floor: 3 sha256 calls per line      : {need:7.3f} s  {records / need / 1e6:5.2f} M/s"
@@ -134,8 +140,10 @@ def bench_spectral(rows: int, dims: int, repeats: int) -> None:
         scores.argsort()
         return vt[0]
 
-    svd_time = best_of(max(1, repeats - 1), full_svd)
-    ours_time = best_of(repeats, lambda: spectral_signatures(features, labels, epsilon=0.05))
+    times = best_of(repeats, {
+        "svd": full_svd, "ours": lambda: spectral_signatures(features, labels, epsilon=0.05),
+    })
+    svd_time, ours_time = times["svd"], times["ours"]
     cosine = abs(float(top_singular_direction(features)[1] @ full_svd().astype(np.float64)))
     print(f"spectral signatures: {rows} x {dims} float32, one class")
     print(f"  full np.linalg.svd + scores      : {svd_time:7.3f} s")
