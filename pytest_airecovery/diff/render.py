@@ -1,0 +1,106 @@
+"""A behaviour diff as text for people: header, summary tables, then the most telling inputs.
+
+The length is bounded by the constants below, so a diff of 100,000 inputs still reads as one
+screen. Colour is opt-in by the caller (:func:`use_colour` decides it for a pytest run).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+TOP_K_INPUTS = 10  # changed inputs listed one by one
+MAX_CHANGES_PER_INPUT = 3  # changes shown for one input
+MAX_FLIP_ROWS = 10  # (from → to) rows of the flips table
+MAX_PATH_ROWS = 10  # changed structured paths listed
+MAX_LINES = 60  # hard cap on the whole text
+
+_RED, _GREEN, _BOLD, _RESET = "\x1b[31m", "\x1b[32m", "\x1b[1m", "\x1b[0m"
+
+
+def use_colour(config: Any) -> bool:
+    """Colour only on a terminal, never with NO_COLOR (https://no-color.org), and never if --color=no."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    option = getattr(getattr(config, "option", None), "color", "auto")
+    if option == "no":
+        return False
+    if option == "yes":
+        return True
+    terminal = config.pluginmanager.get_plugin("terminalreporter") if config is not None else None
+    writer = getattr(terminal, "_tw", None)
+    return bool(getattr(writer, "hasmarkup", False))
+
+
+def header(diff: Any, colour: bool = False) -> str:
+    good = f"[- known-good {diff.known_good_ref}]"
+    cand = f"[+ candidate {diff.candidate_ref}]"
+    if colour:
+        good, cand = f"{_RED}{good}{_RESET}", f"{_GREEN}{cand}{_RESET}"
+    return f"{good} {cand}"
+
+
+def summary_lines(diff: Any) -> list[str]:
+    headline = f"{len(diff)} of {diff.n_inputs} inputs differ; flip rate {diff.flip_rate:.4f}"
+    lines = [f"{headline} ({diff.flip_count}/{diff.n_compared})"]
+    if diff.n_known_good != diff.n_candidate:
+        lines.append(f"outputs of different length: {diff.n_known_good} known-good, {diff.n_candidate} candidate")
+    if diff.repeats != (1, 1):
+        lines.append(
+            f"repeated runs: {diff.repeats[0]} known-good, {diff.repeats[1]} candidate; "
+            f"{diff.unstable_count} input(s) unstable within a model (not counted)"
+        )
+    flips = diff.flips()
+    if flips:
+        lines.append("flips (known-good → candidate):")
+        for (before, after), count in list(flips.items())[:MAX_FLIP_ROWS]:
+            lines.append(f"  {before!r:>8} → {after!r:<8} {count:>7}")
+        if len(flips) > MAX_FLIP_ROWS:
+            lines.append(f"  ... {len(flips) - MAX_FLIP_ROWS} more pairs")
+    summaries = diff.field_summaries()
+    if summaries:
+        lines.append(f"  {'field':<16} {'kind':<7} {'changed':>8} {'max |Δ|':>10} {'mean |Δ|':>10}")
+        for s in summaries:
+            lines.append(
+                f"  {s.field or '(output)':<16} {s.kind:<7} {s.changed:>8} {_num(s.max_abs):>10} {_num(s.mean_abs):>10}"
+                + (f"  {s.non_finite} non-finite" if s.non_finite else "")
+            )
+    paths = diff.structure_paths()
+    if paths:
+        lines.append("changed paths:")
+        for path, count in list(paths.items())[:MAX_PATH_ROWS]:
+            lines.append(f"  {path or '(output)'}: {count}")
+        if len(paths) > MAX_PATH_ROWS:
+            lines.append(f"  ... {len(paths) - MAX_PATH_ROWS} more paths")
+    return lines
+
+
+def input_lines(diff: Any, top_k: int = TOP_K_INPUTS, colour: bool = False) -> list[str]:
+    rows = diff.ranked_rows()
+    if not rows:
+        return []
+    lines = [f"top {min(top_k, len(rows))} of {len(rows)} changed inputs:"]
+    for row in rows[:top_k]:
+        changes = diff.changes(row)
+        text = "; ".join(change.describe() for change in changes[:MAX_CHANGES_PER_INPUT])
+        if len(changes) > MAX_CHANGES_PER_INPUT:
+            text += f"; +{len(changes) - MAX_CHANGES_PER_INPUT} more"
+        name = diff.input_id(row)
+        if colour:
+            name = f"{_BOLD}{name}{_RESET}"
+        lines.append(f"  {name}: {text}")
+    return lines
+
+
+def render(diff: Any, *, colour: bool = False, top_k: int = TOP_K_INPUTS, max_lines: int = MAX_LINES) -> str:
+    lines = [header(diff, colour)]
+    if diff.recording is not None:
+        lines.append(f"known-good side read from the recording {diff.recording}")
+    lines += summary_lines(diff) + input_lines(diff, top_k, colour)
+    if len(lines) > max_lines:
+        lines = lines[: max_lines - 1] + [f"... {len(lines) - max_lines + 1} more lines"]
+    return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
