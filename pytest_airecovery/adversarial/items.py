@@ -1,0 +1,137 @@
+"""Variant items: one per (input row, transform, variant) of a case with an ``adversarial`` block.
+
+A variant item runs the case's per-input ``expect`` checks against the candidate's output on the
+variant. With ``--incident-verify-catches`` it also records, without changing its own outcome,
+whether the known-bad model fails the variant (the variant exercises the backdoor) and whether
+the known-good model passes it (the variant is a fair test).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_airecovery.adversarial.casefile import AdversarialSpec
+from pytest_airecovery.adversarial.variants import VariantSource, expand
+from pytest_airecovery.batching import OutputFailure
+from pytest_airecovery.checks import Row, SubjectError
+from pytest_airecovery.collect import CaseFailure, CaseItem, headline, run_input_checks
+from pytest_airecovery.render import describe_output, failure_text
+from pytest_airecovery.session import ModelUnavailable
+
+MAX_SHOWN_INPUT = 120
+
+
+def variant_items(parent: Any, case: Any) -> list[pytest.Item]:
+    """The variant items of one case, in expansion order (rows, then transforms, then variants)."""
+    spec: AdversarialSpec = case.adversarial
+    source = expand(spec, case.inputs, case.id)
+    with_row = len(case.inputs) > 1
+    incident = parent.case_file.incident.id
+    # One marker object per transform, shared by its items: cheap with 50,000 variants.
+    marks = {
+        t.name: pytest.mark.adversarial(spec.suite or case.id, incident, transforms=[t.name], variants=spec.variants)
+        for t in spec.transforms
+    }
+    items: list[pytest.Item] = []
+    for position, key in enumerate(source.keys):
+        item = VariantItem.from_parent(
+            parent, name=f"{case.id}[{key.label(with_row)}]", case=case, source=source, position=position
+        )
+        item.add_marker(marks[key.transform.name])
+        items.append(item)
+    return items
+
+
+def shown_input(value: Any) -> str:
+    """A variant as a person can read it: escapes make zero-width and look-alike characters visible."""
+    if isinstance(value, str):
+        text = ascii(value)
+        return text if len(text) <= MAX_SHOWN_INPUT else text[: MAX_SHOWN_INPUT - 1] + "…"
+    shape = getattr(value, "shape", None)
+    return f"array of shape {tuple(shape)}" if shape is not None else repr(value)[:MAX_SHOWN_INPUT]
+
+
+class VariantItem(CaseItem):
+    kind = "variant"
+
+    def __init__(self, *, source: VariantSource, position: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.source = source
+        self.position = position
+        key = source.keys[position]
+        self.outcome_details = {
+            "row": key.row,
+            "transform": key.transform.name,
+            "variant": key.index,
+            "suite": source.spec.suite,
+        }
+
+    def plan_outputs(self) -> None:
+        try:
+            ref = self.state.models.candidate(self.case_file.family)
+        except ModelUnavailable:
+            return
+        refs = [ref, self.case_file.known_good.ref]
+        if self.state.verify_catches and self.case_file.known_bad is not None and not self.case.guard:
+            refs.append(self.case_file.known_bad.ref)
+        for planned in refs:
+            self.state.runner.plan(planned, self.source, self.position)
+
+    def reference_output(self, row: int) -> Any:
+        try:
+            return self.state.runner.output(self.case_file.known_good.ref, self.source, row)
+        except OutputFailure as exc:
+            raise SubjectError(f"the known-good output is unavailable: {exc}") from None
+
+    def _failures(self, ref: str) -> list[tuple[Any, str]] | None:
+        """Failed checks of this variant on ``ref``; None when the model gave no output."""
+        try:
+            output = self.state.runner.output(ref, self.source, self.position)
+        except OutputFailure:
+            return None
+        row = Row(self.source, self.position, self.reference_output)
+        return run_input_checks(self.case.expect, output, row, self.state.registry)
+
+    def _verify(self) -> None:
+        """Record how the known-bad and known-good models fare on this variant."""
+        bad = self.case_file.known_bad
+        if not self.state.verify_catches or bad is None or self.case.guard:
+            return
+        bad_failures = self._failures(bad.ref)
+        good_failures = self._failures(self.case_file.known_good.ref)
+        # A model error counts as a failure, as in the case-level catch proof.
+        self.outcome_details["known_bad_failed"] = bad_failures is None or bool(bad_failures)
+        self.outcome_details["known_good_failed"] = good_failures is None or bool(good_failures)
+
+    def runtest(self) -> None:
+        ref = self.candidate_ref()
+        self.check_pins(ref)
+        where = self.source.row_label(self.position)
+        try:
+            value = self.source.value(self.position)
+        except Exception as exc:  # a transform that cannot make this variant
+            raise CaseFailure(
+                "\n".join([f"transform {self.outcome_details['transform']} failed: {exc}", *self.heading(ref, where)])
+            ) from None
+        self.outcome_details["input"] = shown_input(value)
+        self._verify()
+        try:
+            output = self.state.runner.output(ref, self.source, self.position)
+        except OutputFailure as exc:
+            raise CaseFailure("\n".join([str(exc), *self.heading(ref, where)])) from None
+        row = Row(self.source, self.position, self.reference_output)
+        failures = run_input_checks(self.case.expect, output, row, self.state.registry)
+        if failures:
+            lines = [headline(failures), *self.heading(ref, where)]
+            lines.append(f"variant: {shown_input(value)}")
+            lines.append(f"from:    {shown_input(self.source.original(self.position))}")
+            lines += failure_text(self.case_file.path.name, failures, got=describe_output(output))
+            good = self.case_file.known_good.ref
+            if good != ref:
+                try:
+                    lines.append(f"known-good {good}: {describe_output(self.state.runner.output(good, self.source, self.position))}")
+                except OutputFailure as exc:
+                    lines.append(f"known-good {good}: unavailable ({exc})")
+            raise CaseFailure("\n".join(lines))
