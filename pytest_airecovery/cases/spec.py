@@ -76,6 +76,7 @@ class CaseSpec:
     description: str = ""
     tags: tuple[str, ...] = ()
     guard: bool = False
+    adversarial: Any = None  # an AdversarialSpec (adversarial.casefile) when the case has the block
 
 
 @dataclass
