@@ -136,9 +136,11 @@ def load_case_file(
     shown_as: str,
     check_lookup: Callable[[str], Any],
     parsed_cache: ParsedCache | None = None,
+    transform_lookup: Callable[[str], Any] | None = None,
 ) -> CaseFile:
     data, positions = parse_and_validate(path, shown_as, parsed_cache)
     builder = _SpecBuilder(path, shown_as, positions, check_lookup)
+    builder.transform_lookup = transform_lookup
     return builder.case_file(data)
 
 
@@ -150,6 +152,7 @@ class _SpecBuilder:
         self.shown_as = shown_as
         self.positions = positions
         self.check_lookup = check_lookup
+        self.transform_lookup: Callable[[str], Any] | None = None
 
     def error(self, path: str, message: str) -> CaseFileError:
         return CaseFileError(self.shown_as, line_of(self.positions, path), field_name(path), message)
@@ -212,7 +215,25 @@ class _SpecBuilder:
             description=raw.get("description", ""),
             tags=tuple(raw.get("tags", ())),
             guard=bool(raw.get("guard", False)),
+            adversarial=self.adversarial(raw, path, source) if "adversarial" in raw else None,
         )
+
+    def adversarial(self, raw: dict[str, Any], path: str, source: InputSource) -> Any:
+        from pytest_airecovery.adversarial.casefile import BlockError, parse_block
+
+        block_path = f"{path}/adversarial"
+        lookup = self.transform_lookup
+        if lookup is None:
+            from pytest_airecovery.adversarial.registry import builtin_registry
+
+            lookup = builtin_registry().get
+        try:
+            return parse_block(
+                raw["adversarial"], source, has_expect=bool(raw.get("expect")), lookup=lookup,
+                line=line_of(self.positions, block_path),
+            )
+        except BlockError as exc:
+            raise self.error(f"{block_path}/{exc.where}".rstrip("/"), exc.message) from None
 
     def inputs(self, raw: dict[str, Any], path: str) -> InputSource:
         columns = raw.get("columns", {})
