@@ -20,3 +20,8 @@ def pytest_airecovery_candidate(family: str, config: pytest.Config) -> str | Non
 @pytest.hookspec
 def pytest_airecovery_add_checks(registry: Any) -> None:
     """Register extra checks on the CheckRegistry (``registry.add`` or its decorators)."""
+
+
+@pytest.hookspec
+def pytest_airecovery_add_transforms(registry: Any) -> None:
+    """Register extra adversarial transforms on the TransformRegistry (``registry.add`` or its decorators)."""
