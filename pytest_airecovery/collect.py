@@ -27,6 +27,7 @@ class IncidentFile(pytest.File):
                 shown_as=self.nodeid,
                 check_lookup=state.registry.get,
                 parsed_cache=state.parsed_cache,
+                transform_lookup=lambda name: _transforms(self.config).get(name),
             )
         except CaseFileError as exc:
             raise self.CollectError(str(exc)) from None
@@ -48,6 +49,10 @@ class IncidentFile(pytest.File):
             if case.expect:
                 for row in range(len(case.inputs)):
                     items.append(RowItem.from_parent(self, name=f"{case.id}[row-{row}]", case=case, row=row))
+            if case.adversarial is not None:
+                from pytest_airecovery.adversarial.items import variant_items
+
+                items.extend(variant_items(self, case))
             if case.expect_aggregate:
                 items.append(AggregateItem.from_parent(self, name=f"{case.id}[aggregate]", case=case))
             if state.verify_catches and not case.guard:
@@ -56,6 +61,12 @@ class IncidentFile(pytest.File):
             item.user_properties.extend(properties)
             item.extra_keyword_matches.update(item.case.tags)
         return items
+
+
+def _transforms(config: pytest.Config) -> Any:
+    from pytest_airecovery.adversarial.registry import transform_registry
+
+    return transform_registry(config)
 
 
 class CaseItem(pytest.Item):
