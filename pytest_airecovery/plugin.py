@@ -12,6 +12,11 @@ from typing import Any
 import pytest
 
 CASE_FILE_SUFFIXES = (".yaml", ".yml", ".json")
+ADVERSARIAL_MARKER_HELP = (
+    "adversarial(suite=None, incident=None, *, transforms, variants=5, seed=0, trigger, inputs): "
+    "adversarial variant of an incident trigger (pytest-airecovery, docs/adversarial.md); "
+    "`-m adversarial` selects case-file variants and marked Python tests"
+)
 ROOT_CAUSE_MARKERS = (
     "training_data_contamination",
     "configuration_error",
@@ -125,6 +130,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"sev{level}: incident case of severity SEV-{level}")
     for cause in ROOT_CAUSE_MARKERS:
         config.addinivalue_line("markers", f"{cause}: incident case whose root cause is {cause.replace('_', ' ')}")
+    config.addinivalue_line("markers", ADVERSARIAL_MARKER_HELP)
     if config.getoption("incident_cases"):
         config.pluginmanager.register(IncidentCasesPlugin(config), "airecovery-cases")
     if config.getoption("incident_gate"):
@@ -134,6 +140,22 @@ def pytest_configure(config: pytest.Config) -> None:
         if not config.getoption("incident_cases") and config.args_source != pytest.Config.ArgsSource.ARGS:
             # A gate run with no paths decides on the gate alone, not on the repo's test suite.
             config.pluginmanager.register(_GateOnly(), "airecovery-gate-only")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Only tests that carry the marker pay for the adversarial import.
+    if metafunc.definition.get_closest_marker("adversarial") is not None:
+        from pytest_airecovery.adversarial.pytest_support import generate_tests
+
+        generate_tests(metafunc)
+
+
+@pytest.fixture
+def adversarial_variant(request: pytest.FixtureRequest) -> Any:
+    """One adversarial variant (``.value``, ``.original``, ``.transform``, ``.index``) of ``@pytest.mark.adversarial``."""
+    from pytest_airecovery.adversarial.pytest_support import variant_for
+
+    return variant_for(request)
 
 
 class _GateOnly:
