@@ -46,7 +46,8 @@ class BehaviourDiff:
             changed |= result.changed
         self._changed_rows = np.flatnonzero(changed)
         self.recording: Any = None  # set by the fixture when the known-good side is a recording
-        self.on_failure: list[Any] = []  # callbacks run before an assertion helper fails
+        self.on_failure: list[Any] = []  # callbacks run before an assertion helper fails; may return a note
+        self.colour = False
 
     # --- per input ---------------------------------------------------------------------------
 
@@ -173,9 +174,8 @@ class BehaviourDiff:
         __tracebackhide__ = True
         from pytest_airecovery.diff.render import render
 
-        for callback in self.on_failure:
-            callback(self)
-        raise AssertionError(f"{headline}\n{render(self)}")
+        notes = [note for note in (callback(self) for callback in self.on_failure) if note]
+        raise AssertionError("\n".join([headline, render(self, colour=self.colour), *notes]))
 
     def assert_flip_rate_at_most(self, rate: float) -> None:
         __tracebackhide__ = True
