@@ -114,6 +114,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="Gate settings in a TOML or YAML file (default: [tool.airecovery.gates] in pyproject.toml)",
     )
+    group.addoption(
+        "--incident-known-good",
+        action="append",
+        dest="incident_known_good",
+        default=[],
+        metavar="REF",
+        help="Known-good model for REF's family in behaviour diffs (family@version); repeatable",
+    )
+    group.addoption(
+        "--incident-record",
+        action="store_true",
+        dest="incident_record",
+        default=False,
+        help="Write missing or changed known-good recordings of behaviour diffs, and fail those tests",
+    )
+    group.addoption(
+        "--incident-record-all",
+        action="store_true",
+        dest="incident_record_all",
+        default=False,
+        help="Write missing or changed known-good recordings of behaviour diffs, and let the tests run on",
+    )
+    parser.addini("incident_known_good", "Known-good model ref per family for behaviour diffs", type="linelist", default=[])
     parser.addini("incident_gate_config", "Gate settings file (TOML or YAML)", default="")
     parser.addini("incident_cases", "Where incident case files live", type="paths", default=[Path("incident_cases")])
     parser.addini("incident_model_loader", "A function module:attr that turns a model ref into a model", default="")
@@ -131,6 +154,12 @@ def pytest_configure(config: pytest.Config) -> None:
     for cause in ROOT_CAUSE_MARKERS:
         config.addinivalue_line("markers", f"{cause}: incident case whose root cause is {cause.replace('_', ' ')}")
     config.addinivalue_line("markers", ADVERSARIAL_MARKER_HELP)
+    config.addinivalue_line(
+        "markers",
+        "incident_diff(known_good=None, candidate=None, case_file=None, family=None): models of the "
+        "behaviour_diff fixtures (pytest-airecovery, docs/behaviour-diff.md)",
+    )
+    config.pluginmanager.import_plugin("pytest_airecovery.diff.fixtures")
     if config.getoption("incident_cases"):
         config.pluginmanager.register(IncidentCasesPlugin(config), "airecovery-cases")
     if config.getoption("incident_gate"):
