@@ -32,6 +32,7 @@ class IncidentResult:
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
     catches: dict[str, dict[str, Any]] = field(default_factory=dict)
     models: set[str] = field(default_factory=set)
+    adversarial: dict[str, dict[str, Any]] = field(default_factory=dict)  # transform -> counts
 
     def case(self, case_id: str) -> dict[str, Any]:
         return self.cases.setdefault(case_id, {"passed": 0, "failed": 0, "failures": []})
@@ -52,6 +53,7 @@ class IncidentResult:
             "cases": self.cases,
             "catches": self.catches,
             "catch_rate": caught / len(self.catches) if self.catches else None,
+            **({"adversarial": _adversarial_json(self.adversarial)} if self.adversarial else {}),
         }
 
 
@@ -94,6 +96,10 @@ class IncidentResults:
             )
         if "measured" in data:
             case["measured"] = data["measured"]
+        if data["kind"] == "variant":
+            from pytest_airecovery.adversarial.results import add_variant
+
+            add_variant(entry.adversarial, data, outcome, report.nodeid)
 
     def summary_lines(self) -> list[str]:
         lines = []
@@ -122,6 +128,10 @@ class IncidentResults:
                 )
                 if missed:
                     lines.append(f"    not proven: {', '.join(missed)}")
+            if entry.adversarial:
+                from pytest_airecovery.adversarial.results import summary_lines as adversarial_lines
+
+                lines.extend(adversarial_lines(entry.adversarial))
         for nodeid in sorted(self.collection_errors):
             lines.append(f"{nodeid}: not loaded (collection error)")
         return lines
@@ -135,6 +145,12 @@ class IncidentResults:
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(body, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+
+
+def _adversarial_json(table: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    from pytest_airecovery.adversarial.results import to_json
+
+    return to_json(table)
 
 
 def _first_lines(text: str, limit: int = 12) -> str:
