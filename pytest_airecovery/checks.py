@@ -359,6 +359,10 @@ def builtin_registry() -> CheckRegistry:
         ("mean_score", check_mean_score, "score"),
     ):
         registry.add(name, aggregate_func, kind="aggregate", default_field=default_field)
+    # Known-good comparisons (matches_known_good, flip_rate) live with the diff engine.
+    from pytest_airecovery.diff.checks import register_diff_checks
+
+    register_diff_checks(registry)
     return registry
 
 
