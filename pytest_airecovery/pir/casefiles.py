@@ -18,11 +18,8 @@ class UsageError(Exception):
 
 
 def shown(path: Path) -> str:
-    """The path as the user should see it: relative to the working directory when inside it."""
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
+    """The path as the user wrote it (files found in a directory are joined onto it)."""
+    return str(path)
 
 
 def find_case_files(paths: Sequence[str]) -> list[Path]:

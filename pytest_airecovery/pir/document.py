@@ -200,7 +200,8 @@ def parse_markdown(text: str, shown_as: str) -> PirDocument:
             kind = "numbered" if _NUMBERED.match(line) else "bullet"
             open_entry = Entry(bullet.group(2).strip(), number, kind)
             add(open_entry)
-        elif open_entry is not None and (not blank_before or raw_line[:1] in (" ", "\t")):
+        elif open_entry is not None and (not blank_before or raw_line[:1] in (" ", "\t")) \
+                and not _starts_field(line):
             open_entry.text += " " + line.strip()  # a wrapped line continues the entry
         else:
             open_entry = Entry(line.strip(), number, "paragraph")
@@ -233,6 +234,12 @@ def _heading(line: str, next_line: str) -> tuple[int, str] | None:
     if alone and (alone.group(1) or stripped.endswith(":")) and section_key(alone.group(2)):
         return 2, alone.group(2).strip()
     return None
+
+
+def _starts_field(line: str) -> bool:
+    """``Severity: SEV-2`` on the line after ``Incident ID: ...`` is a new field, not a wrap."""
+    label, sep, _ = line.partition(":")
+    return bool(sep) and len(label) <= MAX_LABEL_CHARS + 8 and field_key(label) is not None
 
 
 def _fields_of(entry: Entry) -> list[Field]:

@@ -7,7 +7,8 @@ Rules (name: severity):
 * ``incident-id`` error: the id cannot be a case-file identifier (spaces, slashes).
 * ``severity`` error: not SEV-1..SEV-4 (``Sev2``, ``sev 2`` are accepted as SEV-2);
   warning when the timeline's last severity change disagrees with the summary.
-* ``timeline-entry`` warning: an entry without a time we understand; times without a zone.
+* ``timeline-entry`` warning: an entry without a time we understand; times without a zone; a
+  date-less step from 18:00 or later to before 06:00, taken as crossing midnight.
 * ``timeline-order`` error: a time earlier than the entry before it.
 * ``timeline-duration`` error: detection→resolution differs from the stated duration by more than
   ``max(15 min, 10 %)`` of the stated duration.
@@ -81,7 +82,26 @@ def lint(pir: Pir) -> list[Finding]:
 
 
 def missing_sections(pir: Pir) -> list[str]:
-    return [key for key in REQUIRED_SECTIONS if pir.doc.section(key) is None]
+    """Required sections not found. The summary's heading may be left out when the incident id
+    and severity stand outside the other sections (at the top, or under the title heading)."""
+    missing = [key for key in REQUIRED_SECTIONS if pir.doc.section(key) is None]
+    if "summary" in missing and _summary_fields_stand_alone(pir):
+        missing.remove("summary")
+    return missing
+
+
+def _summary_fields_stand_alone(pir: Pir) -> bool:
+    lines = [f.line for f in pir.doc.fields.values() if f.key in ("incident_id", "severity")]
+    if not lines:
+        return False
+    for line in lines:
+        owner = None
+        for section in pir.doc.sections:
+            if section.line < line:
+                owner = section
+        if owner is not None and owner.key is not None:
+            return False
+    return True
 
 
 def _sections(pir: Pir) -> list[Finding]:
@@ -135,6 +155,11 @@ def _timeline(pir: Pir) -> list[Finding]:
     if zoneless and len(zoneless) == len(pir.events):
         found.append(Finding(zoneless[0].line, "warning", "timeline-entry",
                              "timeline times give no zone; UTC assumed (write e.g. '14:23 UTC')"))
+    for event in pir.events:
+        if event.next_day:
+            found.append(Finding(event.line, "warning", "timeline-entry",
+                                 f"{event.when:%H:%M} taken as the next day (crossed midnight); "
+                                 "give the date to be sure"))
     for before, after in zip(pir.events, pir.events[1:]):
         if after.when < before.when:
             hint = "" if after.dated else " (if it crossed midnight, give the date: '2026-03-15 00:10 UTC')"

@@ -122,7 +122,7 @@ def clean_title(heading: str | None, incident_id: str | None) -> str | None:
     text = heading
     if incident_id:
         text = text.replace(incident_id, " ")
-    text = re.sub(r"(?i)\b(post[- ]incident review|pir|template|incident report|review)\b", " ", text)
+    text = re.sub(r"(?i)\b(post[- ]incident review|pir|template|incident report|incident|review)\b", " ", text)
     text = " ".join(text.strip(" :-–—|()[]").split()).strip(" :-–—|")
     return text if len(re.sub(r"[^A-Za-z]", "", text)) >= 3 else None
 

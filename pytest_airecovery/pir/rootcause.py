@@ -135,11 +135,11 @@ def failure_modes(text: str, bullets: list[str]) -> list[FailureMode]:
             found.append(FailureMode(case_id, " ".join(bullet.split())))
         return found
     for sentence in sentences(text):
-        lowered = sentence.lower()
-        for case_id, pattern in FAILURE_MODES:
-            if case_id not in used and re.search(pattern, lowered):
-                used.add(case_id)
-                found.append(FailureMode(case_id, sentence))
+        # one case per sentence: "a backdoor that lets messages bypass the filter" is one mode
+        case_id = _mode_id(sentence)
+        if case_id is not None and case_id not in used:
+            used.add(case_id)
+            found.append(FailureMode(case_id, sentence))
     if not found:
         first = (sentences(text) or ["TODO: describe the failure mode"])[0]
         found.append(FailureMode("failure-mode-1", first))

@@ -32,6 +32,7 @@ STAMP = re.compile(
     rf"^\s*(?:(?P<date>{_DATE})(?:\s*,?\s*|T)(?=\d|$|\s|[-–—:|]))?(?:{_TIME})?\s*(?P<zone>{_ZONE})?(?![A-Za-z0-9])",
     re.IGNORECASE,
 )
+LATE_HOUR, EARLY_HOUR = 18, 6  # a date-less step from >= 18:00 to < 06:00 crosses midnight
 _SEPARATOR = re.compile(r"^\s*(?:[-–—:|>]+|\bat\b)?\s*")
 _DURATION_PART = re.compile(
     r"(\d+(?:\.\d+)?)\s*(days?|d|hours?|hrs?|h|minutes?|mins?|m)(?![a-z])", re.IGNORECASE)
@@ -56,6 +57,7 @@ class TimelineEvent:
     when: datetime  # aware; the date is 1970-01-01 when no date was known (see ``dated``)
     dated: bool
     zone_given: bool
+    next_day: bool = False  # a date-less late→early step, taken as crossing midnight
 
 
 def parse_stamp(text: str) -> Stamp | None:
@@ -166,11 +168,12 @@ def build_timeline(
     events: list[TimelineEvent] = []
     untimed: list[Entry] = []
     day = start_day
+    shift = timedelta()  # days added by midnight crossings since the last written date
     for entry in entries:
         text = entry.cells[0] + " " + " ".join(entry.cells[1:]) if entry.kind == "table" else entry.text
         stamp = parse_stamp(text)
         if stamp is not None and stamp.day is not None:
-            day = stamp.day
+            day, shift = stamp.day, timedelta()
         if stamp is None or stamp.hour is None:
             if stamp is None and not _is_table_header(entry):
                 untimed.append(entry)
@@ -178,9 +181,17 @@ def build_timeline(
         offset = stamp.offset_minutes if stamp.offset_minutes is not None else default_offset
         zone = timezone(timedelta(minutes=offset or 0))
         when = datetime.combine(day or date(1970, 1, 1), datetime.min.time(), zone).replace(
-            hour=stamp.hour, minute=stamp.minute, second=stamp.second)
+            hour=stamp.hour, minute=stamp.minute, second=stamp.second) + shift
+        next_day = False
+        previous = events[-1].when if events else None
+        if stamp.day is None and previous is not None and when < previous and \
+                previous.hour >= LATE_HOUR and when.hour < EARLY_HOUR:
+            # "23:50 ... 00:30" without dates: the incident crossed midnight
+            shift += timedelta(days=1)
+            when += timedelta(days=1)
+            next_day = True
         events.append(TimelineEvent(entry.line, stamp.rest, when, day is not None,
-                                    stamp.offset_minutes is not None))
+                                    stamp.offset_minutes is not None, next_day))
     return events, untimed
 
 

@@ -5,7 +5,8 @@ Errors (exit status 1):
 * anything the loader rejects: YAML/JSON syntax, schema, unknown checks, missing input files or
   columns, duplicate case or action-item ids, ``covered_by`` naming no case (first problem per file);
 * every line containing the word ``TODO`` (a skeleton from ``new-case`` that is not finished);
-* the same incident id in two files;
+* files of the same incident (an incident may have several, e.g. an adversarial suite beside the
+  plain cases) that disagree on severity or root-cause category, or repeat a case or action-item id;
 * a P0 action item that no case covers (``covered_by`` empty or absent).
 
 Warnings (exit status 0 unless ``--strict``):
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from pytest_airecovery.cases.loader import CaseFileError, line_of, load_case_file, parse_and_validate
 from pytest_airecovery.cases.spec import CaseFile
+from pytest_airecovery.cases.yamlpos import Positions
 from pytest_airecovery.pir.casefiles import check_lookup, shown
 
 TODO_MARKER = re.compile(r"\bTODO\b")
@@ -66,7 +68,7 @@ def validate_files(files: Sequence[Path]) -> ValidationResult:
     lookup = check_lookup()
     problems: list[Problem] = []
     loaded: list[CaseFile] = []
-    first_seen: dict[str, tuple[str, int]] = {}
+    first_seen: dict[str, _Seen] = {}
     for path in files:
         name = shown(path)
         try:
@@ -83,14 +85,7 @@ def validate_files(files: Sequence[Path]) -> ValidationResult:
             continue
         loaded.append(case_file)
         problems += semantic_problems(case_file, name)
-        incident = case_file.incident.id
-        id_line = line_of(positions, "incident/id")
-        if incident in first_seen:
-            other, other_line = first_seen[incident]
-            problems.append(Problem(name, id_line, "error",
-                                    f"incident.id: {incident!r} is also the incident of {other}:{other_line}"))
-        else:
-            first_seen[incident] = (name, id_line)
+        problems += _across_files(case_file, name, positions, first_seen)
     problems.sort(key=lambda p: (files_order(files, p.path), p.line, p.severity != "error"))
     return ValidationResult([shown(p) for p in files], problems, loaded)
 
@@ -98,6 +93,48 @@ def validate_files(files: Sequence[Path]) -> ValidationResult:
 def files_order(files: Sequence[Path], name: str) -> int:
     names = [shown(p) for p in files]
     return names.index(name) if name in names else len(names)
+
+
+@dataclass
+class _Seen:
+    """What the first file of an incident said, to compare the incident's other files with."""
+
+    name: str
+    case_file: CaseFile
+    case_ids: dict[str, str]  # case id -> file:line
+    item_ids: dict[str, str]  # action item id -> file:line
+
+
+def _across_files(case_file: CaseFile, name: str, positions: Positions, seen: dict[str, _Seen]) -> list[Problem]:
+    """One incident may span several files (a plain file and an adversarial suite, say), but they
+    must agree on what the incident was, and case and action item ids must stay unique across
+    them: coverage and the JUnit report key cases by (incident id, case id)."""
+    incident = case_file.incident
+    here = {case.id: f"{name}:{case.line}" for case in case_file.cases}
+    items = {item.id: f"{name}:{item.line}" for item in case_file.action_items}
+    first = seen.get(incident.id)
+    if first is None:
+        seen[incident.id] = _Seen(name, case_file, here, items)
+        return []
+    problems = []
+    other = first.case_file.incident
+    for field, mine, theirs in (("severity", incident.severity, other.severity),
+                                ("root_cause.category", incident.root_cause, other.root_cause)):
+        if mine != theirs:
+            line = line_of(positions, "incident/" + field.replace(".", "/"))
+            problems.append(Problem(name, line, "error", f"incident.{field}: {mine!r} but {first.name} says "
+                                    f"{theirs!r} for the same incident {incident.id}"))
+    for case in case_file.cases:
+        if case.id in first.case_ids:
+            problems.append(Problem(name, case.line, "error", f"case id {case.id!r} of incident {incident.id} "
+                                    f"is also at {first.case_ids[case.id]}"))
+    for item in case_file.action_items:
+        if item.id in first.item_ids:
+            problems.append(Problem(name, item.line, "error", f"action item {item.id} of incident {incident.id} "
+                                    f"is also at {first.item_ids[item.id]}"))
+    first.case_ids.update({k: v for k, v in here.items() if k not in first.case_ids})
+    first.item_ids.update({k: v for k, v in items.items() if k not in first.item_ids})
+    return problems
 
 
 def todo_lines(name: str, raw: bytes) -> list[Problem]:
