@@ -10,6 +10,7 @@ batched and cached like the outputs of case-file items.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -323,7 +324,7 @@ class Differ:
 
         diff.colour = use_colour(self.config)
         # Rides on the test report (and so across xdist) into JUnit XML and report plugins.
-        self.request.node.user_properties.append(("behaviour_diff", diff.to_json()))
+        self.request.node.user_properties.append(("behaviour_diff", json.dumps(diff.to_json(), sort_keys=True)))
         return diff
 
     def _shown(self, path: Path) -> str:

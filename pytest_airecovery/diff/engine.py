@@ -104,8 +104,8 @@ def diff_runs(
 ) -> BehaviourDiff:
     """Diff models from n repeated runs each; a difference counts only beyond run-to-run variation.
 
-    Numbers: the run means must differ by more than both models' own spread (largest distance of
-    a run from its mean) plus the tolerance. Labels: the majority labels differ and neither
+    Numbers: the run means must differ by more than both models' own ranges (max - min over the
+    runs) added together, plus the tolerance. Labels: the majority labels differ and neither
     model's majority label occurs in any run of the other. Text and other values: each model
     agrees with itself across its runs and the two disagree; an input where a model disagrees with
     itself is counted as unstable, not as changed.
@@ -285,7 +285,11 @@ def _compare_numbers(field: str, kind: str, good: list[Any], cand: list[Any], n:
 
 
 def _centre(arrays: list[Any]) -> tuple[Any, Any]:
-    """The mean of repeated runs and the largest distance of a run from it (``None`` for one run)."""
+    """The mean of repeated runs and their range, max - min (``None`` for one run).
+
+    The range, not a standard error: a handful of runs says little about a distribution, and a
+    flaky model must not make a flaky test, so only a move larger than both ranges together counts.
+    """
     import numpy as np
 
     if len(arrays) == 1:
@@ -293,7 +297,7 @@ def _centre(arrays: list[Any]) -> tuple[Any, Any]:
     stacked = np.stack(arrays)
     with np.errstate(invalid="ignore"):
         mean = stacked.mean(axis=0)
-        spread = np.abs(stacked - mean).max(axis=0)
+        spread = stacked.max(axis=0) - stacked.min(axis=0)
     return mean, np.nan_to_num(spread, nan=0.0)
 
 
