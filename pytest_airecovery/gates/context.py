@@ -11,12 +11,16 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pytest_airecovery.gates.phases import GateConfig, MetricSpec, Phase, parse_metric
 from pytest_airecovery.gates.sources import GateSourceError, MetricData, Series
 from pytest_airecovery.gates.timeutil import format_duration, format_timestamp
+
+if TYPE_CHECKING:
+    from pytest_airecovery.gates.session_cases import CaseResults
 
 # Shares are often exported rounded (0.05 for 4.96%); this tolerance keeps the edges inclusive.
 SHARE_TOLERANCE = 1e-9
@@ -87,6 +91,8 @@ class GateContext:
     data: MetricData
     rootdir: Path
     wall_clock: float = field(default_factory=time.time)
+    # Incident cases of this very session (--incident-cases beside the gate); None: read JUnit.
+    case_results: CaseResults | None = None
 
     def __post_init__(self) -> None:
         if self.config.evaluate_at is not None:

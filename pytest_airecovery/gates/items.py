@@ -31,7 +31,8 @@ class GatePhase(pytest.Collector):
         return []
 
 
-def _details(verdict: Verdict) -> str:
+def verdict_details(verdict: Verdict) -> str:
+    """The failure text of a gate item: the message, then the key evidence on one line."""
     shown = [f"{key}={verdict.evidence[key]}" for key in EVIDENCE_KEYS if key in verdict.evidence]
     return verdict.message + ("\n  evidence: " + ", ".join(shown) if shown else "")
 
@@ -51,12 +52,12 @@ class GateItem(pytest.Item):
             pytest.fail(f"ERROR: {self.run.load_error}", pytrace=False)
         self.verdict = self.run.evaluate(self.check)
         if self.verdict.outcome is Outcome.ERROR:
-            pytest.fail(_details(self.verdict), pytrace=False)
+            pytest.fail(verdict_details(self.verdict), pytrace=False)
 
     def runtest(self) -> None:
         assert self.verdict is not None
         if self.verdict.outcome is not Outcome.PASS:
-            pytest.fail(_details(self.verdict), pytrace=False)
+            pytest.fail(verdict_details(self.verdict), pytrace=False)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, self.nodeid

@@ -2,6 +2,13 @@
 
 It adds the gate items at collection, attaches each verdict to its test report (reports travel
 from xdist workers to the controller), and on the controller only writes the decision report.
+
+`regression-tests` beside `--incident-cases` in one session: the item must see every case's
+result. Without xdist it simply runs last and reads the results this process logged. Under xdist
+a worker sees only its own share, so workers leave the item out and tell the controller (in
+`workeroutput`); once every worker is done, the controller evaluates the criterion from all the
+reports it received and logs the item's reports itself, so terminal, JUnit XML, exit code and
+decision report treat it like any other item.
 """
 
 from __future__ import annotations
@@ -12,12 +19,15 @@ from typing import Any
 
 import pytest
 
-from pytest_airecovery.gates.items import GateItem, build_items
+from pytest_airecovery.gates.items import GateItem, build_items, verdict_details
 from pytest_airecovery.gates.phases import CRITERIA, GateConfig, GateConfigError, load_gate_config
-from pytest_airecovery.gates.runner import GateRun
-from pytest_airecovery.gates.verdicts import Verdict
+from pytest_airecovery.gates.runner import GateCheck, GateRun
+from pytest_airecovery.gates.session_cases import CaseResults
+from pytest_airecovery.gates.verdicts import Outcome, Verdict
 
 REPORT_ATTRIBUTE = "airecovery_gate"
+WORKER_OUTPUT_KEY = "airecovery_gate"  # in xdist's workeroutput: deferred items, selected cases
+REGRESSION = "regression-tests"
 
 
 def _ini(config: pytest.Config, name: str) -> str | None:
@@ -45,6 +55,13 @@ class GatePlugin:
         )
         self.collected: list[str] = []  # node ids, in order
         self.verdicts: dict[str, dict[str, Any]] = {}
+        self.is_worker = hasattr(config, "workerinput")
+        # Incident cases in this session: regression-tests judges their results, not a JUnit file.
+        self.case_results: CaseResults | None = None
+        if config.getoption("incident_cases", False):
+            self.case_results = CaseResults()
+            self.run.case_results = self.case_results
+        self.deferred: dict[str, None] = {}  # controller: regression items workers left to it
 
     def _source_from_hook(self, location: str) -> Any:
         hook = getattr(self.config.hook, "pytest_airecovery_gate_source", None)
@@ -64,6 +81,72 @@ class GatePlugin:
             report = pytest.CollectReport(phase_id, "passed", None, list(gate_items))
             config.hook.pytest_collectreport(report=report)
 
+    @pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
+    def pytest_collection_modifyitems_last(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        # trylast: after -k/-m deselection, so only selected cases and items count. (The name
+        # must start with pytest_ for pytest to read the marker; specname says which hook.)
+        if self.case_results is None:
+            return
+        regression: list[pytest.Item] = [item for item in items if isinstance(item, GateItem)
+                      and item.check is not None and item.check.criterion == REGRESSION]  # fmt: skip
+        if not regression:
+            return
+        cases = [item.nodeid for item in items if callable(getattr(item, "report_data", None))]
+        others = [item for item in items if item not in regression]
+        if self.is_worker:
+            # A worker would judge only its own share of the cases: the controller judges all.
+            items[:] = others
+            config.workeroutput[WORKER_OUTPUT_KEY] = {  # type: ignore[attr-defined]
+                "deferred": [item.nodeid for item in regression],
+                "cases": cases,
+            }
+        else:
+            items[:] = others + regression  # last: every case has reported when it runs
+            self.case_results.expected.update(cases)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist controller: a worker finished; note what it left for the controller to judge."""
+        gate = (getattr(node, "workeroutput", None) or {}).get(WORKER_OUTPUT_KEY)
+        if gate and self.case_results is not None:
+            self.deferred.update(dict.fromkeys(gate["deferred"]))
+            self.case_results.expected.update(gate["cases"])
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        result = yield
+        if not self.is_worker:
+            for nodeid in self.deferred:
+                self._log_deferred(session, nodeid)
+        return result
+
+    def _log_deferred(self, session: pytest.Session, nodeid: str) -> None:
+        """Evaluate a deferred item on the controller and log its reports as a worker would."""
+        verdict = self.run.evaluate_without_data(GateCheck(REGRESSION, None))
+        location = (".", None, nodeid)
+        session.testscollected += 1  # the workers left it out of their count
+        hook = self.config.hook
+        hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
+        text = verdict_details(verdict)
+        phases: list[tuple[str, str, str | None]]
+        if verdict.outcome is Outcome.ERROR:  # as GateItem: an error is a failed setup
+            phases = [("setup", "failed", text)]
+        else:
+            good = verdict.outcome is Outcome.PASS
+            phases = [("setup", "passed", None),
+                      ("call", "passed" if good else "failed", None if good else text)]  # fmt: skip
+        for when, outcome, longrepr in [*phases, ("teardown", "passed", None)]:
+            report = pytest.TestReport(nodeid, location, {}, outcome, longrepr, when)  # type: ignore[arg-type]
+            setattr(report, REPORT_ATTRIBUTE, verdict.to_dict())
+            hook.pytest_runtest_logreport(report=report)
+        hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed and self.case_results is not None:
+            self.case_results.add_collection_error(report.nodeid)
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
@@ -81,6 +164,8 @@ class GatePlugin:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # On the controller this sees every worker's reports; keep the last phase's verdict.
+        if self.case_results is not None:
+            self.case_results.add(report)
         verdict = getattr(report, REPORT_ATTRIBUTE, None)
         if verdict is not None and (report.when == "call" or report.outcome != "passed"):
             self.verdicts[report.nodeid] = verdict

@@ -127,35 +127,53 @@ def no_user_reports(context: GateContext, metric: str | None = None) -> Verdict:
 
 def regression_tests(context: GateContext, metric: str | None = None) -> Verdict:
     name, config = "regression-tests", context.config
-    if not config.regression_junit:
-        return inconclusive(
-            name,
-            None,
-            "no JUnit XML of the incident cases configured "
-            "(set regression_junit in the gate settings)",
-        )
-    path = Path(config.regression_junit)
-    path = path if path.is_absolute() else context.rootdir / path
-    if not path.is_file():
-        return inconclusive(
-            name, None, f"JUnit XML {path} not found (run the incident cases first)"
-        )
-    try:
-        summary = summarise_junit(path, config.regression_match)
-    except JUnitError as error:
-        raise GateSourceError(str(error)) from None
-    evidence = {
-        "junit": str(path),
-        "passed": summary.passed,
-        "failed": summary.failed,
-        "skipped": summary.skipped,
-        "failing": summary.failing[:10],
-    }
+    if context.case_results is not None:
+        # The cases ran in this session: their results are fresher than any JUnit file.
+        summary, missing = context.case_results.summary(config.regression_match)
+        origin = "this session"
+        evidence: dict[str, object] = {"source": "incident cases in this session"}
+        if config.regression_junit:
+            evidence["note"] = f"regression_junit {config.regression_junit} ignored"
+    else:
+        if not config.regression_junit:
+            return inconclusive(
+                name,
+                None,
+                "no incident-case results: run the gate with --incident-cases, or set "
+                "regression_junit to the JUnit XML of an earlier incident-case step",
+            )
+        path = Path(config.regression_junit)
+        path = path if path.is_absolute() else context.rootdir / path
+        if not path.is_file():
+            return inconclusive(
+                name, None, f"JUnit XML {path} not found (run the incident cases first)"
+            )
+        try:
+            summary = summarise_junit(path, config.regression_match)
+        except JUnitError as error:
+            raise GateSourceError(str(error)) from None
+        missing, origin, evidence = [], str(path), {"junit": str(path)}
+    evidence.update(
+        passed=summary.passed,
+        failed=summary.failed,
+        skipped=summary.skipped,
+        failing=summary.failing[:10],
+    )
     if summary.failed:
         shown = ", ".join(summary.failing[:5])
         return failed(name, None, f"{summary.failed} incident case(s) failed: {shown}", **evidence)
+    if missing:
+        # Only possible if something reordered the gate before the cases: never pass on half.
+        evidence["without_result"] = missing[:10]
+        return inconclusive(
+            name,
+            None,
+            f"{len(missing)} selected incident case(s) had no result when the gate was "
+            f"evaluated: {', '.join(missing[:5])}",
+            **evidence,
+        )
     if summary.passed == 0:
         return inconclusive(
-            name, None, f"no incident case ran in {path} ({summary.skipped} skipped)", **evidence
+            name, None, f"no incident case ran in {origin} ({summary.skipped} skipped)", **evidence
         )
     return passed(name, None, f"all {summary.passed} incident case(s) passed", **evidence)

@@ -18,6 +18,7 @@ from pytest_airecovery.gates.verdicts import Verdict
 
 if TYPE_CHECKING:
     from pytest_airecovery.gates.context import GateContext
+    from pytest_airecovery.gates.session_cases import CaseResults
     from pytest_airecovery.gates.sources import MetricSource
 
 SourceFactory = Callable[[str], "MetricSource | None"]
@@ -57,6 +58,7 @@ class GateRun:
         self.source: MetricSource | None = None
         self._context: GateContext | None = None
         self._verdicts: dict[GateCheck, Verdict] = {}
+        self.case_results: CaseResults | None = None  # set when --incident-cases runs alongside
 
     def load(self) -> None:
         """Read settings and data; on failure remember why instead of raising."""
@@ -85,7 +87,9 @@ class GateRun:
             return
         from pytest_airecovery.gates.context import GateContext
 
-        context = GateContext(self.settings, self.phase, data, self.rootdir)
+        context = GateContext(
+            self.settings, self.phase, data, self.rootdir, case_results=self.case_results
+        )
         try:
             # Declared defaults in the export are checked now, so a bad one errors its items early.
             for metric in context.gated_metrics():
@@ -115,6 +119,28 @@ class GateRun:
             assert self._context is not None, "evaluate() after a failed load"
             self._verdicts[check] = evaluate(self._context, check.criterion, check.metric)
         return self._verdicts[check]
+
+    def evaluate_without_data(self, check: GateCheck) -> Verdict:
+        """A criterion that reads no metrics (regression-tests), where nothing was collected.
+
+        The xdist controller never collects, so it has neither settings nor data loaded; it
+        evaluates the same-session regression-tests item after every worker has finished.
+        """
+        from pytest_airecovery.gates.context import GateContext
+        from pytest_airecovery.gates.criteria import evaluate
+        from pytest_airecovery.gates.sources import EMPTY_SERIES, MetricData
+        from pytest_airecovery.gates.verdicts import errored
+
+        try:
+            self.settings = self.settings or load_gate_config(self.config_path, self.rootdir)
+            self.phase = self.phase or self.settings.phase(self.phase_name)
+        except GateConfigError as error:
+            return errored(check.criterion, check.metric, f"gate configuration: {error}")
+        nothing = MetricData({}, EMPTY_SERIES, EMPTY_SERIES, None, "no metrics needed")
+        context = GateContext(
+            self.settings, self.phase, nothing, self.rootdir, case_results=self.case_results
+        )
+        return evaluate(context, check.criterion, check.metric)
 
     def describe(self) -> dict[str, object]:
         """Phase and source facts for the report header."""
