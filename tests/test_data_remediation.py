@@ -180,3 +180,15 @@ def test_progress_is_drawn_only_on_a_terminal() -> None:
             progress(5)
     assert plain.getvalue() == ""
     assert "scan [" in terminal.getvalue() and "5/10" in terminal.getvalue()
+
+
+def test_scan_accepts_blas_threads(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    data = poisoned_npz(tmp_path / "d.npz")
+    assert main(["data", "scan", str(data), "--detector", "spectral", "--blas-threads", "1"]) == 0
+    import os
+
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    assert main(["data", "scan", str(data), "--detector", "spectral", "--blas-threads", "0"]) == 2
