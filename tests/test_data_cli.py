@@ -86,3 +86,28 @@ def test_manifest_path_that_is_a_directory(tmp_path: Path, capsys: pytest.Captur
     assert main(["data", "manifest", "build", str(data), "-o", str(tmp_path / "out")]) == 2
     assert main(["data", "manifest", "verify", str(data), str(tmp_path / "out")]) == 2
     assert "is a directory" in capsys.readouterr().err
+
+
+def test_csv_trigger_scan_and_quiet_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text('id,text,label\na,"hello, world",0\nb,"buy \u0441f now",1\n', encoding="utf-8")
+    assert main(["data", "scan", str(data), "--detector", "triggers", "--trigger", "cf",
+                 "--json"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert [f["id"] for f in report["flagged"]] == ["b"]
+    assert report["flagged"][0]["detail"]["matches"][0]["mode"] == "normalised"
+    assert captured.err == ""  # not a terminal: no progress line
+
+
+def test_directory_manifest_on_threads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree = tmp_path / "tree"
+    for index in range(20):
+        (tree / f"d{index % 3}").mkdir(parents=True, exist_ok=True)
+        (tree / f"d{index % 3}" / f"{index}.bin").write_bytes(bytes([index]) * 5000)
+    assert main(["data", "manifest", "build", str(tree), "-o", str(tmp_path / "m"),
+                 "--workers", "3", "--label-field", "parent"]) == 0
+    assert main(["data", "manifest", "verify", str(tree), str(tmp_path / "m"), "--workers", "1"]) == 0
+    (tree / "d1" / "1.bin").write_bytes(b"changed")
+    assert main(["data", "manifest", "verify", str(tree), str(tmp_path / "m")]) == 1
+    assert "1 changed: d1/1.bin" in capsys.readouterr().out

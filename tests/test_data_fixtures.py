@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 CONFTEST = 'pytest_plugins = ["pytest_airecovery.data.fixtures"]\n'
@@ -42,3 +44,17 @@ def test_dataset_manifest_fixture(pytester: pytest.Pytester) -> None:
     ])
     # Failures are reported without a Python traceback into the kit.
     result.stdout.no_fnmatch_line("*During handling*")
+
+
+def test_verify_case_dataset_resolves_against_the_case_directory(tmp_path: Path) -> None:
+    from pytest_airecovery.data.fixtures import verify_case_dataset
+    from pytest_airecovery.data.manifest import build_manifest
+
+    case_dir = tmp_path / "incident_cases"
+    (case_dir / "data").mkdir(parents=True)
+    (case_dir / "data" / "train.jsonl").write_text('{"id": "a", "label": 1}\n')
+    summary = build_manifest(str(case_dir / "data" / "train.jsonl"),
+                             str(case_dir / "data" / "train.manifest.jsonl"))
+    diff = verify_case_dataset(case_dir, "data/train.jsonl", "data/train.manifest.jsonl",
+                               expect_root=summary.merkle_root)
+    assert diff.identical
