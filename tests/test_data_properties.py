@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pytest_airecovery.data.compare import diff_manifests, verify_dataset
 from pytest_airecovery.data.manifest import build_manifest, read_manifest
 
-texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
+texts = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=20)
 record_lists = st.lists(st.tuples(texts, st.integers(0, 3)), min_size=1, max_size=30)
 
 
