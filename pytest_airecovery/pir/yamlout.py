@@ -33,7 +33,10 @@ class Comments:
 
 
 def scalar(value: Any) -> str:
-    dumped = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**9)
+    # Line breaks and other non-printables as escapes in a double-quoted scalar: PyYAML would
+    # otherwise fold them over several lines, which cannot sit inside our indented block.
+    style = '"' if isinstance(value, str) and not value.isprintable() else None
+    dumped = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**9, default_style=style)
     if dumped.endswith("\n...\n"):
         dumped = dumped[: -len("\n...\n")]
     return dumped.rstrip("\n")
@@ -46,14 +49,20 @@ def emit(data: Mapping[str, Any], comments: Comments | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
+def _printable(text: str) -> str:
+    """One line of characters YAML accepts in a comment (a PIR may carry control characters)."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in text)
+    return " ".join(cleaned.split())
+
+
 def _comment_line(indent: str, text: str) -> str:
-    text = " ".join(text.split())
+    text = _printable(text)
     return f"{indent}# {text}" if text else f"{indent}#"
 
 
 def _trail(path: str, notes: Comments) -> str:
     text = notes.trailing.get(path)
-    return f"  # {' '.join(text.split())}" if text else ""
+    return f"  # {_printable(text)}" if text and _printable(text) else ""
 
 
 def _is_scalar(value: Any) -> bool:
