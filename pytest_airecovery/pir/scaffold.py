@@ -63,7 +63,9 @@ def skeleton(pir: Pir, pir_ref: str | None) -> tuple[dict[str, Any], Comments]:
             notes.after(f"{path}/priority", "TODO: the PIR gives no priority; P3 assumed")
         if item.priority in ("P0", "P1"):
             entry["covered_by"] = []
-            notes.after(f"{path}/covered_by", "TODO: ids of the cases that test this item")
+            notes.after(f"{path}/covered_by", "TODO: ids of the cases that test this item (a P0 item must have one)"
+                        if item.priority == "P0" else
+                        "TODO: ids of the cases that test this item, or delete the line (then a warning)")
         items.append(entry)
     if items:
         data["action_items"] = items
