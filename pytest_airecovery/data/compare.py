@@ -89,9 +89,12 @@ def verify_dataset(dataset: str, manifest: str | Manifest, *, workers: int | Non
     expected = read_manifest(manifest) if isinstance(manifest, str) else manifest
     actual: dict[str, Entry] = {}
     merkle = MerkleAccumulator()
+    decoded: dict[str, Any] = {}  # labels repeat: decode each distinct one once
     for batch in stream_items(dataset, expected.spec, workers, progress):
         for item_id, digest, label in zip(batch.ids, batch.digests, batch.labels):
+            if label is not None and label not in decoded:
+                decoded[label] = json.loads(label)
             actual[item_id] = Entry(item_id, digest.hex(),
-                                    json.loads(label) if label is not None else None)
+                                    decoded[label] if label is not None else None)
         merkle.add_leaves(leaf_hashes(batch.ids, batch.digests, batch.id_bytes))
     return _compare(expected.by_id(), actual, expected.merkle_root, merkle.root().hex())
