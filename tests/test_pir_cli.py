@@ -271,7 +271,7 @@ def test_coverage_from_junit(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "  failing  INC-A P0-1   Block the trigger  [cases: a-trigger]" in out.splitlines()
     assert "  training_data_contamination  1/2 cases passing (INC-A)" in out.splitlines()
     assert "  configuration_error          none: no incident case file" in out.splitlines()
-    assert err == "required: INC-A P0-1 (P0) is failing\n"
+    assert err == "required: INC-A P0-1 (P0) has no passing case (failing)\n"
 
 
 def test_coverage_without_junit_and_bad_junit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -189,7 +189,7 @@ def _coverage(args: argparse.Namespace) -> int:
         limit = PRIORITIES.index(args.require)
         short = [i for i in items if PRIORITIES.index(i.priority) <= limit and i.status != "passing"]
         for item in short:
-            print(f"required: {item.incident_id} {item.item_id} ({item.priority}) is {item.status}",
+            print(f"required: {item.incident_id} {item.item_id} ({item.priority}) has no passing case ({item.status})",
                   file=sys.stderr)
         if short:
             status = EXIT_FAILED
