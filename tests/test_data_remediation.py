@@ -140,6 +140,7 @@ def nan_npz(path: Path) -> Path:
     ("directory", "is a directory"),
     ("no-features", "needs --features"),
     ("bad-regex", "bad trigger regex"),
+    ("report-dir-missing", "does not exist"),
 ])
 def test_scan_bad_input_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                    case: str, message: str) -> None:
@@ -154,11 +155,14 @@ def test_scan_bad_input_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytes
         data.mkdir()
     elif case == "no-features":
         data = text_jsonl(tmp_path / "d.jsonl")
-    else:
+    elif case == "bad-regex":
         data = text_jsonl(tmp_path / "d.jsonl")
         args = ["--detector", "triggers", "--trigger-regex", "("]
+    else:
+        data = poisoned_npz(tmp_path / "d.npz")
+    report = tmp_path / ("missing/r.json" if case == "report-dir-missing" else "r.json")
     before = sorted(p.name for p in tmp_path.iterdir())
-    status = main(["data", "scan", str(data), *args, "--report", str(tmp_path / "r.json"),
+    status = main(["data", "scan", str(data), *args, "--report", str(report),
                    "--clean-out", str(tmp_path / "clean.npz")])
     assert status == 2
     assert message in capsys.readouterr().err

@@ -80,9 +80,7 @@ def run_scan(args: argparse.Namespace) -> int:
 
     try:
         limit_blas_threads(args.blas_threads)
-        for path in (args.report, args.clean_out, args.clean_manifest):
-            if path and os.path.isdir(path):
-                raise DataKitError(f"{path}: is a directory, expected an output file path")
+        _check_output_paths(args)
         integrity = _check_integrity(args)
         if integrity is not None and not integrity["identical"]:
             print(f"airecovery: {args.dataset} does not match {args.manifest}: "
@@ -114,6 +112,21 @@ def run_scan(args: argparse.Namespace) -> int:
     else:
         _print_summary(report)
     return EXIT_FAILED if args.fail_on_flag and result.flagged else EXIT_OK
+
+
+def _check_output_paths(args: argparse.Namespace) -> None:
+    """Refuse bad output paths before any work, so a failure never leaves half the outputs."""
+    for path in (args.report, args.clean_out, args.clean_manifest):
+        if not path:
+            continue
+        if os.path.isdir(path):
+            raise DataKitError(f"{path}: is a directory, expected an output file path")
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise DataKitError(f"{path}: directory {parent} does not exist")
+    for path in (args.clean_out, args.clean_manifest):
+        if path and os.path.exists(path):
+            raise DataKitError(f"{path}: already exists; choose a new path for the cleaned data")
 
 
 def _record_spec(args: argparse.Namespace) -> Any:
