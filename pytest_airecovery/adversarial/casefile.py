@@ -114,7 +114,8 @@ def parse_block(
             inputs = {"mixed": "a mix of texts and arrays", "other": "neither text nor arrays"}.get(kind, f"{kind} inputs")
             raise BlockError(
                 f"transforms/{position}",
-                f"{name!r} is a {transform.kind} transform, but this case has {inputs}",
+                f"{name!r} is {'an' if transform.kind == 'array' else 'a'} {transform.kind} transform, "
+                f"but this case has {inputs}",
             )
         if transform in transforms:
             raise BlockError(f"transforms/{position}", f"transform {name!r} is listed twice")
