@@ -47,7 +47,7 @@ _NUMBERED = re.compile(r"^\s*\d{1,3}[.)]\s")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _EMPHASIS = re.compile(r"(\*\*|__|\*|_|`)")
-_HTML_COMMENT = re.compile(r"<!--.*?-->")
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 
 class PirError(Exception):
@@ -156,7 +156,9 @@ def read_text(path: Path, shown_as: str | None = None) -> str:
 def parse_markdown(text: str, shown_as: str) -> PirDocument:
     """Split markdown text into sections of entries and collect labelled fields."""
     doc = PirDocument(shown_as)
-    lines = _HTML_COMMENT.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
+    # comments go, their line breaks stay, so every later line keeps its number
+    text = _HTML_COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text.replace("\r\n", "\n").replace("\r", "\n"))
+    lines = text.split("\n")
     current: Section | None = None
     open_entry: Entry | None = None
     blank_before = True
