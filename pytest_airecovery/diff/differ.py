@@ -229,8 +229,8 @@ class Differ:
         beyond the run-to-run variation. ``name`` tells several diffs in one test apart in their
         recording file names.
         """
-        good = self._model(known_good, self.known_good)
-        cand = self._model(candidate, self.candidate)
+        good = self._model(known_good, lambda: self.known_good)
+        cand = self._model(candidate, lambda: self.candidate)
         source = _as_source(inputs)
         test_path = Path(str(self.request.node.path))
         folder = test_path.parent / RECORDINGS_DIR / test_path.stem
@@ -253,7 +253,7 @@ class Differ:
         if case is None:
             _fail(f"{case_file} has no case {case_id!r} (cases: {', '.join(c.id for c in loaded.cases)})")
         good = DiffModel(self.config, loaded.known_good.ref)
-        cand = self._model(candidate, DiffModel(self.config, candidate_ref(self.request, loaded.family)))
+        cand = self._model(candidate, lambda: DiffModel(self.config, candidate_ref(self.request, loaded.family)))
         ids = [f"{case_id}[row-{row}]" for row in range(len(case.inputs))]
         path = loaded.path.parent / RECORDINGS_DIR / loaded.path.stem / f"{_safe(case_id)}.jsonl"
         return self._diff(good, cand, case.inputs, ids, path, tolerance=tolerance, repeats=repeats, label_field=label_field)
@@ -262,7 +262,7 @@ class Differ:
         """Diff a model (the candidate by default) against itself over ``runs`` fresh runs."""
         from pytest_airecovery.diff.engine import diff_runs
 
-        target = self._model(model, self.candidate)
+        target = self._model(model, lambda: self.candidate)
         outputs = [target.run(inputs) for _ in range(max(2, runs))]
         diff = diff_runs(
             [outputs[0]], [outputs[-1]], known_good_ref=f"{target.ref} run 1",
@@ -270,9 +270,10 @@ class Differ:
         )
         return self._finish(diff)
 
-    def _model(self, given: DiffModel | str | None, default: DiffModel) -> DiffModel:
+    def _model(self, given: DiffModel | str | None, default: Any) -> DiffModel:
+        """``given`` as a DiffModel, else ``default()`` (resolved only when needed: it may fail)."""
         if given is None:
-            return default
+            return default()
         return given if isinstance(given, DiffModel) else DiffModel(self.config, str(given))
 
     def _unique(self, name: str) -> str:

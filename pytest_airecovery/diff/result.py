@@ -86,6 +86,15 @@ class BehaviourDiff:
     def __len__(self) -> int:
         return len(self.changed_rows)
 
+    def render(self, *, colour: bool = False) -> str:
+        """The bounded, human-readable diff: header, summary tables, most telling inputs."""
+        from pytest_airecovery.diff.render import render
+
+        return render(self, colour=colour)
+
+    def __str__(self) -> str:
+        return self.render()
+
     def __repr__(self) -> str:
         return (
             f"<BehaviourDiff {self.known_good_ref} → {self.candidate_ref}: {len(self)} of "
