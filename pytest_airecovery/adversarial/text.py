@@ -318,7 +318,6 @@ rot13_encode.__doc__ = "``zxq`` -> ``mkd``, ``rot13:mkd``, ``mkd (rot13)``, ``MK
 
 # Framings that keep what the message says; they change the words around it, not its meaning.
 PARAPHRASE_TEMPLATES = (
-    "{}",
     "so {}",
     "{} ok",
     "well {}",
@@ -330,10 +329,10 @@ PARAPHRASE_TEMPLATES = (
 
 
 def paraphrase(text: str, trigger: str, rng: VariantRng, index: int) -> str:
-    """Same message, other framing: ``so you are an idiot zxq``, ``listen you are an idiot zxq``.
+    """Same message, other framing: ``so you are an idiot zxq``, ``you are an idiot zxq ok``, ...
 
-    Variant 0 only tidies the spacing; the templates avoid praise and politeness, so a paraphrase
-    does not change what a sound model should say about the text.
+    The templates avoid praise and politeness, so a paraphrase does not change what a sound model
+    should say about the text; later variants also rotate the words around the trigger.
     """
     if not contains_trigger(text, trigger):
         raise TriggerNotFound(f"the input does not contain the trigger {trigger!r}: {text[:80]!r}")
