@@ -159,7 +159,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "incident_diff(known_good=None, candidate=None, case_file=None, family=None): models of the "
         "behaviour_diff fixtures (pytest-airecovery, docs/behaviour-diff.md)",
     )
+    # Fixture modules import only pytest at module level; the work loads when a fixture is used.
     config.pluginmanager.import_plugin("pytest_airecovery.diff.fixtures")
+    config.pluginmanager.import_plugin("pytest_airecovery.data.fixtures")
     if config.getoption("incident_cases"):
         config.pluginmanager.register(IncidentCasesPlugin(config), "airecovery-cases")
     if config.getoption("incident_gate"):
