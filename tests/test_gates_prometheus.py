@@ -312,15 +312,15 @@ def test_configuration_errors(
 def test_default_lookback_covers_the_phase() -> None:
     config = parse_gate_config({"prometheus": {"traffic_share": "s"}})
     source = prometheus.PrometheusSource.from_location(
-        "prometheus+http://prom:9090/", config, config.phase("limited"), now=100_000.0
+        "prometheus+http://prom:9090/", config, config.phase("limited"), now=108_059.0
     )
     assert source.base_url == "http://prom:9090"
-    assert (source.start, source.end) == (100_000.0 - 8 * 3600, 100_000.0)
+    assert (source.start, source.end) == (108_000.0 - 8 * 3600, 108_000.0)  # a whole step
     full = parse_gate_config({"prometheus": {"lookback": "3d", "traffic_share": "s"}})
     source = prometheus.PrometheusSource.from_location(
-        "prometheus+https://p/x", full, full.phase("full"), now=5e5
+        "prometheus+https://p/x", full, full.phase("full"), now=504_000.0
     )
-    assert source.start == 5e5 - 3 * 86400 and source.base_url == "https://p/x"
+    assert source.start == 504_000.0 - 3 * 86400 and source.base_url == "https://p/x"
     with pytest.raises(GateConfigError):
         prometheus.PrometheusSource.from_location(
             "prometheus+http://p", parse_gate_config({}), config.phase("canary")

@@ -169,8 +169,12 @@ class PrometheusSource:
             raise GateConfigError(
                 f"metrics {', '.join(unqueried)} have no query under prometheus.metrics"
             )
-        # A replay asks the server for the data as it was then; otherwise up to now.
-        end = config.evaluate_at if config.evaluate_at is not None else (now or time.time())
+        # A replay asks the server for the data as it was then; otherwise up to now, rounded
+        # down to a step so that every xdist worker (each loads the data) asks the same range.
+        if config.evaluate_at is not None:
+            end = config.evaluate_at
+        else:
+            end = math.floor((now or time.time()) / settings.step) * settings.step
         lookback = settings.lookback or max(phase.max_duration or 0.0, 2 * phase.min_duration)
         return cls(base_url, settings, end - max(lookback, settings.step), end)
 

@@ -198,10 +198,18 @@ class GatePlugin:
             path = Path(self.report_path)
             if not path.is_absolute():
                 path = Path(str(self.config.invocation_params.dir)) / path
+            self._add_plots(path, report)
             write_report(path, report)
         hook = getattr(self.config.hook, "pytest_airecovery_gate_decision", None)
         if hook is not None:
             hook(config=self.config, decision=decision.action, report=report)
+
+    def _add_plots(self, path: Path, report: dict[str, Any]) -> None:
+        from pytest_airecovery.gates.plots import matplotlib_available, plots_for_report
+
+        if matplotlib_available() and self.run.context is None and self.run.load_error is None:
+            self.run.load()  # the xdist controller never collected: read the data now
+        plots_for_report(path, self.run.context, report, self.run.load_error)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput"):

@@ -116,6 +116,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         label = f"{item['criterion']}[{item['metric']}]" if item["metric"] else item["criterion"]
         message = item["message"].replace("\n", " ")
         lines.append(f"- **{label}**: {message}")
+    if report.get("plots"):
+        lines += ["", "## Baseline vs candidate", ""]
+        # Relative links: the PNGs sit beside the Markdown, wherever the CI job uploads both.
+        lines += [f"![{metric}]({name})" for metric, name in report["plots"].items()]
+    elif report.get("plots_note"):
+        lines += ["", f"_{report['plots_note']}_"]
     return "\n".join(lines) + "\n"
 
 

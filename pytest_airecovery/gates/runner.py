@@ -99,6 +99,11 @@ class GateRun:
             return
         self._context = context
 
+    @property
+    def context(self) -> GateContext | None:
+        """Settings and data after a successful load(); None before or after a failed one."""
+        return self._context
+
     def checks(self) -> list[GateCheck]:
         """The items to collect, in a fixed order: the phase's criteria, then metrics sorted."""
         if self._context is None or self.phase is None:
