@@ -158,10 +158,16 @@ def test_validate_semantic_problems(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert status == 0
     assert out.splitlines() == [
         f"{cases / 'INC-A.yaml'}:18: warning: action item P1-1 (P1) has no covering case",
-        f"{cases / 'INC-B.yaml'}:1: warning: models.known_bad is missing: --incident-verify-catches cannot "
-        "prove the cases catch the incident",
+        (f"{cases / 'INC-B.yaml'}:1: warning: models.known_bad is missing: --incident-verify-catches cannot "
+         "prove the cases catch the incident"),
         "2 case file(s): 0 error(s), 2 warning(s)",
     ]
+    (cases / "INC-A.yaml").write_text(CASE_A.replace("covered_by: [a-trigger]", "covered_by: [a-guard]"))
+    status, out, _ = run(capsys, "validate", str(cases))
+    assert status == 0
+    assert (f"{cases / 'INC-A.yaml'}:17: warning: action item P0-1 (P0) is covered only by guard cases, "
+            "which do not prove the incident is caught") in out.splitlines()
+    (cases / "INC-A.yaml").write_text(CASE_A)
     # a second file of incident INC-A: allowed, but it must agree and not reuse ids
     (cases / "INC-A2.yaml").write_text(
         CASE_A.replace("SEV-2", "SEV-3").replace("covered_by: [a-trigger]", "covered_by: []")

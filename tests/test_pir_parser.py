@@ -10,6 +10,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pytest_airecovery.cases.loader import load_case_file
+from pytest_airecovery.checks import builtin_registry
 from pytest_airecovery.cli import main
 from pytest_airecovery.pir.document import PirError
 from pytest_airecovery.pir.lint import lint
@@ -172,6 +174,33 @@ def test_cli_on_arbitrary_bytes_exits_cleanly(tmp_path_factory: pytest.TempPathF
     pir.write_bytes(data)
     assert main(["lint-pir", str(pir)]) in (0, 1, 2)
     assert main(["new-case", "--from-pir", str(pir), "-o", str(folder / "out")]) in (0, 2)
+
+
+FILLER = st.lists(st.one_of(MARKDOWN_PIECES, st.text(max_size=30)), max_size=5)
+
+
+@PROPERTY_SETTINGS
+@given(FILLER, FILLER, FILLER, FILLER, st.sampled_from(["# PIR", "Title: x", ""]))
+def test_every_written_skeleton_loads(
+    tmp_path_factory: pytest.TempPathFactory, summary: list[str], timeline: list[str],
+    root_cause: list[str], actions: list[str], title: str,
+) -> None:
+    # the four sections are always there, so most examples get a skeleton written
+    pir_text = "\n".join([
+        title, "## Incident Summary", "- Incident ID: AI-IR-1", "- Severity: SEV-2", *summary,
+        "## Timeline", *timeline, "## Root Cause", "The data was poisoned.", *root_cause,
+        "## Action Items", "1. [P0] Add a trigger check to CI", *actions,
+    ])
+    folder = tmp_path_factory.mktemp("pir")
+    pir = folder / "pir.md"
+    pir.write_text(pir_text)
+    status = main(["new-case", "--from-pir", str(pir), "-o", str(folder / "out.yaml")])
+    written = folder / "out.yaml"
+    assert status in (0, 2) and written.exists() == (status == 0)
+    if status == 0:
+        loaded = load_case_file(written, shown_as="out.yaml", check_lookup=builtin_registry().get)
+        assert loaded.cases and loaded.incident.id == "AI-IR-1"
+        assert main(["validate", str(written)]) == 1  # the TODOs are left
 
 
 @PROPERTY_SETTINGS

@@ -76,7 +76,7 @@ def read_junit(path: Path, case_files: Iterable[CaseFile]) -> dict[CaseKey, str]
     plugin records, else from the classname (``incident_cases.AI-IR-2026-042.yaml``) matched
     against the case files' names.
     """
-    import xml.etree.ElementTree as ElementTree
+    from xml.etree import ElementTree
 
     try:
         raw = path.read_bytes()

@@ -64,7 +64,7 @@ class Pir:
     resolved: TimelineEvent | None = None
     root_cause_text: str = ""
     root_cause_line: int = 0
-    category: Inference = Inference("other", "", 0)
+    category: Inference = field(default_factory=lambda: Inference("other", "", 0))
     modes: list[FailureMode] = field(default_factory=list)
     action_items: list[ActionItemDraft] = field(default_factory=list)
     review: Stamp | None = None

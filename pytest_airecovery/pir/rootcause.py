@@ -136,10 +136,10 @@ def failure_modes(text: str, bullets: list[str]) -> list[FailureMode]:
         return found
     for sentence in sentences(text):
         # one case per sentence: "a backdoor that lets messages bypass the filter" is one mode
-        case_id = _mode_id(sentence)
-        if case_id is not None and case_id not in used:
-            used.add(case_id)
-            found.append(FailureMode(case_id, sentence))
+        mode = _mode_id(sentence)
+        if mode is not None and mode not in used:
+            used.add(mode)
+            found.append(FailureMode(mode, sentence))
     if not found:
         first = (sentences(text) or ["TODO: describe the failure mode"])[0]
         found.append(FailureMode("failure-mode-1", first))

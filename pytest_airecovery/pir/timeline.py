@@ -148,7 +148,7 @@ def parse_duration(text: str) -> timedelta | None:
 
 
 def format_duration(delta: timedelta) -> str:
-    minutes = int(round(delta.total_seconds() / 60))
+    minutes = round(delta.total_seconds() / 60)
     sign = "-" if minutes < 0 else ""
     minutes = abs(minutes)
     hours, minutes = divmod(minutes, 60)

@@ -12,6 +12,8 @@ Errors (exit status 1):
 Warnings (exit status 0 unless ``--strict``):
 
 * a P1 action item that no case covers;
+* a P0 or P1 item covered only by ``guard: true`` cases (they protect behaviour the fix must keep
+  and get no ``[catches]`` proof);
 * a case with no ``[catches]`` proof possible because the file has no ``known_bad`` model
   (``--incident-verify-catches`` cannot show the case would have caught the incident).
 
@@ -26,7 +28,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pytest_airecovery.cases.loader import CaseFileError, line_of, load_case_file, parse_and_validate
+from pytest_airecovery.cases.loader import (
+    CaseFileError,
+    line_of,
+    load_case_file,
+    parse_and_validate,
+)
 from pytest_airecovery.cases.spec import CaseFile
 from pytest_airecovery.cases.yamlpos import Positions
 from pytest_airecovery.pir.casefiles import check_lookup, shown
@@ -151,7 +158,12 @@ def todo_lines(name: str, raw: bytes) -> list[Problem]:
 
 def semantic_problems(case_file: CaseFile, name: str) -> list[Problem]:
     problems = []
+    guards = {case.id for case in case_file.cases if case.guard}
     for item in case_file.action_items:
+        if item.covered_by and set(item.covered_by) <= guards and item.priority in ("P0", "P1"):
+            problems.append(Problem(name, item.line, "warning",
+                                    f"action item {item.id} ({item.priority}) is covered only by guard cases, "
+                                    "which do not prove the incident is caught"))
         if item.covered_by:
             continue
         if item.priority == "P0":

@@ -36,10 +36,8 @@ def scalar(value: Any) -> str:
     # Line breaks and other non-printables as escapes in a double-quoted scalar: PyYAML would
     # otherwise fold them over several lines, which cannot sit inside our indented block.
     style = '"' if isinstance(value, str) and not value.isprintable() else None
-    dumped = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**9, default_style=style)
-    if dumped.endswith("\n...\n"):
-        dumped = dumped[: -len("\n...\n")]
-    return dumped.rstrip("\n")
+    dumped: str = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**9, default_style=style)
+    return dumped.removesuffix("\n...\n").rstrip("\n")
 
 
 def emit(data: Mapping[str, Any], comments: Comments | None = None) -> str:
