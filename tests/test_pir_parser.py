@@ -111,6 +111,17 @@ def test_tolerant_shapes() -> None:
 
 
 @pytest.mark.parametrize(
+    ("heading", "key"),
+    [("## Timeline (all times UTC)", "timeline"), ("### Root cause and contributing factors", "root_cause"),
+     ("# 4. Action Items — owners assigned", "action_items"), ("## Incident response lessons", None),
+     ("## Causes", "root_cause"), ("## Summary of the incident", "summary")],
+)
+def test_section_headings_with_extra_words(heading: str, key: str | None) -> None:
+    pir = parse_pir_text(f"{heading}\nsome text\n", "h.md")
+    assert pir.doc.sections[0].key == key
+
+
+@pytest.mark.parametrize(
     ("text", "category"),
     [
         ("Fine-tuning dataset contained adversarially crafted samples that introduced a backdoor.",

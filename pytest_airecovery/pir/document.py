@@ -21,6 +21,10 @@ SECTION_NAMES: dict[str, tuple[str, ...]] = {
     "action_items": ("action items", "actions", "action item", "follow ups", "follow up actions",
                      "follow up items", "remediation items", "next steps", "corrective actions"),
 }
+# Aliases that still name the section with words after them; "Incident response lessons" must
+# not become the summary, so bare "incident" and "cause" are not here.
+PREFIX_ALIASES = frozenset(("incident summary", "summary", "timeline", "incident timeline", "chronology",
+                            "root cause", "root causes", "action items", "follow ups", "corrective actions"))
 REQUIRED_SECTIONS = ("summary", "timeline", "root_cause", "action_items")
 SECTION_TITLES = {"summary": "Incident Summary", "timeline": "Timeline", "root_cause": "Root Cause",
                   "action_items": "Action Items"}
@@ -110,9 +114,14 @@ def normalise_label(text: str) -> str:
 
 
 def section_key(heading: str) -> str | None:
+    """Exact alias, or a heading that starts with one of the unambiguous aliases:
+    ``Timeline (all times UTC)``, ``Root cause and contributing factors``."""
     name = normalise_label(heading)
     for key, names in SECTION_NAMES.items():
         if name in names:
+            return key
+    for key, names in SECTION_NAMES.items():
+        if any(name.startswith(alias + " ") for alias in names if alias in PREFIX_ALIASES):
             return key
     return None
 
@@ -246,7 +255,7 @@ def _starts_field(line: str) -> bool:
 
 def _fields_of(entry: Entry) -> list[Field]:
     if entry.kind == "table":
-        cells = [c for c in entry.cells]
+        cells = list(entry.cells)
         if len(cells) >= 2 and field_key(cells[0]) and cells[1].strip():
             return [Field(field_key(cells[0]) or "", cells[0], cells[1].strip(), entry.line)]
         return []
