@@ -136,3 +136,27 @@ def test_recording_writes_are_whole_under_xdist(rec: pytest.Pytester) -> None:
         assert head["inputs"] == len(rows) == 5
     assert not list((rec.path / "recordings").rglob("*.tmp"))
     run(rec, "-n", "2", "test_many.py").assert_outcomes(passed=8)
+
+
+def test_case_file_checks_fall_back_to_recordings_when_the_known_good_model_is_gone(
+    rec: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_case(
+        rec,
+        "AI-1.yaml",
+        toy_case_file().replace(
+            "- not_label: 7", "- matches_known_good: {fields: [label]}"
+        ).replace("- rate_of_label: {label: 7, max: 0.1}", "- flip_rate: {max: 0, into: [7]}"),
+    )
+    rec.runpytest("--incident-record-all", "-k", "case").assert_outcomes(passed=1)
+    monkeypatch.setenv("AIR_NO_KNOWN_GOOD", "1")
+    args = ["--incident-cases", "incident_cases/AI-1.yaml"]
+    rec.runpytest(*args, "--incident-model", "toy@shifted").assert_outcomes(passed=4)
+    result = rec.runpytest(*args, "--incident-model", "toy@bad")
+    result.assert_outcomes(failed=4)
+    result.stdout.fnmatch_lines(["*label flipped 1 → 7*", "known-good toy@good: label 1*"])
+    # An input the recording does not hold: the known-good side is unavailable, said plainly.
+    write_case(rec, "AI-1.yaml", (rec.path / "incident_cases/AI-1.yaml").read_text().replace("[1, 2, 3]", "[1, 2, 5]"))
+    result = rec.runpytest(*args, "--incident-model", "toy@shifted", "-k", "row-2")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*toy@good is not available and its recordings hold no output for 1 of these 1 inputs*"])
