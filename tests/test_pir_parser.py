@@ -110,6 +110,18 @@ def test_tolerant_shapes() -> None:
     assert lint(pir) == [lint(pir)[0]] and lint(pir)[0].rule == "review-window"
 
 
+def test_crlf_bom_id_in_title_and_a_single_timeline_entry(tmp_path: Path) -> None:
+    text = ("# AI-IR-2026-300: Leaky cache\r\n## Summary\r\n- Severity: SEV-3\r\n- Duration: 2 hours\r\n"
+            "## Timeline\r\n- 10:00 UTC - Alert and fix\r\n## Root Cause\r\nA config typo.\r\n"
+            "## Action Items\r\n- [P0] Validate cache keys in CI\r\n")
+    path = tmp_path / "pir.md"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    pir = parse_pir(path)
+    assert pir.incident_id is not None and pir.incident_id.value == "AI-IR-2026-300"
+    assert pir.title == "Leaky cache"
+    assert [f.rule for f in lint(pir)] == ["review-window", "missing-field"]  # no impact; no duration check
+
+
 @pytest.mark.parametrize(
     ("heading", "key"),
     [("## Timeline (all times UTC)", "timeline"), ("### Root cause and contributing factors", "root_cause"),

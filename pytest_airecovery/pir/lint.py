@@ -165,7 +165,7 @@ def _timeline(pir: Pir) -> list[Finding]:
             hint = "" if after.dated else " (if it crossed midnight, give the date: '2026-03-15 00:10 UTC')"
             found.append(Finding(after.line, "error", "timeline-order",
                                  f"{after.when:%H:%M} comes before the previous entry's {before.when:%H:%M}{hint}"))
-    if pir.duration is not None and pir.detected and pir.resolved:
+    if pir.duration is not None and pir.detected and pir.resolved and pir.detected is not pir.resolved:
         actual = pir.resolved.when - pir.detected.when
         tolerance = max(DURATION_TOLERANCE_MIN, pir.duration * DURATION_TOLERANCE_SHARE)
         if actual >= timedelta() and abs(actual - pir.duration) > tolerance:
