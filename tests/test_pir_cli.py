@@ -306,3 +306,25 @@ def test_uncovered_action_items_for_the_plugin_summary(tmp_path: Path) -> None:
     assert (first.item_id, first.priority, first.reason) == ("P0-1", "P0", "covering cases not passing: b-word")
     assert first.render() == "INC-B P0-1 (P0) Verify vendor data: covering cases not passing: b-word"
     assert first.line == 13 and first.path.endswith("INC-B.yaml")
+
+
+def test_coverage_reads_the_junit_xml_a_real_run_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+    import subprocess
+    import sys
+
+    junit = tmp_path / "results.xml"
+    case_file = SHIPPED_CASES / "AI-IR-2026-042.yaml"
+    run_result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--incident-cases", "--incident-verify-catches", str(case_file),
+         "-q", "-p", "no:cacheprovider", "--junitxml", str(junit)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert run_result.returncode == 0, run_result.stdout[-2000:]
+    status, out, _ = run(capsys, "coverage", str(case_file), "--junit", str(junit), "--require", "P0")
+    assert status == 0
+    assert "  passing  AI-IR-2026-042 P0-1   Add adversarial sample detection to data pipeline  [cases: corner-trigger]" \
+        in out.splitlines()
+    # without the incident_id property, the classname still maps the tests to the file
+    junit.write_text(re.sub(r"<properties>.*?</properties>", "", junit.read_text(), flags=re.DOTALL))
+    status, out, _ = run(capsys, "coverage", str(case_file), "--junit", str(junit), "--require", "P0")
+    assert status == 0 and "  training_data_contamination  2/2 cases passing (AI-IR-2026-042)" in out.splitlines()
