@@ -6,7 +6,6 @@ import json
 import textwrap
 
 import pytest
-
 from conftest import run, write_case
 
 # A text family with a keyword backdoor ("bad"), its clean twin ("good") and a naive hotfix that

@@ -97,7 +97,7 @@ def _as_image(value: Any, trigger: ArrayTrigger) -> tuple[Any, Any]:
     image = np.array(original, dtype=np.float64)
     if image.ndim == 1:
         if trigger.shape is None:
-            side = int(round(image.size**0.5))
+            side = round(image.size**0.5)
             if side * side != image.size:
                 raise ValueError(f"a flat input of {image.size} values needs `shape` in the trigger")
             image = image.reshape(side, side)

@@ -23,7 +23,7 @@ from pytest_airecovery.session import ModelUnavailable
 MAX_SHOWN_INPUT = 120
 
 
-def variant_items(parent: Any, case: Any) -> list[pytest.Item]:
+def variant_items(parent: Any, case: Any) -> list[VariantItem]:
     """The variant items of one case, in expansion order (rows, then transforms, then variants)."""
     spec: AdversarialSpec = case.adversarial
     source = expand(spec, case.inputs, case.id)
@@ -34,7 +34,7 @@ def variant_items(parent: Any, case: Any) -> list[pytest.Item]:
         t.name: pytest.mark.adversarial(spec.suite or case.id, incident, transforms=[t.name], variants=spec.variants)
         for t in spec.transforms
     }
-    items: list[pytest.Item] = []
+    items: list[VariantItem] = []
     for position, key in enumerate(source.keys):
         item = VariantItem.from_parent(
             parent, name=f"{case.id}[{key.label(with_row)}]", case=case, source=source, position=position
@@ -111,7 +111,7 @@ class VariantItem(CaseItem):
         where = self.source.row_label(self.position)
         try:
             value = self.source.value(self.position)
-        except Exception as exc:  # a transform that cannot make this variant
+        except Exception as exc:  # noqa: BLE001 - a transform that cannot make this variant fails it
             raise CaseFailure(
                 "\n".join([f"transform {self.outcome_details['transform']} failed: {exc}", *self.heading(ref, where)])
             ) from None

@@ -17,7 +17,7 @@ runs, from a seed derived from (suite or test name, transform, row, variant, see
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -61,7 +61,7 @@ def _kind_of(value: Any) -> str:
     return "other"
 
 
-def _marker_error(metafunc: pytest.Metafunc, message: str) -> None:
+def _marker_error(metafunc: pytest.Metafunc, message: str) -> NoReturn:
     code = metafunc.function.__code__
     where = f"{code.co_filename}:{code.co_firstlineno}"
     pytest.fail(f"{where}: @pytest.mark.adversarial on {metafunc.function.__name__}: {message}", pytrace=False)

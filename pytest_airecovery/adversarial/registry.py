@@ -84,10 +84,10 @@ def builtin_registry() -> TransformRegistry:
     from pytest_airecovery.adversarial.text import TEXT_TRANSFORMS
 
     registry = TransformRegistry()
-    for name, func in TEXT_TRANSFORMS.items():
-        registry.add(name, func, kind="text")
-    for name, func in ARRAY_TRANSFORMS.items():
-        registry.add(name, func, kind="array")
+    for name, text_func in TEXT_TRANSFORMS.items():
+        registry.add(name, text_func, kind="text")
+    for name, array_func in ARRAY_TRANSFORMS.items():
+        registry.add(name, array_func, kind="array")
     return registry
 
 
