@@ -1,14 +1,16 @@
 """The Prometheus `query_range` source against a real Prometheus server.
 
-The fixture backfills the shipped healthy-canary export into a fresh TSDB with
-`promtool tsdb create-blocks-from openmetrics`, starts `prometheus` on 127.0.0.1 with an
-ephemeral port, and stops it at teardown. The data is moved hours into the past: backfilled
-blocks must lie before the head block's window. The tests skip only when the binaries are absent
-(Debian: `apt-get install prometheus`).
+The fixture runs the steps of examples/gates/prometheus_demo.py: it backfills the shipped
+healthy-canary export into a fresh TSDB with `promtool tsdb create-blocks-from openmetrics`,
+starts `prometheus` on 127.0.0.1 with an ephemeral port, and stops it at teardown. The data is
+moved hours into the past: backfilled blocks must lie before the head block's window. The tests
+skip only when the binaries are absent (Debian: `apt-get install prometheus`), and fail instead
+when AIRECOVERY_REQUIRE_PROMETHEUS is set (CI).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -23,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_gates_support import PYTESTER_CONFTEST
 
 import pytest_airecovery
 from pytest_airecovery.gates import prometheus
@@ -31,10 +32,10 @@ from pytest_airecovery.gates.errors import GateConfigError
 from pytest_airecovery.gates.phases import parse_gate_config
 from pytest_airecovery.gates.runner import GateRun
 from pytest_airecovery.gates.sources import ExportFileSource, MetricData
-from pytest_airecovery.gates.verdicts import Outcome
 
 REPO = Path(pytest_airecovery.__file__).resolve().parent.parent
 HEALTHY = REPO / "examples" / "gates" / "canary-healthy.json"
+DEMO = REPO / "examples" / "gates" / "prometheus_demo.py"
 READY_TIMEOUT = 30.0  # seconds; a cold start on a busy 2-core machine takes a few
 STEP = 30  # the export's resolution
 
@@ -47,27 +48,6 @@ class Server:
     url: str  # http://127.0.0.1:PORT
     end: float  # timestamp of the last backfilled sample
     export: MetricData  # the export the server holds, shifted to `end`
-
-
-def _openmetrics(data: MetricData, shift: float) -> str:
-    """The export as OpenMetrics gauges, one family per metric, series sorted by time."""
-    families: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = {}
-    for (metric, arm), series in sorted(data.series.items()):
-        families.setdefault(f"model_{metric}", []).append(
-            (f'{{arm="{arm}"}}', series.timestamps, series.values)
-        )
-        if series.trials is not None:
-            families.setdefault(f"model_{metric}_trials", []).append(
-                (f'{{arm="{arm}"}}', series.timestamps, series.trials))  # fmt: skip
-    families["rollout_traffic_share"] = [("", data.traffic.timestamps, data.traffic.values)]
-    families["user_reports_new"] = [("", data.user_reports.timestamps, data.user_reports.values)]
-    lines = []
-    for family, members in families.items():
-        lines.append(f"# TYPE {family} gauge")
-        for labels, stamps, values in members:
-            lines += [f"{family}{labels} {value!r} {stamp + shift:.0f}"
-                      for stamp, value in zip(stamps.tolist(), values.tolist())]  # fmt: skip
-    return "\n".join(lines + ["# EOF"]) + "\n"
 
 
 def _free_port() -> int:
@@ -93,62 +73,76 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"prometheus not ready after {READY_TIMEOUT:g}s:\n{log.read_text()[-2000:]}")
 
 
+def _load_demo() -> Any:
+    """examples/gates/prometheus_demo.py: the fixture runs the documented demo steps."""
+    spec = importlib.util.spec_from_file_location("prometheus_demo", DEMO)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+demo = _load_demo()
+
+
+def _start(root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start prometheus on a free loopback port; retry if another process took the port first."""
+    assert PROMETHEUS is not None
+    for attempt in range(3):
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        log = root / f"prometheus-{attempt}.log"
+        with log.open("wb") as log_handle:
+            process = subprocess.Popen(
+                [PROMETHEUS, f"--config.file={root / 'prometheus.yml'}",
+                 f"--storage.tsdb.path={root / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",
+                 "--storage.tsdb.retention.time=30d"],
+                stdout=log_handle, stderr=subprocess.STDOUT, cwd=root,
+            )  # fmt: skip
+        try:
+            _wait_ready(url, process, log)
+            return process, url
+        except RuntimeError:
+            _stop(process)
+            if attempt == 2 or "address already in use" not in log.read_text(errors="replace"):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if PROMETHEUS is None or PROMTOOL is None:
-        pytest.skip("prometheus/promtool not installed (Debian: apt-get install -y prometheus)")
+        reason = "prometheus/promtool not installed (Debian: apt-get install -y prometheus)"
+        if os.environ.get("AIRECOVERY_REQUIRE_PROMETHEUS"):
+            pytest.fail(f"AIRECOVERY_REQUIRE_PROMETHEUS is set but {reason}")  # CI must not skip
+        pytest.skip(reason)
     root = tmp_path_factory.mktemp("prometheus")
-    export = ExportFileSource(HEALTHY).load()
-    last = float(export.traffic.timestamps[-1])
-    # Five hours ago, on a step boundary: well before the head block, well inside retention.
-    end = (time.time() - 5 * 3600) // 60 * 60
-    shift = end - last
-    source = root / "data.om"
-    source.write_text(_openmetrics(export, shift), encoding="utf-8")
-    storage = root / "tsdb"
-    subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", str(source), str(storage)],
-                   check=True, capture_output=True, timeout=120)  # fmt: skip
-    config = root / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1h\n", encoding="utf-8")  # no targets
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = root / "prometheus.log"
-    with log.open("wb") as log_handle:
-        process = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={storage}",
-             f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=30d"],
-            stdout=log_handle, stderr=subprocess.STDOUT, cwd=root,
-        )  # fmt: skip
+    # The demo's steps: OpenMetrics ending 5 h ago (before the head block), settings, config.
+    end = demo.main(root)
+    subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", str(root / "data.om"),
+                    str(root / "tsdb")], check=True, capture_output=True, timeout=120)  # fmt: skip
+    process, url = _start(root)
     try:
-        _wait_ready(url, process, log)
-        yield Server(url, end, export)
+        yield Server(url, end, ExportFileSource(HEALTHY).load())
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
 
 
 def settings(server: Server, *, evaluate_after: float = 20.0, **queries: Any) -> dict[str, Any]:
-    """Gate settings for the backfilled canary: the export's metric definitions, PromQL per arm."""
-    metrics = {name: {"baseline": f'model_{name}{{arm="baseline"}}',
-                      "candidate": f'model_{name}{{arm="candidate"}}'}
-               for name in ("latency_p95_ms", "quality_score")}  # fmt: skip
-    metrics["error_rate"] = {
-        arm_key: f'model_error_rate{suffix}{{arm="{arm}"}}'
-        for arm in ("baseline", "candidate")
-        for arm_key, suffix in ((arm, ""), (f"{arm}_trials", "_trials"))
-    }
-    metrics.update(queries.pop("metrics", {}))
-    prom = {"step": f"{STEP}s", "lookback": "4h", "traffic_share": "rollout_traffic_share",
-            "user_reports": "user_reports_new", "metrics": metrics, **queries}  # fmt: skip
-    return {
-        "evaluate_at": server.end + evaluate_after,
-        "metrics": {name: dict(spec) for name, spec in server.export.metric_defaults.items()},
-        "prometheus": prom,
-    }
+    """The demo's gate settings, with some queries replaced."""
+    gate = demo.gate_settings(server.end + evaluate_after, server.export.metric_defaults)
+    gate["prometheus"]["metrics"].update(queries.pop("metrics", {}))
+    gate["prometheus"].update(queries)
+    return gate
 
 
 def run_gate(url: str, tmp_path: Path, gate_settings: dict[str, Any]) -> GateRun:
@@ -327,20 +321,23 @@ def test_default_lookback_covers_the_phase() -> None:
         )
 
 
-def test_pytest_run_against_prometheus(server: Server, pytester: pytest.Pytester,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+@pytest.mark.parametrize("mode", [[], ["-n", "2"]], ids=["plain", "n2"])
+def test_pytest_run_against_prometheus(
+    server: Server, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mode: list[str]
+) -> None:
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     )
-    pytester.makeconftest(PYTESTER_CONFTEST)
     pytester.makeini(
         "[pytest]\naddopts = -p no:hypothesispytest -p no:benchmark -p no:cacheprovider\n"
     )
     (pytester.path / "gate.yaml").write_text(json.dumps(settings(server)), encoding="utf-8")
-    result = pytester.runpytest("--incident-gate", "canary", "--incident-metrics", f"prometheus+{server.url}",
-                                "--incident-gate-config", "gate.yaml", "--incident-gate-report", "gate.json", "-v")  # fmt: skip
+    runner = pytester.runpytest_subprocess if mode else pytester.runpytest
+    result = runner("--incident-gate", "canary", "--incident-metrics", f"prometheus+{server.url}",
+                    "--incident-gate-config", "gate.yaml", "--incident-gate-report", "gate.json",
+                    *mode)  # fmt: skip
     result.assert_outcomes(passed=5)
     result.stdout.fnmatch_lines(["decision: PROMOTE: move to limited at 10-25% of traffic"])
     report = json.loads((pytester.path / "gate.json").read_text(encoding="utf-8"))
     assert report["source"] == f"prometheus {server.url}"
-    assert Outcome.PASS.value == report["criteria"][0]["outcome"]
+    assert [item["outcome"] for item in report["criteria"]] == ["PASS"] * 5

@@ -74,13 +74,8 @@ class GateRun:
                 "or prometheus+http://HOST:PORT"
             )
             return
-        from pytest_airecovery.gates.sources import default_source
-
         try:
-            source = self.source_factory(self.metrics_location) if self.source_factory else None
-            self.source = source or default_source(
-                self.metrics_location, self.rootdir, self.settings, self.phase
-            )
+            self.source = self._make_source(self.metrics_location, self.settings, self.phase)
             data = self.source.load()
         except (GateSourceError, GateConfigError) as error:
             self.load_error = f"metric source: {error}"
@@ -98,6 +93,13 @@ class GateRun:
             self.load_error = f"metric definitions in {data.description}: {error}"
             return
         self._context = context
+
+    def _make_source(self, location: str, settings: GateConfig, phase: Phase) -> MetricSource:
+        """A hook's source for the location, else an embedded one (nothing is read yet)."""
+        from pytest_airecovery.gates.sources import default_source
+
+        source = self.source_factory(location) if self.source_factory else None
+        return source or default_source(location, self.rootdir, settings, phase)
 
     @property
     def context(self) -> GateContext | None:
@@ -147,6 +149,17 @@ class GateRun:
         )
         return evaluate(context, check.criterion, check.metric)
 
+    def _source_label(self) -> str | None:
+        """The source's description, also where nothing was loaded (the xdist controller)."""
+        if self.source is None and self.metrics_location and self.settings and self.phase:
+            try:
+                return self._make_source(
+                    self.metrics_location, self.settings, self.phase
+                ).description
+            except (GateSourceError, GateConfigError):
+                pass
+        return self.source.description if self.source else self.metrics_location
+
     def describe(self) -> dict[str, object]:
         """Phase and source facts for the report header."""
         phase = self.phase
@@ -154,7 +167,7 @@ class GateRun:
             "phase": self.phase_name,
             "traffic_range": [phase.traffic_min, phase.traffic_max] if phase else None,
             "min_duration_seconds": phase.min_duration if phase else None,
-            "source": self.source.description if self.source else self.metrics_location,
+            "source": self._source_label(),
             "settings": str(self.settings.source)
             if self.settings and self.settings.source
             else "defaults",
