@@ -87,6 +87,8 @@ def test_text_transforms_refuse_inputs_without_the_trigger() -> None:
 def test_trigger_is_matched_case_insensitively_and_every_occurrence_changes() -> None:
     assert variant("case", "ZXQ and zxq", "zxq") == "ZXQ and ZXQ"
     assert variant("rot13", "Zxq zxq", "zxq") == "Mkd mkd"
+    # "İ".lower() is two characters: positions must still line up with the original text.
+    assert variant("rot13", "İİ zxq İ", "zxq") == "İİ mkd İ"
 
 
 trigger_words = st.text(st.characters(min_codepoint=97, max_codepoint=122), min_size=1, max_size=8)

@@ -26,9 +26,20 @@ class TriggerNotFound(ValueError):
     """The input does not contain the trigger the transform is meant to disguise."""
 
 
+def _lower_same_length(text: str) -> str:
+    """``text.lower()``, except letters whose lower case is longer (``İ``) stay as they are.
+
+    Spans found in the result are then valid positions in ``text`` itself.
+    """
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in text)
+
+
 def trigger_spans(text: str, trigger: str) -> list[tuple[int, int]]:
     """Non-overlapping (start, end) of every case-insensitive occurrence of ``trigger``."""
-    haystack, needle = text.lower(), trigger.lower()
+    haystack, needle = _lower_same_length(text), _lower_same_length(trigger)
     spans: list[tuple[int, int]] = []
     start = haystack.find(needle)
     while start >= 0 and needle:
@@ -38,7 +49,7 @@ def trigger_spans(text: str, trigger: str) -> list[tuple[int, int]]:
 
 
 def contains_trigger(text: str, trigger: str) -> bool:
-    return bool(trigger) and trigger.lower() in text.lower()
+    return bool(trigger_spans(text, trigger))
 
 
 def _replace_trigger(text: str, trigger: str, make: Callable[[str], str]) -> str:
