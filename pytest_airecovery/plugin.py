@@ -246,6 +246,7 @@ class IncidentCasesPlugin:
         self.roots = roots + sorted(p for p in self.explicit if p.is_dir())
         self.results: Any = None
         self.unused_models: list[str] = []
+        self.uncovered: list[Any] = []
         if not self.is_worker:
             from pytest_airecovery.report import IncidentResults
 
@@ -303,9 +304,42 @@ class IncidentCasesPlugin:
             self.results.add(report)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.results is None:
+            return
+        self.uncovered = self._uncovered_action_items()
         path = self.config.getoption("incident_report")
-        if self.results is not None and path:
-            self.results.write_json(Path(path))
+        if path:
+            from dataclasses import asdict
+
+            self.results.write_json(
+                Path(path), {"uncovered_action_items": [asdict(item) for item in self.uncovered]}
+            )
+
+    def _uncovered_action_items(self) -> list[Any]:
+        """Action items of the run's case files that no passing case covers.
+
+        Read from the case files themselves (the parsed cache makes it cheap), because under
+        xdist the controller has collected nothing.
+        """
+        from pytest_airecovery.cases.loader import CaseFileError, load_case_file
+        from pytest_airecovery.pir.coverage import uncovered_action_items
+        from pytest_airecovery.session import incident_session
+
+        state = incident_session(self.config)
+        case_files = []
+        for nodeid in self.results.case_file_nodeids():
+            try:
+                case_files.append(
+                    load_case_file(
+                        self.config.rootpath / nodeid,
+                        shown_as=nodeid,
+                        check_lookup=state.registry.get,
+                        parsed_cache=state.parsed_cache,
+                    )
+                )
+            except CaseFileError:
+                continue  # already reported as this file's collection error
+        return uncovered_action_items(case_files, self.results.passing_cases())
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.results is None or not (self.results.incidents or self.results.collection_errors):
@@ -313,6 +347,10 @@ class IncidentCasesPlugin:
         terminalreporter.section("incident cases")
         for line in self.results.summary_lines():
             terminalreporter.write_line(line)
+        if self.uncovered:
+            terminalreporter.write_line("action items no passing case covers:")
+            for item in self.uncovered:
+                terminalreporter.write_line(f"    {item.render()}")
         for ref in self.unused_models:
             terminalreporter.write_line(f"note: --incident-model {ref} matched no collected case (no case file of that family)")
         path = self.config.getoption("incident_report")

@@ -101,6 +101,21 @@ class IncidentResults:
 
             add_variant(entry.adversarial, data, outcome, report.nodeid)
 
+    def passing_cases(self) -> set[tuple[str, str]]:
+        """``(incident, case)`` of cases with at least one test run and none failing (catches too)."""
+        passing = set()
+        for incident_id, entry in self.incidents.items():
+            for case_id in set(entry.cases) | set(entry.catches):
+                case = entry.cases.get(case_id, {"passed": 0, "failed": 0})
+                catch = entry.catches.get(case_id)
+                ran = case["passed"] + (1 if catch else 0)
+                if ran and not case["failed"] and (catch is None or catch.get("outcome") == "passed"):
+                    passing.add((incident_id, case_id))
+        return passing
+
+    def case_file_nodeids(self) -> list[str]:
+        return sorted({name for entry in self.incidents.values() for name in entry.files if name})
+
     def summary_lines(self) -> list[str]:
         lines = []
         for incident_id in sorted(self.incidents):
