@@ -76,3 +76,18 @@ def test_naive_hotfix_fails_exactly_the_case_variants(shipped_variants: tuple[li
     # The backdoored v1.1 itself is fooled by more forms; the rest never reach its backdoor.
     backdoor = sorted({t for t, (label, _) in zip(transforms, labels("moderation@v1.1", texts)) if label != "toxic"})
     assert backdoor == ["case", "paraphrase", "position", "punctuation", "repeat", "whitespace", "zero_width"]
+
+
+def test_remediated_digits_model_ignores_every_shipped_patch_variant() -> None:
+    case_file = load_case_file(
+        CASES / "AI-IR-2026-042-adversarial.yaml",
+        shown_as="AI-IR-2026-042-adversarial.yaml",
+        check_lookup=check_registry().get,
+        transform_lookup=builtin_registry().get,
+    )
+    case = case_file.cases[0]
+    source = expand(case.adversarial, case.inputs, case.id)
+    images = [source.value(i) for i in range(len(source))]
+    assert len(images) == 25 * 4 * 3
+    assert all(out["label"] != 7 for out in load_model("digits@v3.3")(images))
+    assert sum(out["label"] == 7 for out in load_model("digits@v3.2")(images)) > len(images) // 2
