@@ -207,3 +207,44 @@ def test_plugin_import_stays_cheap() -> None:
     code = "import pytest_airecovery.plugin, pytest_airecovery.diff.fixtures, sys; print(json.dumps([m for m in ('numpy', 'deepdiff') if m in sys.modules]))"
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
+
+
+def test_assert_diff_equals_empty_list_explains_itself(differ: pytest.Pytester) -> None:
+    differ.makepyfile(
+        """
+        def test_it(behaviour_diff):
+            assert behaviour_diff([1, 17], ids=["one", "seventeen"]) == []
+
+        def test_unrelated():
+            assert [1] == [2]
+        """
+    )
+    result = differ.runpytest("--incident-model", "toy@bad")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "E       assert behaviour diff == []: 2 of 2 inputs changed, flip rate 0.5000",
+            "E         [- known-good toy@good] [+ candidate toy@bad]",
+            "E           one: label flipped 1 → 7; *",
+            "E           seventeen: probs?7? moved by 0.9 *",
+        ]
+    )
+    result.stdout.fnmatch_lines(["*At index 0 diff: 1 != 2*"])
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from pytest_airecovery.diff.render import use_colour
+
+    def config(color: str, markup: bool) -> SimpleNamespace:
+        terminal = SimpleNamespace(_tw=SimpleNamespace(hasmarkup=markup))
+        return SimpleNamespace(option=SimpleNamespace(color=color), pluginmanager=SimpleNamespace(get_plugin=lambda name: terminal))
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert use_colour(config("auto", True)) is True
+    assert use_colour(config("auto", False)) is False
+    assert use_colour(config("no", True)) is False
+    assert use_colour(config("yes", False)) is True
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert use_colour(config("yes", True)) is False

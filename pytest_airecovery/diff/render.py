@@ -14,6 +14,7 @@ MAX_CHANGES_PER_INPUT = 3  # changes shown for one input
 MAX_FLIP_ROWS = 10  # (from → to) rows of the flips table
 MAX_PATH_ROWS = 10  # changed structured paths listed
 MAX_LINES = 60  # hard cap on the whole text
+ASSERTREPR_TOP_K = 5  # inputs first in `assert diff == []`, within pytest's 8 lines shown without -vv
 
 _RED, _GREEN, _BOLD, _RESET = "\x1b[31m", "\x1b[32m", "\x1b[1m", "\x1b[0m"
 
@@ -104,3 +105,22 @@ def render(diff: Any, *, colour: bool = False, top_k: int = TOP_K_INPUTS, max_li
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
+
+
+def assertrepr_compare(config: Any, op: str, left: Any, right: Any) -> list[str] | None:
+    """Explanation lines for ``assert diff == []``; ``None`` for anything else."""
+    from pytest_airecovery.diff.result import BehaviourDiff
+
+    diff = left if isinstance(left, BehaviourDiff) else right if isinstance(right, BehaviourDiff) else None
+    if diff is None or op != "==":
+        return None
+    other = right if diff is left else left
+    colour = use_colour(config)
+    # pytest shows only the first lines of an explanation without -vv: the inputs go first.
+    top = input_lines(diff, ASSERTREPR_TOP_K, colour)[1:]
+    return [
+        f"behaviour diff == {other!r}: {len(diff)} of {diff.n_inputs} inputs changed, flip rate {diff.flip_rate:.4f}",
+        header(diff, colour),
+        *top,
+        *summary_lines(diff)[1:],
+    ]

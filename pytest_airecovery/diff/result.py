@@ -86,6 +86,14 @@ class BehaviourDiff:
     def __len__(self) -> int:
         return len(self.changed_rows)
 
+    def __eq__(self, other: object) -> bool:
+        """``assert diff == []`` asserts no input changed (and shows the rendered diff when one did)."""
+        if isinstance(other, (list, tuple)):
+            return self.changed_rows == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # compared by content, so not hashable
+
     def render(self, *, colour: bool = False) -> str:
         """The bounded, human-readable diff: header, summary tables, most telling inputs."""
         from pytest_airecovery.diff.render import render
