@@ -189,6 +189,15 @@ def adversarial_variant(request: pytest.FixtureRequest) -> Any:
     return variant_for(request)
 
 
+def pytest_assertrepr_compare(config: pytest.Config, op: str, left: Any, right: Any) -> list[str] | None:
+    # Called for every failed comparison in every repo: unrelated types return at once, no import.
+    if not any(type(side).__module__.startswith("pytest_airecovery.diff.") for side in (left, right)):
+        return None
+    from pytest_airecovery.diff.render import assertrepr_compare
+
+    return assertrepr_compare(config, op, left, right)
+
+
 class _GateOnly:
     def pytest_ignore_collect(self, collection_path: Path) -> bool:
         return True
