@@ -129,7 +129,10 @@ class CaseItem(pytest.Item):
         return ref
 
     def check_pins(self, ref: str, *, required_refs: tuple[str, ...] = ()) -> None:
-        """Fail before any model output is used when a pinned artifact does not match."""
+        """Fail before any model output is used when a pinned artifact or a dataset does not match."""
+        problem = self.state.dataset_problem(self.case_file)
+        if problem:
+            raise CaseFailure(problem)
         pins = self.case_file.pins()
         for pinned in sorted(pins):
             problem = self.state.pin_problem(pins, pinned, required=pinned == ref or pinned in required_refs)

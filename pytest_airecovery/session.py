@@ -148,6 +148,16 @@ class IncidentSession:
             progress=ProgressLine.for_config(config),
         )
         self._pin_results: dict[tuple[str, str], str | None] = {}
+        self._dataset_results: dict[str, str | None] = {}
+
+    def dataset_problem(self, case_file: Any) -> str | None:
+        """A data-integrity message if a dataset the case file names differs from its manifest."""
+        if not case_file.datasets:
+            return None
+        key = str(case_file.path)
+        if key not in self._dataset_results:
+            self._dataset_results[key] = _verify_datasets(case_file)
+        return self._dataset_results[key]
 
     def pin_problem(self, pins: dict[str, str], ref: str, *, required: bool) -> str | None:
         """A supply-chain message if ``ref``'s artifact does not match the case file's pin."""
@@ -176,6 +186,29 @@ class IncidentSession:
                 f"the case file pins {expected}"
             )
         return None
+
+
+def _verify_datasets(case_file: Any) -> str | None:
+    from pytest_airecovery.data.errors import DataKitError, ManifestTamperedError
+    from pytest_airecovery.data.fixtures import verify_case_dataset
+
+    for dataset in case_file.datasets:
+        where = f"{case_file.path.name}:{dataset.line}"
+        try:
+            diff = verify_case_dataset(
+                case_file.path.parent, dataset.path, dataset.manifest, dataset.merkle_root
+            )
+        except ManifestTamperedError as exc:
+            problems = "; ".join(f"{kind}: {detail}" for kind, detail in exc.problems)
+            return f"data integrity check failed ({where}): manifest {dataset.manifest} is tampered: {problems}"
+        except DataKitError as exc:
+            return f"data integrity check failed ({where}): cannot verify {dataset.path}: {exc}"
+        if not diff.identical:
+            return (
+                f"data integrity check failed ({where}): {dataset.path} differs from {dataset.manifest}: "
+                f"{diff.summary()}"
+            )
+    return None
 
 
 def cache_dir(config: pytest.Config) -> Path | None:

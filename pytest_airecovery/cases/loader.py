@@ -19,6 +19,7 @@ from pytest_airecovery.cases.spec import (
     CaseFile,
     CaseSpec,
     CheckSpec,
+    DatasetSpec,
     IncidentSpec,
     ModelSpec,
 )
@@ -194,7 +195,14 @@ class _SpecBuilder:
         for index, item_id in enumerate(ids):
             if item_id in ids[:index]:
                 raise self.error(f"action_items/{index}/id", f"duplicate action item id {item_id!r}")
-        return CaseFile(self.path, spec, known_good, known_bad, cases, action_items)
+        datasets = [self.dataset(raw, f"datasets/{index}") for index, raw in enumerate(data.get("datasets", []))]
+        return CaseFile(self.path, spec, known_good, known_bad, cases, action_items, datasets)
+
+    def dataset(self, raw: dict[str, Any], path: str) -> DatasetSpec:
+        for key in ("path", "manifest"):
+            if not (self.path.parent / raw[key]).exists():
+                raise self.error(f"{path}/{key}", f"{raw[key]} not found (paths are relative to the case file)")
+        return DatasetSpec(raw["path"], raw["manifest"], raw.get("merkle_root"), line_of(self.positions, path))
 
     def case(self, raw: dict[str, Any], path: str) -> CaseSpec:
         source = self.inputs(raw, path)

@@ -58,6 +58,16 @@ class IncidentSpec:
 
 
 @dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset and its integrity manifest, both resolved against the case file's folder."""
+
+    path: str
+    manifest: str
+    merkle_root: str | None
+    line: int
+
+
+@dataclass(frozen=True)
 class ActionItem:
     id: str
     priority: str
@@ -87,6 +97,7 @@ class CaseFile:
     known_bad: ModelSpec | None
     cases: list[CaseSpec]
     action_items: list[ActionItem] = field(default_factory=list)
+    datasets: list[DatasetSpec] = field(default_factory=list)
 
     @property
     def family(self) -> str:
