@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -25,7 +25,7 @@ RECORDINGS_DIR = "recordings"
 _CASE_FILES: pytest.StashKey[dict[Path, Any]] = pytest.StashKey()
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     __tracebackhide__ = True
     pytest.fail(message, pytrace=False)
 
@@ -160,7 +160,6 @@ def _family(request: pytest.FixtureRequest, marks: dict[str, Any]) -> str:
         "which model family? mark the test @pytest.mark.incident_diff(family=...), "
         "(known_good=..., candidate=...) or (case_file=...), or set one --incident-known-good REF"
     )
-    raise AssertionError  # unreachable: pytest.fail raised
 
 
 def known_good_ref(request: pytest.FixtureRequest) -> str:
@@ -175,7 +174,6 @@ def known_good_ref(request: pytest.FixtureRequest) -> str:
         return configured[family]
     _fail(f"no known-good model for family {family!r}: pass --incident-known-good {family}@VERSION, "
           "set incident_known_good in the pytest configuration, or mark the test incident_diff(known_good=...)")
-    raise AssertionError  # unreachable
 
 
 def candidate_ref(request: pytest.FixtureRequest, family: str | None = None) -> str:
@@ -188,7 +186,6 @@ def candidate_ref(request: pytest.FixtureRequest, family: str | None = None) -> 
         return str(_state(request.config).models.candidate(family or _family(request, marks)))
     except ModelUnavailable as exc:
         _fail(str(exc))
-    raise AssertionError  # unreachable
 
 
 def _safe(name: str) -> str:
