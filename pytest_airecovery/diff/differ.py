@@ -22,6 +22,7 @@ from pytest_airecovery.diff.result import BehaviourDiff
 
 MARKER = "incident_diff"
 RECORDINGS_DIR = "recordings"
+REPORT_MAX_INPUTS = 10_000  # changed inputs listed one by one on the report; summaries are always whole
 _CASE_FILES: pytest.StashKey[dict[Path, Any]] = pytest.StashKey()
 
 
@@ -322,7 +323,8 @@ class Differ:
 
         diff.colour = use_colour(self.config)
         # Rides on the test report (and so across xdist) into JUnit XML and report plugins.
-        self.request.node.user_properties.append(("behaviour_diff", json.dumps(diff.to_json(), sort_keys=True)))
+        report = diff.to_json(max_inputs=REPORT_MAX_INPUTS)
+        self.request.node.user_properties.append(("behaviour_diff", json.dumps(report, sort_keys=True)))
         return diff
 
     def _shown(self, path: Path) -> str:

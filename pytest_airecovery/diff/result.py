@@ -152,16 +152,34 @@ class BehaviourDiff:
         return dict(counts.most_common())
 
     def ranked_rows(self) -> list[int]:
-        """Changed inputs, most telling first: flips, then missing/type changes, then the largest moves."""
+        """Changed inputs, most telling first: flips, then missing/type changes, then the largest moves.
 
-        def weight(row: int) -> tuple[int, float, int]:
-            changes = self.changes(row)
-            kinds = {change.kind for change in changes}
-            rank = 0 if "label" in kinds else 1 if kinds & {"length", "missing", "type", "error"} else 2
-            moved = max((c.delta for c in changes if c.delta is not None), default=0.0)
-            return rank, -(moved if math.isfinite(moved) else math.inf), row
+        Ranked in numpy from the per-field masks and deltas, so listing the top few of 100,000
+        changed inputs does not build a description of every one.
+        """
+        import numpy as np
 
-        return sorted(self.changed_rows, key=weight)
+        n = self.n_compared
+        rank = np.full(n, 2, dtype=np.int8)
+        moved = np.zeros(n, dtype=np.float64)
+        for result in self.fields:
+            if result.kind == "label":
+                rank[result.changed] = 0
+            elif result.kind in ("number", "vector"):
+                delta = np.where(np.isnan(result.delta), np.inf, result.delta)
+                moved = np.maximum(moved, np.where(result.changed, delta, 0.0))
+            for row, changes in result.eager.items():
+                if any(c.kind in ("length", "missing", "type", "error") for c in changes):
+                    rank[row] = min(int(rank[row]), 1)
+                for change in changes:
+                    if change.delta is not None:
+                        moved[row] = max(moved[row], change.delta if math.isfinite(change.delta) else math.inf)
+        changed = self._changed_rows
+        order = changed[np.lexsort((changed, -moved[changed], rank[changed]))]
+        extra = list(range(self.n_compared, self.n_inputs))  # inputs only one side has
+        flips = [int(row) for row in order if rank[row] == 0]
+        rest = [int(row) for row in order if rank[row] != 0]
+        return flips + extra + rest
 
     def to_json(self, *, max_inputs: int | None = None) -> dict[str, Any]:
         rows = self.ranked_rows()
@@ -183,6 +201,7 @@ class BehaviourDiff:
                 {"input": row, "id": self.input_id(row), "changes": [c.to_json() for c in self.changes(row)]}
                 for row in shown
             ],
+            "changes_omitted": len(rows) - len(shown),
         }
 
     # --- assertions ------------------------------------------------------------------------------
