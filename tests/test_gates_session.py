@@ -61,11 +61,12 @@ def test_cases_passing_in_the_same_session_pass(
         result.stdout.re_match_lines([r"^gate::canary::regression-tests PASSED"])
 
 
+@pytest.mark.parametrize("mode", [[], ["-n", "2"]], ids=["plain", "n2"])
 def test_a_failing_case_on_any_worker_fails_the_gate(
-    project: pytest.Pytester, plugin_args: list[str]
+    project: pytest.Pytester, mode: list[str]
 ) -> None:
     write_case(project, "AI-3.yaml", toy_case_file("AI-IR-3", inputs="[1, 7]"))  # 7 is forbidden
-    result = run(project, *GATE_ARGS, "--junitxml", "junit.xml", *plugin_args)
+    result = run(project, *GATE_ARGS, "--junitxml", "junit.xml", *mode)
     result.assert_outcomes(passed=11, failed=3)  # AI-3's row-1 and aggregate, and the gate
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*2 incident case(s) failed: incident_cases/AI-3.yaml::labels?aggregate?, *",
@@ -81,9 +82,8 @@ def test_a_failing_case_on_any_worker_fails_the_gate(
     assert 'name="regression-tests"' in junit
 
 
-@pytest.mark.parametrize("mode", [[], ["-n", "2"]], ids=["plain", "n2"])
-def test_no_case_ran_is_inconclusive(project: pytest.Pytester, mode: list[str]) -> None:
-    result = run(project, *GATE_ARGS, "-m", "not incident_case", *mode)
+def test_no_case_ran_is_inconclusive(project: pytest.Pytester) -> None:
+    result = project.runpytest(*GATE_ARGS, "-m", "not incident_case")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         ["*INCONCLUSIVE: no incident case ran in this session (0 skipped)*"]
