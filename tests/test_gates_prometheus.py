@@ -10,18 +10,20 @@ when AIRECOVERY_REQUIRE_PROMETHEUS is set (CI).
 
 from __future__ import annotations
 
+import http.server
 import importlib.util
 import json
 import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -341,3 +343,83 @@ def test_pytest_run_against_prometheus(
     report = json.loads((pytester.path / "gate.json").read_text(encoding="utf-8"))
     assert report["source"] == f"prometheus {server.url}"
     assert [item["outcome"] for item in report["criteria"]] == ["PASS"] * 5
+
+
+class _Canned(http.server.BaseHTTPRequestHandler):
+    """Answers every query_range with the status and body in `answers[path]`."""
+
+    answers: ClassVar[dict[str, tuple[int, bytes]]] = {}
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        status, body = self.answers[self.path.split("/api/")[0] or "/"]
+        self.send_response(status)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def canned() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Canned)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        thread.join(timeout=5)
+
+
+def _matrix(*series: list[list[object]]) -> bytes:
+    result = [{"metric": {"i": str(i)}, "values": values} for i, values in enumerate(series)]
+    return json.dumps(
+        {"status": "success", "data": {"resultType": "matrix", "result": result}}
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        (502, b"<html>bad gateway</html>", "HTTP 502: Bad Gateway"),
+        (422, b'{"status":"error","errorType":"execution","error":"too many samples"}',
+         "HTTP 422: execution: too many samples"),
+        (200, b"not json", "the answer is not JSON"),
+        (200, b'{"status":"success","data":{"resultType":"vector","result":[]}}', "resultType matrix"),
+        (200, _matrix([[1, "1"], ["x", "2"]]), "malformed sample ['x', '2']"),
+        (200, _matrix([[1, "1"]], [[1, "2"]]), "returned 2 series"),
+    ],
+)  # fmt: skip
+def test_malformed_answers_are_errors(
+    canned: str, tmp_path: Path, status: int, body: bytes, message: str
+) -> None:
+    _Canned.answers["/" + str(status) + str(len(body))] = (status, body)
+    url = f"{canned}/{status}{len(body)}"  # a path prefix per case: Prometheus behind a proxy
+    run = run_gate(url, tmp_path, {"prometheus": {"traffic_share": "share"}})
+    assert run.load_error is not None and message in run.load_error, run.load_error
+
+
+def test_a_server_that_never_answers_times_out(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts connections (backlog), never replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        run = run_gate(url, tmp_path, {"prometheus": {"traffic_share": "s", "timeout": "0.5s"}})
+    assert time.monotonic() - started < 5
+    assert run.load_error is not None and "timed out" in run.load_error, run.load_error
+
+
+def test_nan_and_inf_strings_parse_and_empty_arms_pair_up(canned: str, tmp_path: Path) -> None:
+    _Canned.answers["/nan"] = (200, _matrix([[1, "NaN"], [2, "+Inf"], [3, "-Inf"], [4, "0.5"]]))
+    source = prometheus.PrometheusSource(
+        canned + "/nan",
+        prometheus.parse_prometheus_settings({"traffic_share": "s", "step": "1s"}),
+        1.0,
+        4.0,
+    )
+    series = source.fetch("traffic_share", "s")
+    assert series.timestamps.tolist() == [1, 2, 3, 4]
+    assert np.isnan(series.values[0]) and series.values[1:3].tolist() == [np.inf, -np.inf]
