@@ -159,6 +159,7 @@ def bench_limited_gate(hours: float, repeats: int) -> None:
         scipy_only_t, _ = best_of(
             repeats, lambda: reference_statistics(document, with_hodges_lehmann=False)
         )
+        plot_t = bench_plots(run, Path(folder))
     checks = len(outcomes)
     counts = {name: outcomes.count(name) for name in sorted(set(outcomes))}
     label = f"limited gate, {hours:g} h at 1 s, 12 metrics"
@@ -167,6 +168,22 @@ def bench_limited_gate(hours: float, repeats: int) -> None:
         "for scale: the reference without the Hodges-Lehmann intervals")  # fmt: skip
     row(f"{label}: read export + evaluate", load_t + eval_t, ref_t,
         f"JSON parse/build alone {load_t:.3f}s")  # fmt: skip
+    if plot_t is not None:  # report only: the plots are an optional extra, no target
+        print(f"{label}: 12 PNG plots (plot extra) {plot_t:.2f}s, {plot_t / 12:.2f}s per metric")
+
+
+def bench_plots(run: GateRun, folder: Path) -> float | None:
+    """Time the report's PNGs (one per metric); None without matplotlib."""
+    from pytest_airecovery.gates.plots import matplotlib_available, write_plots
+
+    if not matplotlib_available() or run.context is None:
+        return None
+    import matplotlib  # noqa: F401  (import cost is paid once per run; keep it out of the timing)
+
+    metrics = run.context.gated_metrics()
+    start = time.perf_counter()
+    write_plots(folder / "gate.json", run.context, metrics, {})
+    return time.perf_counter() - start
 
 
 def main() -> None:
