@@ -211,3 +211,28 @@ def test_flip_counts_are_symmetric(pairs: list[tuple[int, int]]) -> None:
     assert forward.flip_count == backward.flip_count
     assert forward.flips() == {(b, a): n for (a, b), n in backward.flips().items()}
     assert forward.changed_rows == backward.changed_rows
+
+
+def test_numpy_scalars_and_float_labels_are_understood() -> None:
+    import numpy as np
+
+    good = [{"label": np.int64(3), "score": np.float32(0.5), "probs": np.array([0.5, 0.5])}]
+    cand = [{"label": np.int64(7), "score": np.float32(0.5), "probs": np.array([0.5, 0.5])}]
+    diff = diff_outputs(good, cand)
+    assert diff.flips() == {(3, 7): 1}
+    assert {s.field: s.kind for s in diff.field_summaries()} == {"label": "label", "probs": "vector", "score": "number"}
+    floats = diff_outputs([{"label": 3.0}, {"label": math.nan}], [{"label": 7.0}, {"label": math.nan}])
+    assert floats.flips() == {(3.0, 7.0): 1}
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=20),
+    st.lists(st.integers(0, 19), max_size=5, unique=True),
+)
+def test_exactly_the_moved_inputs_are_reported(scores: list[float], moved: list[int]) -> None:
+    moved = [row for row in moved if row < len(scores)]
+    good = [{"score": s} for s in scores]
+    cand = [{"score": s + 1.0 if i in moved else s} for i, s in enumerate(scores)]
+    diff = diff_outputs(good, cand, tolerance=0.5)
+    assert diff.changed_rows == sorted(moved)

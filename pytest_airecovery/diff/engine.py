@@ -14,6 +14,7 @@ NaN or infinite values all become differences.
 from __future__ import annotations
 
 import math
+import operator
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from operator import itemgetter
@@ -114,12 +115,12 @@ def diff_runs(
 
     if not known_good_runs or not candidate_runs:
         raise ValueError("each side needs at least one run of outputs")
-    good = [list(run) for run in known_good_runs]
-    cand = [list(run) for run in candidate_runs]
+    good = [run if isinstance(run, list) else list(run) for run in known_good_runs]
+    cand = [run if isinstance(run, list) else list(run) for run in candidate_runs]
     n_good, n_cand = min(map(len, good)), min(map(len, cand))
     n = min(n_good, n_cand)
-    good = [run[:n] for run in good]
-    cand = [run[:n] for run in cand]
+    good = [run if len(run) == n else run[:n] for run in good]  # no copy in the usual case
+    cand = [run if len(run) == n else run[:n] for run in cand]
     # Both sides split into fields, or neither: a dict against a bare value is one root change.
     columns = _columns(good + cand, n)
     columns_good = {field: runs[: len(good)] for field, runs in columns.items()}
@@ -189,20 +190,43 @@ def _label_role(field: str, label_field: str) -> str:
 
 
 def _kind(values: list[list[Any]], label_role: str) -> str:
+    first = next((column[0] for column in values if column), None)
+    if first is not None and _scalar_kind(type(first)) == "sequence":
+        # Vectors are validated by their numpy conversion (a ragged, nested or non-numeric
+        # column falls back to pair-by-pair), so no scan over every row's type here.
+        return "vector"
     types: set[type] = set()
     for column in values:
         types.update(map(type, column))
     if type(MISSING) in types or FailedOutput in types:
         return "other"
-    if types <= {str}:
+    kinds = {_scalar_kind(t) for t in types}
+    if kinds <= {"str"}:
         return "label" if label_role == "named" else "text"
-    if types <= {int} or types <= {bool}:
+    if kinds <= {"int"} or kinds <= {"bool"}:
         return "label" if label_role else "number"
-    if types <= {int, float}:
-        return "number"
-    if types <= {list, tuple}:
+    if kinds <= {"int", "float"}:
+        return "label" if label_role == "named" else "number"
+    if kinds <= {"sequence"}:
         return "vector"
     return "other"
+
+
+def _scalar_kind(cls: type) -> str:
+    """Python and numpy scalar types alike: np.int64 is an int, np.float32 a float, np.bool_ a bool."""
+    import numbers
+
+    if cls is bool or cls.__name__ == "bool_":
+        return "bool"
+    if issubclass(cls, str):
+        return "str"
+    if issubclass(cls, numbers.Integral):
+        return "int"
+    if issubclass(cls, numbers.Real):
+        return "float"
+    if issubclass(cls, (list, tuple)) or cls.__name__ == "ndarray":
+        return "sequence"
+    return cls.__name__
 
 
 def _compare_field(
@@ -215,6 +239,8 @@ def _compare_field(
     unstable: Any,
 ) -> _FieldResult:
     kind = _kind(col_good + col_cand, label_role)
+    if kind == "vector" and len(col_good) == len(col_cand) == 1 and isinstance(col_good[0][0], (list, tuple)):
+        return _compare_list_vectors(field, col_good[0], col_cand[0], n, tol, unstable)
     if kind == "vector":
         arrays = _vectors(col_good + col_cand)
         if arrays is None:
@@ -231,6 +257,47 @@ def _compare_field(
     return _compare_generic(field, kind, col_good, col_cand, n, unstable)
 
 
+def _compare_list_vectors(
+    field: str, good: list[Any], cand: list[Any], n: int, tol: float, unstable: Any
+) -> _FieldResult:
+    """Vectors held as Python lists (``probs``): only the rows whose lists differ go to numpy.
+
+    List equality runs at C speed and most rows of two model versions' outputs are either equal
+    or, when they differ, few; converting only those is far cheaper than converting every row.
+    Equal rows contribute a change of exactly 0 to the statistics.
+    """
+    import numpy as np
+
+    rows = np.flatnonzero(~np.fromiter(map(operator.eq, good, cand), dtype=bool, count=n))
+    part_good, part_cand = [good[row] for row in rows], [cand[row] for row in rows]
+    arrays = _vectors([part_good, part_cand]) if rows.size else None
+    if rows.size and arrays is None:  # ragged, nested or not numeric: compare those rows pair by pair
+        result = _compare_generic(field, "other", [part_good], [part_cand], rows.size, unstable[rows])
+        full = _FieldResult(field, "other", n)
+        full.changed[rows] = result.changed
+        full.eager = {int(rows[i]): changes for i, changes in result.eager.items()}
+        full.before, full.after = good, cand
+        return full
+    result = _FieldResult(field, "vector", n)
+    result.before, result.after = good, cand  # row-indexable: changes() reads before[row][index]
+    result.delta = np.zeros(n)
+    result.where = np.zeros(n, dtype=np.intp)
+    width = arrays[0].shape[1] if arrays is not None else (len(good[0]) if n else 0)
+    result.max_abs = result.mean_abs = 0.0
+    if arrays is not None:
+        part = _compare_numbers(field, "vector", [arrays[0]], [arrays[1]], rows.size, tol)
+        result.changed[rows] = part.changed
+        result.delta[rows], result.where[rows] = part.delta, part.where
+        result.non_finite, result.non_finite_moves = part.non_finite, part.non_finite_moves
+        with np.errstate(invalid="ignore", over="ignore"):
+            moved = np.abs(arrays[1] - arrays[0])
+        finite = np.isfinite(moved)
+        count = int(finite.sum()) + (n - rows.size) * width
+        result.max_abs = float(moved[finite].max()) if finite.any() else math.nan
+        result.mean_abs = float(moved[finite].sum()) / count if count else math.nan
+    return result
+
+
 def _vectors(columns: list[list[Any]]) -> list[Any] | None:
     """Equal-length numeric lists → 2-D float arrays; ``None`` when ragged, nested or not numeric."""
     import numpy as np
@@ -238,12 +305,23 @@ def _vectors(columns: list[list[Any]]) -> list[Any] | None:
     arrays = []
     for column in columns:
         try:
-            array = np.asarray(column)
+            # Straight to float64, numpy's fastest conversion. It also turns None into NaN, so a
+            # column with any non-finite value is converted again with type discovery to tell a
+            # NaN from something that is not a number. (Bools and numeric strings inside a vector
+            # pass as their numeric values: documented.)
+            array = np.array(column, dtype=np.float64)
         except (ValueError, TypeError):
             return None
-        if array.ndim != 2 or array.dtype.kind not in "fiu":
+        if array.ndim != 2:
             return None
-        arrays.append(array.astype(np.float64, copy=False))
+        if not np.isfinite(array).all():
+            try:
+                discovered = np.asarray(column)
+            except (ValueError, TypeError):
+                return None
+            if discovered.dtype.kind not in "fiu":
+                return None
+        arrays.append(array)
     if len({array.shape for array in arrays}) != 1:
         return None
     return arrays
@@ -255,30 +333,41 @@ def _compare_numbers(field: str, kind: str, good: list[Any], cand: list[Any], n:
     result = _FieldResult(field, kind, n)
     before, spread_good = _centre(good)
     after, spread_cand = _centre(cand)
+    threshold: Any = tol
+    for spread in (spread_good, spread_cand):
+        if spread is not None:
+            threshold = threshold + spread
     with np.errstate(invalid="ignore", over="ignore"):
         delta = np.abs(after - before)
-        threshold = tol + spread_good + spread_cand if spread_good is not None or spread_cand is not None else tol
         moved = delta > threshold
-        odd = np.isnan(delta)  # a NaN on either side, or inf - inf
-        if odd.any():
+        finite = np.isfinite(delta)
+        all_finite = bool(finite.all())  # the common case: a finite delta means both sides are finite
+        if not all_finite:
+            odd = np.isnan(delta)  # a NaN on either side, or inf - inf
             same = (before == after) | (np.isnan(before) & np.isnan(after))
             moved |= odd & ~same
-        finite = np.isfinite(delta)
-    result.non_finite = int((~np.isfinite(before)).sum() + (~np.isfinite(after)).sum())
-    result.non_finite_moves = int((moved & ~finite).sum())
+            result.non_finite = int((~np.isfinite(before)).sum() + (~np.isfinite(after)).sum())
+            result.non_finite_moves = int((moved & ~finite).sum())
     if kind == "vector":
         result.changed = moved.any(axis=1)
-        masked = np.where(finite, delta, -1.0)
-        masked = np.where(moved & ~finite, np.inf, masked)  # a non-finite move is the one to show
-        result.where = masked.argmax(axis=1)
-        result.delta = np.take_along_axis(delta, result.where[:, None], axis=1)[:, 0]
+        # Only changed rows need the element that moved most: few of them, usually.
+        rows = np.flatnonzero(result.changed)
+        picked = delta[rows]
+        if not all_finite:
+            picked = np.where(np.isfinite(picked), picked, -1.0)
+            picked = np.where(moved[rows] & ~finite[rows], np.inf, picked)  # show a non-finite move
+        result.where = np.zeros(n, dtype=np.intp)
+        result.where[rows] = picked.argmax(axis=1) if rows.size else 0
+        result.delta = np.zeros(n)
+        result.delta[rows] = delta[rows, result.where[rows]]
     else:
         result.changed = moved
         result.delta = delta
     result.before, result.after = before, after
-    if finite.any():
-        result.max_abs = float(delta[finite].max())
-        result.mean_abs = float(delta[finite].mean())
+    if all_finite and delta.size:
+        result.max_abs, result.mean_abs = float(delta.max()), float(delta.mean())
+    elif finite.any():
+        result.max_abs, result.mean_abs = float(delta[finite].max()), float(delta[finite].mean())
     elif delta.size:
         result.max_abs = result.mean_abs = math.nan
     return result
@@ -310,14 +399,17 @@ def _compare_labels(field: str, col_good: list[list[Any]], col_cand: list[list[A
         if before.dtype.kind != after.dtype.kind:  # int vs bool labels, say: compare as objects
             before, after = np.array(col_good[0], dtype=object), np.array(col_cand[0], dtype=object)
         result.changed = np.asarray(before != after, dtype=bool).reshape(n)
+        if before.dtype.kind in "fO":  # NaN labels: the same on both sides is no flip
+            for row in np.flatnonzero(result.changed):
+                result.changed[row] = not _same(_plain(before[row]), _plain(after[row]))
         result.before, result.after = before, after
         return result
     # Repeated runs: majority labels, and the labels each model ever gave.
     majority_good, seen_good = _majorities(col_good, n)
     majority_cand, seen_cand = _majorities(col_cand, n)
-    for row in range(n):
-        a, b = majority_good[row], majority_cand[row]
-        result.changed[row] = a != b and a not in seen_cand[row] and b not in seen_good[row]
+    for index in range(n):
+        a, b = majority_good[index], majority_cand[index]
+        result.changed[index] = a != b and a not in seen_cand[index] and b not in seen_good[index]
     result.before, result.after = majority_good, majority_cand
     return result
 
