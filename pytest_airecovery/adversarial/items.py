@@ -107,7 +107,10 @@ class VariantItem(CaseItem):
 
     def runtest(self) -> None:
         ref = self.candidate_ref()
-        self.check_pins(ref)
+        bad = self.case_file.known_bad
+        verifying = self.state.verify_catches and bad is not None and not self.case.guard
+        # When the known-bad and known-good outputs are used, their artifacts must match the pins.
+        self.check_pins(ref, required_refs=(bad.ref, self.case_file.known_good.ref) if verifying and bad else ())
         where = self.source.row_label(self.position)
         try:
             value = self.source.value(self.position)
