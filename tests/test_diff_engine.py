@@ -236,3 +236,15 @@ def test_exactly_the_moved_inputs_are_reported(scores: list[float], moved: list[
     cand = [{"score": s + 1.0 if i in moved else s} for i, s in enumerate(scores)]
     diff = diff_outputs(good, cand, tolerance=0.5)
     assert diff.changed_rows == sorted(moved)
+
+
+def test_vector_rows_that_differ_in_shape_or_type_fall_back_per_row() -> None:
+    good = [{"p": [0.1, 0.2]}, {"p": [0.1, float("nan")]}, {"p": [0.1, 0.2]}, {"p": [1.0, 2.0]}]
+    cand = [{"p": [0.1, 0.2]}, {"p": [0.1, float("nan")]}, {"p": [0.1, None]}, {"p": [1.0, 2.5]}]
+    diff = diff_outputs(good, cand)
+    assert diff.changed_rows == [2, 3]  # two distinct NaN objects in one place are no change
+    assert ("type", "p[1]") in kinds(diff, 2)
+    assert ("number", "p[1]") in kinds(diff, 3)
+    every = diff_outputs([{"p": [0.0, 1.0]}] * 50, [{"p": [0.5, 1.0]}] * 50)
+    summary = {s.field: s for s in every.field_summaries()}["p"]
+    assert (summary.kind, summary.changed, summary.max_abs, summary.mean_abs) == ("vector", 50, 0.5, 0.25)

@@ -439,8 +439,10 @@ def _compare_generic(
         ):
             unstable[row] = True  # the model disagrees with itself here: no verdict
             continue
-        result.changed[row] = True
-        result.eager[row] = describe_pair(field, a, b)
+        changes = describe_pair(field, a, b)
+        if changes:
+            result.changed[row] = True
+            result.eager[row] = changes
     return result
 
 
@@ -493,4 +495,4 @@ def _deep_changes(path: str, before: Any, after: Any) -> list[Change]:
                 changes.extend(describe_pair(where, item.t1, item.t2))
             else:
                 changes.append(Change("structure", where, item.t1, item.t2))
-    return changes or [Change("structure", path, before, after)]
+    return changes  # empty: equal but for NaNs in the same places
