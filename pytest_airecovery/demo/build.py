@@ -290,6 +290,12 @@ def build_all(
         name = weights_filename(ref)
         report.digests[name] = save_npz(weights_dir / name, all_weights[ref])
     write_sums(weights_dir, report.digests)
+    # The naive hotfix of v1.1 (the adversarial demo) is derived from v1.1's pinned weights, so it
+    # is written once v1.1 is pinned, and pinned in turn.
+    from pytest_airecovery.demo.patched import PATCHED_REF, write_patched_weights
+
+    report.digests[weights_filename(PATCHED_REF)] = write_patched_weights(weights_dir)
+    write_sums(weights_dir, report.digests)
     for ref in KNOWN_REFS:
         acc, asr = evaluate(ref, weights_dir, data, corpus)
         report.metrics[ref] = (acc, asr)
