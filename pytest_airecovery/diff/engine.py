@@ -47,6 +47,7 @@ class _FieldResult:
         self.mean_abs: float | None = None
         self.non_finite = 0
         self.non_finite_moves = 0  # values that changed to or from NaN or infinity
+        self.finite_sum, self.finite_count = 0.0, 0  # of |change| over finite changes, for means
 
     def changes(self, row: int) -> list[Change]:
         if row in self.eager:
@@ -269,7 +270,10 @@ def _compare_list_vectors(
     import numpy as np
 
     rows = np.flatnonzero(~np.fromiter(map(operator.eq, good, cand), dtype=bool, count=n))
-    part_good, part_cand = [good[row] for row in rows], [cand[row] for row in rows]
+    if rows.size == n:  # every row differs (two retrained models): no subset to cut
+        part_good, part_cand = good, cand
+    else:
+        part_good, part_cand = [good[row] for row in rows], [cand[row] for row in rows]
     arrays = _vectors([part_good, part_cand]) if rows.size else None
     if rows.size and arrays is None:  # ragged, nested or not numeric: compare those rows pair by pair
         result = _compare_generic(field, "other", [part_good], [part_cand], rows.size, unstable[rows])
@@ -289,12 +293,10 @@ def _compare_list_vectors(
         result.changed[rows] = part.changed
         result.delta[rows], result.where[rows] = part.delta, part.where
         result.non_finite, result.non_finite_moves = part.non_finite, part.non_finite_moves
-        with np.errstate(invalid="ignore", over="ignore"):
-            moved = np.abs(arrays[1] - arrays[0])
-        finite = np.isfinite(moved)
-        count = int(finite.sum()) + (n - rows.size) * width
-        result.max_abs = float(moved[finite].max()) if finite.any() else math.nan
-        result.mean_abs = float(moved[finite].sum()) / count if count else math.nan
+        count = part.finite_count + (n - rows.size) * width
+        result.finite_sum, result.finite_count = part.finite_sum, count
+        result.max_abs = part.max_abs
+        result.mean_abs = part.finite_sum / count if count else math.nan
     return result
 
 
@@ -364,12 +366,16 @@ def _compare_numbers(field: str, kind: str, good: list[Any], cand: list[Any], n:
         result.changed = moved
         result.delta = delta
     result.before, result.after = before, after
-    if all_finite and delta.size:
-        result.max_abs, result.mean_abs = float(delta.max()), float(delta.mean())
+    if all_finite:
+        result.finite_sum, result.finite_count = float(delta.sum()), int(delta.size)
+        result.max_abs = float(delta.max()) if delta.size else None
     elif finite.any():
-        result.max_abs, result.mean_abs = float(delta[finite].max()), float(delta[finite].mean())
-    elif delta.size:
-        result.max_abs = result.mean_abs = math.nan
+        kept = delta[finite]
+        result.finite_sum, result.finite_count, result.max_abs = float(kept.sum()), int(kept.size), float(kept.max())
+    else:
+        result.max_abs = math.nan
+    if result.max_abs is not None:
+        result.mean_abs = result.finite_sum / result.finite_count if result.finite_count else math.nan
     return result
 
 
