@@ -323,7 +323,9 @@ def test_default_lookback_covers_the_phase() -> None:
         )
 
 
-@pytest.mark.parametrize("mode", [[], ["-n", "2"]], ids=["plain", "n2"])
+# Plain only: under xdist each worker loads the source the same way (the range end is rounded to
+# a step so they agree, see test_default_lookback_covers_the_phase), and a -n 2 run costs ~5 s.
+@pytest.mark.parametrize("mode", [[]], ids=["plain"])
 def test_pytest_run_against_prometheus(
     server: Server, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mode: list[str]
 ) -> None:
