@@ -248,3 +248,22 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch: pytest.M
     assert use_colour(config("yes", False)) is True
     monkeypatch.setenv("NO_COLOR", "1")
     assert use_colour(config("yes", True)) is False
+
+
+def test_fixtures_and_checks_run_alike_with_and_without_xdist(differ: pytest.Pytester, plugin_args: list[str]) -> None:
+    from conftest import run
+
+    write_case(differ, "AI-1.yaml", toy_case_file().replace("- not_label: 7", "- matches_known_good: {fields: [label]}"))
+    differ.makepyfile(
+        test_windows="""
+        import pytest
+
+        @pytest.mark.parametrize("start", [0, 10])
+        def test_window(behaviour_diff, start):
+            diff = behaviour_diff(list(range(start, start + 10)))
+            assert diff.flips_into([7]) == 0
+        """
+    )
+    result = run(differ, "--incident-cases", "incident_cases", "test_windows.py", "--incident-model", "toy@bad", *plugin_args)
+    result.assert_outcomes(passed=0, failed=6)
+    result.stdout.fnmatch_lines(["*assert 9 == 0*"])
