@@ -20,13 +20,20 @@ from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from pytest_airecovery.diff.changes import MISSING, ROOT, Change, FailedOutput, FieldSummary, _plain
+from pytest_airecovery.diff.changes import (
+    MISSING,
+    ROOT,
+    Change,
+    FailedOutput,
+    FieldSummary,
+    _plain,
+    describe_pair,
+)
 
 if TYPE_CHECKING:
     from pytest_airecovery.diff.result import BehaviourDiff
 
 DEFAULT_LABEL_FIELD = "label"
-_NUMBER_TYPES = (int, float)
 
 
 class _FieldResult:
@@ -461,44 +468,3 @@ def _same(a: Any, b: Any) -> bool:
         return bool(a == b)
     except Exception:  # noqa: BLE001 - an odd __eq__ makes the pair a difference, not a crash
         return False
-
-
-def describe_pair(path: str, before: Any, after: Any) -> list[Change]:
-    """The changes between two unequal values at ``path``."""
-    if before is MISSING or after is MISSING:
-        return [Change("missing", path, before, after)]
-    if isinstance(before, FailedOutput) or isinstance(after, FailedOutput):
-        return [Change("error", path, before, after)]
-    if isinstance(before, str) and isinstance(after, str):
-        return [Change("text", path, before, after)]
-    numeric = _NUMBER_TYPES
-    if isinstance(before, numeric) and isinstance(after, numeric) and not isinstance(before, bool) and not isinstance(after, bool):
-        delta = abs(float(after) - float(before))
-        return [Change("number", path, before, after, delta if math.isfinite(delta) else math.inf)]
-    if type(before) is not type(after) and not (isinstance(before, Mapping) and isinstance(after, Mapping)):
-        return [Change("type", path, before, after)]
-    if isinstance(before, (Mapping, list, tuple)):
-        return _deep_changes(path, before, after)
-    return [Change("structure", path, before, after)]
-
-
-def _deep_changes(path: str, before: Any, after: Any) -> list[Change]:
-    from deepdiff import DeepDiff
-
-    try:
-        found = DeepDiff(before, after, ignore_nan_inequality=True, view="tree")
-    except Exception:  # noqa: BLE001 - deepdiff failing on odd values is still a difference
-        return [Change("structure", path, before, after)]
-    changes: list[Change] = []
-    for report_type, items in sorted(found.items()):
-        for item in items:
-            where = path + item.path(root="")
-            if report_type.endswith("_removed"):
-                changes.append(Change("missing", where, item.t1, MISSING))
-            elif report_type.endswith("_added"):
-                changes.append(Change("missing", where, MISSING, item.t2))
-            elif report_type in ("type_changes", "values_changed"):
-                changes.extend(describe_pair(where, item.t1, item.t2))
-            else:
-                changes.append(Change("structure", where, item.t1, item.t2))
-    return changes  # empty: equal but for NaNs in the same places
