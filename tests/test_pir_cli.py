@@ -99,11 +99,11 @@ def test_validate_lists_what_a_fresh_skeleton_leaves_to_fill(tmp_path: Path, cap
 
 
 def test_validate_the_shipped_cases_has_no_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = run(capsys, "validate", str(SHIPPED_CASES))
-    assert status == 0, out
-    assert "AI-IR-2026-042.yaml:48: warning: action item P1-1 (P1) has no covering case" in out
-    status, _, _ = run(capsys, "validate", "--strict", str(SHIPPED_CASES))
-    assert status == 1
+    # Every P0 and P1 item of the shipped incidents is covered, so even --strict passes.
+    for flags in ([], ["--strict"]):
+        status, out, _ = run(capsys, "validate", *flags, str(SHIPPED_CASES))
+        assert status == 0, out
+        assert "0 error(s), 0 warning(s)" in out
 
 
 CASE_A = """\
