@@ -55,6 +55,8 @@ class IncidentFile(pytest.File):
                 items.extend(variant_items(self, case))
             if case.expect_aggregate:
                 items.append(AggregateItem.from_parent(self, name=f"{case.id}[aggregate]", case=case))
+            if state.record_mode is not None:
+                items.append(RecordItem.from_parent(self, name=f"{case.id}[record]", case=case))
             if state.verify_catches and not case.guard:
                 items.append(CatchItem.from_parent(self, name=f"{case.id}[catches]", case=case))
         for item in items:
@@ -331,6 +333,57 @@ class CatchItem(CaseItem):
             failures, _ = run_aggregate_checks(self.case.expect_aggregate, outputs, Rows(source, self.reference_output), registry)
             problems.extend(f"{check.name}: {message}" for check, message in failures)
         return problems
+
+
+class RecordItem(CaseItem):
+    """Records the case's known-good outputs beside the case file (``--incident-record[-all]``).
+
+    One item per case, so exactly one process writes each recording, under xdist too. Later runs
+    without the known-good artifact replay the recording for known-good comparisons.
+    """
+
+    kind = "record"
+
+    def plan_outputs(self) -> None:
+        for row in self.rows_needed():
+            self.state.runner.plan(self.case_file.known_good.ref, self.case.inputs, row)
+
+    def runtest(self) -> None:
+        from pytest_airecovery.diff import recording
+        from pytest_airecovery.diff.differ import RECORDINGS_DIR, _safe
+
+        good = self.case_file.known_good.ref
+        self.model_ref = good
+        self.check_pins(good, required_refs=(good,))
+        try:
+            model = self.state.models.get(good)
+        except ModelUnavailable as exc:
+            raise CaseFailure(f"cannot record {good}: {exc}") from None
+        if getattr(model, "replays_recordings", False):
+            raise CaseFailure(f"cannot record {good}: only its recordings are available, not the model")
+        source = self.case.inputs
+        try:
+            outputs = self.state.runner.outputs(good, source, range(len(source)))
+        except OutputFailure as exc:
+            raise CaseFailure(f"cannot record {good}: {exc}") from None
+        digests = recording.short_digests([source.value(row) for row in range(len(source))])
+        path = self.case_file.path.parent / RECORDINGS_DIR / self.case_file.path.stem / f"{_safe(self.case.id)}.jsonl"
+        try:
+            existing = recording.read(path) if path.exists() else None
+        except recording.RecordingError:
+            existing = None
+        if existing is not None and existing.matches(good, digests, outputs):
+            self.outcome_details = {"recording": str(path), "rewritten": False}
+            return
+        recording.write(path, good, digests, outputs)
+        self.outcome_details = {"recording": str(path), "rewritten": True}
+        if self.state.record_mode == "fail":
+            verb = "rewrote" if existing is not None else "wrote"
+            raise CaseFailure(
+                f"{verb} the known-good recording {path.relative_to(self.config.rootpath) if path.is_relative_to(self.config.rootpath) else path} "
+                f"({good}, {len(outputs)} outputs) under --incident-record: review and commit it, then run "
+                "without the flag (--incident-record-all rewrites and passes)"
+            )
 
 
 def headline(failures: list[tuple[CheckSpec, str]]) -> str:

@@ -33,6 +33,7 @@ class IncidentResult:
     catches: dict[str, dict[str, Any]] = field(default_factory=dict)
     models: set[str] = field(default_factory=set)
     adversarial: dict[str, dict[str, Any]] = field(default_factory=dict)  # transform -> counts
+    recordings: dict[str, dict[str, Any]] = field(default_factory=dict)  # case -> recording written
 
     def case(self, case_id: str) -> dict[str, Any]:
         return self.cases.setdefault(case_id, {"passed": 0, "failed": 0, "failures": []})
@@ -54,6 +55,7 @@ class IncidentResult:
             "catches": self.catches,
             "catch_rate": caught / len(self.catches) if self.catches else None,
             **({"adversarial": _adversarial_json(self.adversarial)} if self.adversarial else {}),
+            **({"recordings": self.recordings} if self.recordings else {}),
         }
 
 
@@ -63,11 +65,17 @@ class IncidentResults:
     def __init__(self) -> None:
         self.incidents: dict[str, IncidentResult] = {}
         self.collection_errors: dict[str, str] = {}
+        self.behaviour_diffs: dict[str, Any] = {}
 
     def add_collection_error(self, report: pytest.CollectReport) -> None:
         self.collection_errors[report.nodeid] = _first_lines(str(report.longrepr))
 
     def add(self, report: pytest.TestReport) -> None:
+        if report.when == "call":
+            # behaviour_diff fixtures attach their full diff as a user property (it crosses xdist).
+            for name, value in report.user_properties:
+                if name == "behaviour_diff" and isinstance(value, str):
+                    self.behaviour_diffs.setdefault(report.nodeid, []).append(json.loads(value))
         data = getattr(report, "airecovery", None)
         if not isinstance(data, dict):
             return
@@ -80,6 +88,13 @@ class IncidentResults:
         entry.root_cause = data.get("root_cause", "")
         entry.files.add(data.get("file", ""))
         entry.outcomes[outcome] += 1
+        if data["kind"] == "record":
+            entry.recordings[data["case"]] = {
+                "path": data.get("recording"),
+                "rewritten": data.get("rewritten"),
+                "outcome": outcome,
+            }
+            return
         if data["kind"] == "catch":
             entry.catches[data["case"]] = {
                 key: data.get(key)
@@ -156,6 +171,7 @@ class IncidentResults:
             "format": REPORT_FORMAT,
             "incidents": {key: self.incidents[key].to_json() for key in sorted(self.incidents)},
             "collection_errors": dict(sorted(self.collection_errors.items())),
+            "behaviour_diffs": dict(sorted(self.behaviour_diffs.items())),
             **(extra or {}),
         }
         path.parent.mkdir(parents=True, exist_ok=True)

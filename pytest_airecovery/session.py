@@ -128,6 +128,9 @@ class IncidentSession:
 
         self.config = config
         self.verify_catches = bool(config.getoption("incident_verify_catches", default=False))
+        from pytest_airecovery.diff.differ import record_mode
+
+        self.record_mode = record_mode(config)
         self.registry = builtin_registry()
         config.hook.pytest_airecovery_add_checks(registry=self.registry)
         self.models = ModelProvider(config)

@@ -73,4 +73,6 @@ def load_recorded(ref: str, config: pytest.Config) -> Any:
         return [outputs[digest] for digest in digests]
 
     # No fingerprint: the recordings are already on disk, the output cache would only copy them.
-    return Model(replay, ref=ref)
+    model = Model(replay, ref=ref)
+    model.replays_recordings = True  # type: ignore[attr-defined]  # never record from a replay
+    return model
