@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,9 @@ from pytest_airecovery.cases.spec import CaseFile, CaseSpec, CheckSpec
 from pytest_airecovery.checks import Row, Rows, SubjectError, subject_of
 from pytest_airecovery.render import describe_output, failure_text
 from pytest_airecovery.session import IncidentSession, ModelUnavailable, incident_session
+
+# Checks that compare with the known-good model's outputs (live or recorded).
+KNOWN_GOOD_CHECKS = ("matches_known_good", "flip_rate")
 
 
 class CaseFailure(Exception):
@@ -153,6 +157,38 @@ class CaseItem(pytest.Item):
             f"case {self.case.id} · {where} · model {ref}",
         ]
 
+    def recording_path(self) -> Path:
+        """Where ``--incident-record`` keeps this case's known-good outputs."""
+        from pytest_airecovery.diff.differ import RECORDINGS_DIR, _safe
+
+        return self.case_file.path.parent / RECORDINGS_DIR / self.case_file.path.stem / f"{_safe(self.case.id)}.jsonl"
+
+    def write_obtained(self, ref: str, failures: list[tuple[CheckSpec, str]]) -> str | None:
+        """On a failed comparison with a recorded known-good, keep the candidate's outputs beside it.
+
+        Like pytest-regressions' ``.obtained`` files: a reviewer diffs the two, and re-records if
+        the change is intended. Written once per case and session.
+        """
+        if not any(check.name in KNOWN_GOOD_CHECKS for check, _ in failures):
+            return None
+        recorded = self.recording_path()
+        if not recorded.exists():
+            return None
+        from pytest_airecovery.diff import recording
+
+        obtained = recording.obtained_path(recorded)
+        key = str(obtained)
+        if key not in self.state.obtained_written:
+            source = self.case.inputs
+            try:
+                outputs = self.state.runner.outputs(ref, source, range(len(source)))
+            except OutputFailure:
+                return None
+            digests = recording.short_digests([source.value(row) for row in range(len(source))])
+            recording.write(obtained, ref, digests, outputs)
+            self.state.obtained_written.add(key)
+        return f"candidate outputs written to {obtained.relative_to(self.config.rootpath) if obtained.is_relative_to(self.config.rootpath) else obtained}"
+
     def reference_output(self, row: int) -> Any:
         """The known-good output of one input, for checks that compare against it."""
         try:
@@ -233,6 +269,9 @@ class RowItem(CaseItem):
             known_good = self.known_good_line(ref, self.row)
             if known_good:
                 lines.append(known_good)
+            obtained = self.write_obtained(ref, failures)
+            if obtained:
+                lines.append(obtained)
             raise CaseFailure("\n".join(lines))
 
 
@@ -268,6 +307,9 @@ class AggregateItem(CaseItem):
                     lines.append(f"known-good {good}: {shown}")
                 except OutputFailure as exc:
                     lines.append(f"known-good {good}: unavailable ({exc})")
+            obtained = self.write_obtained(ref, failures)
+            if obtained:
+                lines.append(obtained)
             raise CaseFailure("\n".join(lines))
 
 
@@ -350,7 +392,6 @@ class RecordItem(CaseItem):
 
     def runtest(self) -> None:
         from pytest_airecovery.diff import recording
-        from pytest_airecovery.diff.differ import RECORDINGS_DIR, _safe
 
         good = self.case_file.known_good.ref
         self.model_ref = good
@@ -367,7 +408,7 @@ class RecordItem(CaseItem):
         except OutputFailure as exc:
             raise CaseFailure(f"cannot record {good}: {exc}") from None
         digests = recording.short_digests([source.value(row) for row in range(len(source))])
-        path = self.case_file.path.parent / RECORDINGS_DIR / self.case_file.path.stem / f"{_safe(self.case.id)}.jsonl"
+        path = self.recording_path()
         try:
             existing = recording.read(path) if path.exists() else None
         except recording.RecordingError:

@@ -152,6 +152,7 @@ class IncidentSession:
         )
         self._pin_results: dict[tuple[str, str], str | None] = {}
         self._dataset_results: dict[str, str | None] = {}
+        self.obtained_written: set[str] = set()
 
     def dataset_problem(self, case_file: Any) -> str | None:
         """A data-integrity message if a dataset the case file names differs from its manifest."""

@@ -88,3 +88,13 @@ def test_fixture_diffs_reach_the_json_report(toy: pytest.Pytester, plugin_args: 
     diffs = json.loads((toy.path / "r.json").read_text())["behaviour_diffs"]
     (entry,) = diffs["test_diff.py::test_backdoor_flips"]
     assert entry["flip_rate"] == 1.0
+
+
+def test_failed_comparison_with_a_recording_writes_obtained(toy: pytest.Pytester) -> None:
+    write_case(toy, "AI-1.yaml", toy_case_file(extra_cases=FLIP_CASE))
+    toy.runpytest("--incident-cases", "--incident-record-all").assert_outcomes(passed=7)
+    result = toy.runpytest("--incident-cases", "--incident-model", "toy@bad", "-k", "no-flips")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*candidate outputs written to incident_cases/recordings/AI-1/no-flips.obtained.jsonl*"])
+    obtained = (toy.path / "incident_cases/recordings/AI-1/no-flips.obtained.jsonl").read_text()
+    assert '"model": "toy@bad"' in obtained.splitlines()[0]
