@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_airecovery.data.manifest import Entry, Manifest, ProgressFn, read_manifest, stream_items
-from pytest_airecovery.data.merkle import MerkleAccumulator, leaf_hashes
 
 
 @dataclass
@@ -88,7 +87,7 @@ def verify_dataset(dataset: str, manifest: str | Manifest, *, workers: int | Non
     """Re-hash ``dataset`` the way the manifest says it was read; old = manifest, new = data."""
     expected = read_manifest(manifest) if isinstance(manifest, str) else manifest
     actual: dict[str, Entry] = {}
-    merkle = MerkleAccumulator()
+    merkle = expected.entry_tree()
     decoded: dict[str, Any] = {}  # labels repeat: decode each distinct one once
     for batch in stream_items(dataset, expected.spec, workers, progress):
         for item_id, digest, label in zip(batch.ids, batch.digests, batch.labels):
@@ -96,5 +95,5 @@ def verify_dataset(dataset: str, manifest: str | Manifest, *, workers: int | Non
                 decoded[label] = json.loads(label)
             actual[item_id] = Entry(item_id, digest.hex(),
                                     decoded[label] if label is not None else None)
-        merkle.add_leaves(leaf_hashes(batch.ids, batch.digests, batch.id_bytes))
+        merkle.add(batch.ids, batch.digests, batch.id_bytes)
     return _compare(expected.by_id(), actual, expected.merkle_root, merkle.root().hex())

@@ -31,11 +31,14 @@ def as_feature_matrix(features: Any, labels: Any, ids: Sequence[Any] | None = No
         raise DataKitError(
             f"labels must be 1-D with one label per sample: {label_array.shape} vs {len(matrix)} rows"
         )
-    id_list = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(matrix))]
-    if len(id_list) != len(matrix):
-        raise DataKitError(f"{len(id_list)} ids for {len(matrix)} samples")
-    if len(set(id_list)) != len(id_list):
-        raise DataKitError("sample ids are not unique")
+    if ids is None:  # row numbers: unique by construction, no set to build
+        id_list = list(map(str, range(len(matrix))))
+    else:
+        id_list = list(map(str, ids))
+        if len(id_list) != len(matrix):
+            raise DataKitError(f"{len(id_list)} ids for {len(matrix)} samples")
+        if len(set(id_list)) != len(id_list):
+            raise DataKitError("sample ids are not unique")
     if len(matrix) == 0:
         raise DataKitError("no samples to analyse")
     # max and min propagate NaN and see inf: one cheap look, and a closer one only on trouble.
@@ -139,8 +142,14 @@ def project(matrix: np.ndarray, mean: np.ndarray, directions: np.ndarray,
     out = np.empty((len(matrix), directions.shape[1]), dtype=np.float64)
     mean_cast = mean.astype(matrix.dtype)
     dirs = directions.astype(matrix.dtype)
+    # One reused buffer for the centred chunk: a fresh temporary per chunk cost more than the
+    # product itself for a single direction.
+    buffer = np.empty((min(chunk_rows, len(matrix)), matrix.shape[1]), dtype=matrix.dtype)
     for start in range(0, len(matrix), chunk_rows):
-        out[start : start + chunk_rows] = (matrix[start : start + chunk_rows] - mean_cast) @ dirs
+        rows = matrix[start : start + chunk_rows]
+        block = buffer[: len(rows)]
+        np.subtract(rows, mean_cast, out=block)
+        out[start : start + len(rows)] = block @ dirs
     return out
 
 

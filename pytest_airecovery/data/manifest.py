@@ -2,13 +2,15 @@
 
 A manifest is a JSON-lines file: a header line, one line per item in canonical order, a trailer.
 
-    {"format":"airecovery-manifest","version":1,"tree":"sha256-promote-v1","source":{...}}
+    {"format":"airecovery-manifest","version":2,"tree":"sha256-paged-v2","page_size":1024,
+     "source":{...}}
     {"n":0,"id":"r1","sha256":"<64 hex>","label":7}          (records: n = position)
     {"id":"cats/1.png","sha256":"<64 hex>","size":123}       (files: sorted path components)
     {"end":true,"count":2,"merkle_root":"<64 hex>"}
 
 Canonical order: files by path components compared as UTF-8 bytes; records by position in the
 source. No timestamps, so the same data always gives byte-identical manifests.
+Format 1 (tree ``sha256-promote-v1``, no page size) has the same lines and is still read.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_airecovery.data.errors import DataKitError, ManifestTamperedError
-from pytest_airecovery.data.merkle import TREE_VERSION, MerkleAccumulator, leaf_hash, leaf_hashes
+from pytest_airecovery.data.merkle import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    TREE_VERSION,
+    TREE_VERSION_V1,
+    EntryTree,
+)
 from pytest_airecovery.data.sources import (
     ItemBatch,
     SourceSpec,
@@ -32,7 +40,9 @@ from pytest_airecovery.data.sources import (
 )
 
 FORMAT_NAME = "airecovery-manifest"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Readable (format version, tree version) pairs; format 1 has one Merkle leaf per entry.
+_READABLE = {(2, TREE_VERSION), (1, TREE_VERSION_V1)}
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 ProgressFn = Callable[[int], None]
@@ -53,6 +63,12 @@ class Manifest:
     spec: SourceSpec
     entries: list[Entry]
     merkle_root: str
+    tree: str = TREE_VERSION
+    page_size: int = DEFAULT_PAGE_SIZE
+
+    def entry_tree(self) -> EntryTree:
+        """An empty tree of this manifest's construction, to recompute its root from data."""
+        return EntryTree(self.tree, self.page_size)
 
     def by_id(self) -> dict[str, Entry]:
         return {entry.id: entry for entry in self.entries}
@@ -68,28 +84,39 @@ class BuildSummary:
 
 def _header(spec: SourceSpec) -> dict[str, Any]:
     return {"format": FORMAT_NAME, "version": FORMAT_VERSION, "tree": TREE_VERSION,
-            "source": spec.to_dict()}
+            "page_size": DEFAULT_PAGE_SIZE, "source": spec.to_dict()}
 
 
 def _entry_lines(batch: ItemBatch, first_position: int, kind: str) -> str:
-    dumps = json.dumps
-    hexes = [digest.hex() for digest in batch.digests]
-    parts: list[str] = []
+    hexes = list(map(bytes.hex, batch.digests))
+    labels = batch.labels
     if kind == "files":
         assert batch.sizes is not None
-        for item_id, hexd, size, label in zip(batch.ids, hexes, batch.sizes, batch.labels):
+        parts = []
+        for item_id, hexd, size, label in zip(batch.ids, hexes, batch.sizes, labels):
             tail = f',"label":{label}' if label is not None else ""
             parts.append(f'{{"id":{_json_id(item_id)},"sha256":"{hexd}",'
                          f'"size":{size}{tail}}}\n')
+        return "".join(parts)
+    id_json = batch.id_json or [json.dumps(i, ensure_ascii=False) for i in batch.ids]
+    count = len(hexes)
+    if None in labels and labels.count(None) != count:  # some labelled, some not: rare
+        return "".join([f'{{"n":{n},"id":{i},"sha256":"{h}"'
+                        + (f',"label":{lab}}}\n' if lab is not None else "}\n")
+                        for n, i, h, lab in zip(range(first_position, first_position + count),
+                                                id_json, hexes, labels)])
+    # Interleave the columns with the constant pieces by slice assignment and join once: the
+    # per-record work stays in C (a format call per record cost three times as much).
+    columns: list[list[str]] = [
+        ['{"n":'] * count, list(map(str, range(first_position, first_position + count))),
+        [',"id":'] * count, id_json, [',"sha256":"'] * count, hexes]
+    if labels and labels[0] is not None:
+        columns += [['","label":'] * count, labels, ["}\n"] * count]  # type: ignore[list-item]
     else:
-        id_json = batch.id_json or [dumps(i, ensure_ascii=False) for i in batch.ids]
-        positions = range(first_position, first_position + len(hexes))
-        if all(label is not None for label in batch.labels):
-            return "".join([f'{{"n":{n},"id":{i},"sha256":"{h}","label":{lab}}}\n'
-                            for n, i, h, lab in zip(positions, id_json, hexes, batch.labels)])
-        for n, i, h, lab in zip(positions, id_json, hexes, batch.labels):
-            tail = f',"label":{lab}' if lab is not None else ""
-            parts.append(f'{{"n":{n},"id":{i},"sha256":"{h}"{tail}}}\n')
+        columns.append(['"}\n'] * count)
+    parts: list[str] = [""] * (count * len(columns))
+    for index, column in enumerate(columns):
+        parts[index :: len(columns)] = column
     return "".join(parts)
 
 
@@ -138,7 +165,7 @@ def build_manifest(dataset: str, out_path: str, *, kind: str | None = None,
     try:
         with handle:
             handle.write(json.dumps(_header(spec), sort_keys=True) + "\n")
-            merkle = MerkleAccumulator()
+            merkle = EntryTree()
             seen: set[str] = set()
             for batch in stream_items(dataset, spec, workers, progress, skip):
                 before = len(seen)
@@ -147,7 +174,7 @@ def build_manifest(dataset: str, out_path: str, *, kind: str | None = None,
                     raise DataKitError(f"{dataset}: duplicate item ids ({_first_duplicate(batch, seen)})"
                                        " - pass an id field whose values are unique")
                 handle.write(_entry_lines(batch, merkle.count, spec.kind))
-                merkle.add_leaves(leaf_hashes(batch.ids, batch.digests, batch.id_bytes))
+                merkle.add(batch.ids, batch.digests, batch.id_bytes)
             if merkle.count == 0:
                 raise DataKitError(f"{dataset}: no items to put in a manifest")
             root = merkle.root().hex()
@@ -192,11 +219,18 @@ def read_manifest(path: str) -> Manifest:
         header = None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise ManifestTamperedError(path, [("not-a-manifest", "line 1 is not a manifest header")])
-    if header.get("version") != FORMAT_VERSION or header.get("tree") != TREE_VERSION:
+    version, tree = header.get("version"), header.get("tree")
+    if not isinstance(version, int) or (version, tree) not in _READABLE:
         raise ManifestTamperedError(path, [(
             "unsupported-version",
-            (f"version {header.get('version')!r} tree {header.get('tree')!r}; this tool reads "
-             f"version {FORMAT_VERSION} tree {TREE_VERSION}"))])
+            (f"version {version!r} tree {tree!r}; this tool reads versions 2 ({TREE_VERSION}) "
+             f"and 1 ({TREE_VERSION_V1}): rebuild the manifest with this version "
+             "(airecovery data manifest build)"))])
+    page_size = header.get("page_size", DEFAULT_PAGE_SIZE) if version >= 2 else DEFAULT_PAGE_SIZE
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not (
+            1 <= page_size <= MAX_PAGE_SIZE):
+        raise ManifestTamperedError(path, [(
+            "not-a-manifest", f"bad page_size {page_size!r} in header (1..{MAX_PAGE_SIZE})")])
     try:
         spec = SourceSpec.from_dict(header.get("source") or {})
     except (DataKitError, TypeError) as exc:
@@ -221,7 +255,7 @@ def read_manifest(path: str) -> Manifest:
     if trailer is None:
         problems.append(("truncated", "no trailer line: the file was cut short"))
     _check_order(entries, spec.kind, problems)
-    root = _recompute_root(entries)
+    root = _recompute_root(entries, tree, page_size)
     if trailer is not None:
         if trailer.get("count") != len(entries):
             problems.append(("count-mismatch",
@@ -231,7 +265,7 @@ def read_manifest(path: str) -> Manifest:
                              f"trailer root {trailer.get('merkle_root')} but entries give {root}"))
     if problems:
         raise ManifestTamperedError(path, _dedupe(problems))
-    return Manifest(path, spec, entries, root)
+    return Manifest(path, spec, entries, root, tree, page_size)
 
 
 def _dedupe(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -276,7 +310,7 @@ def _check_order(entries: list[Entry], kind: str, problems: list[tuple[str, str]
         problems.append(("out-of-order", f"first record position is {entries[0].n}, expected 0"))
 
 
-def _recompute_root(entries: list[Entry]) -> str:
-    merkle = MerkleAccumulator()
-    merkle.add_leaves(leaf_hash(e.id, bytes.fromhex(e.sha256)) for e in entries)
+def _recompute_root(entries: list[Entry], tree: str, page_size: int) -> str:
+    merkle = EntryTree(tree, page_size)
+    merkle.add([e.id for e in entries], [bytes.fromhex(e.sha256) for e in entries])
     return merkle.root().hex()

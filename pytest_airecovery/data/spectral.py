@@ -69,7 +69,9 @@ def spectral_signatures(features: Any, labels: Any, ids: Sequence[Any] | None = 
         remove = min(len(rows), math.ceil(REMOVAL_FACTOR * epsilon * len(rows) - 1e-9))
         top = np.argsort(-scores, kind="stable")[:remove]
         label = value.item() if hasattr(value, "item") else value
-        flags.extend(Flag(id_list[rows[i]], float(scores[i]), label) for i in top)
+        # tolist() converts in C; indexing numpy scalars one by one was a visible share.
+        flags.extend(Flag(id_list[row], score, label)
+                     for row, score in zip(rows[top].tolist(), scores[top].tolist()))
         threshold = float(scores[top[-1]]) if remove else None
         result.per_class[label_key(value)] = {
             "n": len(rows), "n_flagged": int(remove), "score_threshold": threshold,
