@@ -174,3 +174,20 @@ def test_huge_finite_values_are_not_mistaken_for_nan() -> None:
     features64[3] = 1e308  # the row sum overflows, the values are finite
     result = spectral_signatures(features64, labels, epsilon=0.05)
     assert result.n_items == 60
+
+
+@pytest.mark.parametrize("layout", ["offset", "sorted", "short"])
+def test_one_pass_covariance_matches_float64_reference(layout: str) -> None:
+    from pytest_airecovery.data.features import centred_covariance
+
+    rng = np.random.default_rng(3)
+    matrix = rng.normal(size=(5000 if layout != "short" else 7, 16)).astype(np.float32)
+    if layout == "offset":  # a large common offset: the shift must absorb it, not cancel it
+        matrix += np.float32(1000.0)
+    if layout == "sorted":  # the first chunk's mean is far from the overall mean
+        matrix = np.sort(matrix, axis=0)
+    mean, cov = centred_covariance(matrix, chunk_rows=512)
+    exact = matrix.astype(np.float64)
+    centred = exact - exact.mean(axis=0)
+    assert np.allclose(mean, exact.mean(axis=0), rtol=0, atol=1e-6 * (1 + abs(exact).max()))
+    assert np.abs(cov - centred.T @ centred).max() <= 1e-5 * np.abs(centred.T @ centred).max()
