@@ -10,6 +10,14 @@ import pytest
 from pytest_airecovery.data.compare import diff_manifests, verify_dataset
 from pytest_airecovery.data.errors import DataKitError, ManifestTamperedError
 from pytest_airecovery.data.manifest import build_manifest, read_manifest
+from pytest_airecovery.data.merkle import (
+    DEFAULT_PAGE_SIZE,
+    TREE_VERSION,
+    TREE_VERSION_V1,
+    leaf_hash,
+    paged_root,
+    root_of_leaves,
+)
 
 
 def write_jsonl(path: Path, records: list[dict[str, object]]) -> Path:
@@ -222,6 +230,94 @@ def test_files_manifest_out_of_order(tmp_path: Path) -> None:
     lines = path.read_text().splitlines(keepends=True)
     lines[1], lines[2] = lines[2], lines[1]
     assert "out-of-order" in _tampered_kinds(path, lines)
+
+
+def _rewrite(path: Path, header: dict[str, object] | None = None,
+             root: str | None = None) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    if header is not None:
+        lines[0] = json.dumps(header) + "\n"
+    if root is not None:
+        trailer = json.loads(lines[-1])
+        trailer["merkle_root"] = root
+        lines[-1] = json.dumps(trailer) + "\n"
+    path.write_text("".join(lines))
+
+
+def test_header_records_format_2_and_page_size(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", records(3))
+    build_manifest(str(data), str(tmp_path / "m"))
+    header = json.loads((tmp_path / "m").read_text().splitlines()[0])
+    assert (header["version"], header["tree"], header["page_size"]) == (2, TREE_VERSION,
+                                                                          DEFAULT_PAGE_SIZE)
+    manifest = read_manifest(str(tmp_path / "m"))
+    entries = manifest.entries
+    assert manifest.merkle_root == paged_root([e.id for e in entries],
+                                              [bytes.fromhex(e.sha256) for e in entries]).hex()
+
+
+def test_format_1_manifests_still_read_and_verify(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", records(5))
+    path = tmp_path / "m"
+    build_manifest(str(data), str(path))
+    header = json.loads(path.read_text().splitlines()[0])
+    del header["page_size"]
+    header.update(version=1, tree=TREE_VERSION_V1)
+    entries = read_manifest(str(path)).entries
+    old_root = root_of_leaves([leaf_hash(e.id, bytes.fromhex(e.sha256)) for e in entries]).hex()
+    _rewrite(path, header, old_root)
+    manifest = read_manifest(str(path))
+    assert (manifest.tree, manifest.merkle_root) == (TREE_VERSION_V1, old_root)
+    assert verify_dataset(str(data), manifest).identical
+    write_jsonl(data, records(4))
+    assert verify_dataset(str(data), str(path)).removed == ["r4"]
+
+
+def test_unknown_version_asks_for_a_rebuild(manifest_lines: tuple[Path, list[str]]) -> None:
+    path, lines = manifest_lines
+    header = json.loads(lines[0])
+    header["version"] = 3
+    with pytest.raises(ManifestTamperedError, match="rebuild the manifest") as info:
+        _rewrite(path, header)
+        read_manifest(str(path))
+    assert info.value.kinds == ["unsupported-version"]
+
+
+@pytest.mark.parametrize("page_size", [0, -1, "1024", True, 1 << 30])
+def test_bad_page_size_is_named(manifest_lines: tuple[Path, list[str]], page_size: object) -> None:
+    path, lines = manifest_lines
+    header = json.loads(lines[0])
+    header["page_size"] = page_size
+    _rewrite(path, header)
+    with pytest.raises(ManifestTamperedError, match="page_size") as info:
+        read_manifest(str(path))
+    assert info.value.kinds == ["not-a-manifest"]
+
+
+def test_changed_page_size_breaks_the_root(manifest_lines: tuple[Path, list[str]]) -> None:
+    path, lines = manifest_lines
+    header = json.loads(lines[0])
+    header["page_size"] = 2
+    _rewrite(path, header)
+    assert _tampered_kinds(path, path.read_text().splitlines(keepends=True)) == ["root-mismatch"]
+
+
+def test_tampering_in_a_later_page_is_detected(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", records(2 * DEFAULT_PAGE_SIZE + 5))
+    path = tmp_path / "m"
+    build_manifest(str(data), str(path))
+    lines = path.read_text().splitlines(keepends=True)
+    for line in (DEFAULT_PAGE_SIZE + 7, 2 * DEFAULT_PAGE_SIZE + 3):
+        changed = list(lines)
+        entry = json.loads(changed[line])
+        entry["sha256"] = "0" * 64
+        changed[line] = json.dumps(entry) + "\n"
+        assert _tampered_kinds(path, changed) == ["root-mismatch"]
+    changed = list(lines)
+    entry = json.loads(changed[DEFAULT_PAGE_SIZE + 1])
+    entry["id"] = "renamed"
+    changed[DEFAULT_PAGE_SIZE + 1] = json.dumps(entry) + "\n"
+    assert _tampered_kinds(path, changed) == ["root-mismatch"]
 
 
 # ------------------------------------------------------------------ bad input

@@ -1,20 +1,32 @@
 from __future__ import annotations
 
 import hashlib
+import struct
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_airecovery.data.merkle import (
     EMPTY_ROOT,
+    TREE_VERSION,
+    TREE_VERSION_V1,
+    EntryTree,
     MerkleAccumulator,
     leaf_hash,
+    page_leaf,
+    paged_root,
     root_of_leaves,
 )
 
 
 def _leaves(count: int) -> list[bytes]:
     return [leaf_hash(str(i), hashlib.sha256(str(i).encode()).digest()) for i in range(count)]
+
+
+def _entries(count: int) -> tuple[list[str], list[bytes]]:
+    ids = [f"id-{i}" for i in range(count)]
+    return ids, [hashlib.sha256(i.encode()).digest() for i in ids]
 
 
 def _node(left: bytes, right: bytes) -> bytes:
@@ -26,9 +38,24 @@ def test_leaf_is_prefixed_id_and_item_digest() -> None:
     assert leaf_hash("a/b", digest) == hashlib.sha256(b"\x00a/b" + digest).digest()
 
 
+def test_page_leaf_layout() -> None:
+    ids, digests = [b"a", b"bc"], [hashlib.sha256(b"1").digest(), hashlib.sha256(b"2").digest()]
+    expected = hashlib.sha256(b"\x00" + struct.pack("<III", 2, 1, 2) + b"abc"
+                              + digests[0] + digests[1]).digest()
+    assert page_leaf(ids, digests) == expected
+
+
+def test_page_leaf_does_not_confuse_id_boundaries() -> None:
+    digests = [hashlib.sha256(b"x").digest()] * 2
+    assert page_leaf([b"ab", b"c"], digests) != page_leaf([b"a", b"bc"], digests)
+    with pytest.raises(ValueError):
+        page_leaf([b"a"], digests)
+
+
 def test_empty_root_is_sha256_of_nothing() -> None:
     assert root_of_leaves([]) == EMPTY_ROOT == hashlib.sha256(b"").digest()
     assert MerkleAccumulator().root() == EMPTY_ROOT
+    assert EntryTree().root() == EMPTY_ROOT
 
 
 def test_odd_node_is_promoted_not_duplicated() -> None:
@@ -42,6 +69,25 @@ def test_single_leaf_is_its_own_root() -> None:
     assert root_of_leaves([a]) == a
 
 
+def test_paged_tree_of_three_pages() -> None:
+    ids, digests = _entries(5)
+    encoded = [i.encode() for i in ids]
+    pages = [page_leaf(encoded[s : s + 2], digests[s : s + 2]) for s in (0, 2, 4)]
+    assert paged_root(ids, digests, page_size=2) == _node(_node(pages[0], pages[1]), pages[2])
+
+
+def test_paged_root_detects_reorder_duplicate_truncation_and_tampering() -> None:
+    ids, digests = _entries(10)
+    root = paged_root(ids, digests, 4)
+    swapped = [1, 0, *range(2, 10)]
+    assert paged_root([ids[i] for i in swapped], [digests[i] for i in swapped], 4) != root
+    assert paged_root(ids + ids[-1:], digests + digests[-1:], 4) != root
+    assert paged_root(ids[:-1], digests[:-1], 4) != root
+    assert paged_root(ids, [*digests[:3], hashlib.sha256(b"x").digest(), *digests[4:]], 4) != root
+    assert paged_root([*ids[:3], "other", *ids[4:]], digests, 4) != root
+    assert paged_root(ids, digests, 5) != root  # the page size is part of the construction
+
+
 @settings(max_examples=40, deadline=None)
 @given(count=st.integers(min_value=0, max_value=20000), split=st.integers(min_value=1, max_value=5000))
 def test_streaming_root_equals_level_by_level_root(count: int, split: int) -> None:
@@ -51,3 +97,28 @@ def test_streaming_root_equals_level_by_level_root(count: int, split: int) -> No
         merkle.add_leaves(leaves[start : start + split])
     assert merkle.count == count
     assert merkle.root() == root_of_leaves(leaves)
+
+
+@settings(max_examples=60, deadline=None)
+@given(count=st.integers(min_value=0, max_value=3000), split=st.integers(min_value=1, max_value=700),
+       page=st.integers(min_value=1, max_value=300))
+def test_streaming_paged_root_equals_reference(count: int, split: int, page: int) -> None:
+    ids, digests = _entries(count)
+    tree = EntryTree(TREE_VERSION, page)
+    for number, start in enumerate(range(0, count, split)):
+        tree.add(ids[start : start + split], digests[start : start + split])
+        if number < 3:  # root() mid-stream must not disturb the stream
+            assert tree.root() == paged_root(ids[: start + split], digests[: start + split], page)
+    assert tree.count == count
+    assert tree.root() == paged_root(ids, digests, page)
+
+
+def test_entry_tree_reads_format_1() -> None:
+    ids, digests = _entries(7)
+    tree = EntryTree(TREE_VERSION_V1)
+    tree.add(ids, digests)
+    assert tree.root() == root_of_leaves([leaf_hash(i, d) for i, d in zip(ids, digests)])
+    with pytest.raises(ValueError):
+        EntryTree("sha256-unknown")
+    with pytest.raises(ValueError):
+        EntryTree(TREE_VERSION, 0)

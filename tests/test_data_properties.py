@@ -83,3 +83,42 @@ def test_fast_id_decoding_matches_json(ids: list[str]) -> None:
     assert [json.loads(text) for text in as_json] == ids
     if as_bytes is not None:
         assert as_bytes == [i.encode("utf-8") for i in ids]
+
+
+tricky_text = st.sampled_from(['"label": 9', 'a\\"label\\": 1', '{"id": "x"}', "plain", "\\", "é☃",
+                               '"id"', "\t", "\u2028"])
+values = st.one_of(st.integers(-5, 5), st.sampled_from([True, None, 1.5, "cat", 'a"b', "x\\y"]),
+                   st.lists(st.integers(0, 3), max_size=2))
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 3), tricky_text, values, st.booleans(),
+                               st.booleans(), st.sampled_from([", ", ","])),
+                     min_size=1, max_size=12))
+def test_block_reader_reads_ids_and_labels_as_json_does(
+        rows: list[tuple[int, str, object, bool, bool, str]]) -> None:
+    """The regex fast path and the per-record parse must agree on every record."""
+    from pytest_airecovery.data.sources import SourceSpec, _canonical_label, iter_batches
+
+    lines = []
+    for index, (order, text, label, nested, twice, sep) in enumerate(rows):
+        items: list[tuple[str, object]] = [("id", f"r{index}"), ("text", text), ("label", label)]
+        items = items[order:] + items[:order]
+        if nested:
+            items.insert(1, ("meta", {"label": 99, "id": "inner"}))
+        if twice:
+            items.append(("label", "second"))
+        body = sep.join(f"{json.dumps(k)}:{' ' if sep == ', ' else ''}"
+                        f"{json.dumps(v, ensure_ascii=False)}" for k, v in items)
+        lines.append("{" + body + "}")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "d.jsonl"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        spec = SourceSpec("jsonl", label_field="label", id_field="id")
+        got_ids, got_labels = [], []
+        for batch in iter_batches(str(path), spec):
+            got_ids += batch.ids
+            got_labels += batch.labels
+    parsed = [json.loads(line) for line in lines]
+    assert got_ids == [record["id"] for record in parsed]
+    assert got_labels == [_canonical_label(record["label"]) for record in parsed]
