@@ -14,6 +14,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -100,13 +101,24 @@ def bench_jsonl(workdir: Path, records: int, repeats: int) -> None:
                 sha(line).digest()
 
     def floor() -> None:
-        # The hashing the Merkle construction itself needs per record: item, leaf, one node.
+        # The least a pure-Python reader does to hash each line and read its label and id: split
+        # 8 MiB blocks into lines, one sha256 per line, one regex scan per field. No ids checked
+        # for uniqueness, nothing written: what the kit adds on top is the manifest itself.
         sha = hashlib.sha256
+        digest = type(sha()).digest
+        label = re.compile(rb'"label": (-?[0-9]+)')
+        ident = re.compile(rb'"id": ("[^"\\\n]*")')
         with open(path, "rb") as handle:
-            for line in handle:
-                item = sha(line).digest()
-                leaf = sha(b"\x00" + line[8:24] + item).digest()
-                sha(b"\x01" + leaf + item).digest()
+            carry = b""
+            while chunk := handle.read(8 << 20):
+                data = carry + chunk
+                cut = data.rfind(b"\n") + 1
+                block, carry = data[:cut], data[cut:]
+                lines = block.split(b"\n")
+                lines.pop()
+                list(map(digest, map(sha, lines)))
+                label.findall(block)
+                ident.findall(block)
 
     bare()  # warm the page cache
     times = best_of(repeats, {
@@ -116,8 +128,8 @@ def bench_jsonl(workdir: Path, records: int, repeats: int) -> None:
     base, need, ours = times["bare"], times["floor"], times["ours"]
     print(f"jsonl: {records} records, {size / records:.0f} bytes each on average")
     print(f"  bare hashlib.sha256 loop over lines : {base:7.3f} s  {records / base / 1e6:5.2f} M/s")
-    print(f"  floor: 3 sha256 calls per line      : {need:7.3f} s  {records / need / 1e6:5.2f} M/s"
-          f"  ratio {base / need:.2f}x  (the most any item+leaf+node scheme can reach)")
+    print(f"  floor: hash + regex-read label, id  : {need:7.3f} s  {records / need / 1e6:5.2f} M/s"
+          f"  ratio {base / need:.2f}x  (no manifest written, no checks)")
     print(f"  manifest build (ids, labels, merkle): {ours:7.3f} s  {records / ours / 1e6:5.2f} M/s"
           f"  ratio {base / ours:.2f}x  (target >= 0.5x)")
     path.unlink()

@@ -114,10 +114,10 @@ def _entry_lines(batch: ItemBatch, first_position: int, kind: str) -> str:
         columns += [['","label":'] * count, labels, ["}\n"] * count]  # type: ignore[list-item]
     else:
         columns.append(['"}\n'] * count)
-    parts: list[str] = [""] * (count * len(columns))
+    merged: list[str] = [""] * (count * len(columns))
     for index, column in enumerate(columns):
-        parts[index :: len(columns)] = column
-    return "".join(parts)
+        merged[index :: len(columns)] = column
+    return "".join(merged)
 
 
 def _json_id(item_id: str) -> str:
@@ -219,7 +219,7 @@ def read_manifest(path: str) -> Manifest:
         header = None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise ManifestTamperedError(path, [("not-a-manifest", "line 1 is not a manifest header")])
-    version, tree = header.get("version"), header.get("tree")
+    version, tree = header.get("version"), str(header.get("tree"))
     if not isinstance(version, int) or (version, tree) not in _READABLE:
         raise ManifestTamperedError(path, [(
             "unsupported-version",
