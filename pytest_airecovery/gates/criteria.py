@@ -59,17 +59,23 @@ def _min_span(context: GateContext) -> float:
     return max(0.0, context.phase.min_duration - context.config.max_gap)
 
 
-def no_anomalies(context: GateContext, metric: str | None) -> Verdict:
-    name = "no-anomalies"
+def _samples_in_window(context: GateContext, name: str, metric: str | None) -> Samples | Verdict:
+    """The metric's baseline and candidate samples in the rollout window, or the verdict why not."""
     assert metric is not None
     if (problem := window_problem(context, name, metric)) is not None:
         return problem
-    window, config = context.window, context.config
-    samples = window_samples(
+    window = context.window
+    return window_samples(
         context, name, metric, window.start or 0.0, window.end or 0.0, min_span=_min_span(context)
     )
+
+
+def no_anomalies(context: GateContext, metric: str | None) -> Verdict:
+    name = "no-anomalies"
+    samples = _samples_in_window(context, name, metric)
     if isinstance(samples, Verdict):
         return samples
+    window, config = context.window, context.config
     base, cand = samples.baseline_values, samples.candidate_values
     if samples.spec.kind == "proportion":
         shift_estimate, shift_ci, pvalue, band = _proportion_shift(
@@ -120,15 +126,10 @@ def no_anomalies(context: GateContext, metric: str | None) -> Verdict:
 
 def match_baseline(context: GateContext, metric: str | None) -> Verdict:
     name = "match-baseline"
-    assert metric is not None
-    if (problem := window_problem(context, name, metric)) is not None:
-        return problem
-    window, config = context.window, context.config
-    samples = window_samples(
-        context, name, metric, window.start or 0.0, window.end or 0.0, min_span=_min_span(context)
-    )
+    samples = _samples_in_window(context, name, metric)
     if isinstance(samples, Verdict):
         return samples
+    window, config = context.window, context.config
     spec = samples.spec
     if spec.direction is None:
         raise GateConfigError(
