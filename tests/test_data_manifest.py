@@ -2,14 +2,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from pytest_airecovery.data.compare import diff_manifests, verify_dataset
 from pytest_airecovery.data.errors import DataKitError, ManifestTamperedError
-from pytest_airecovery.data.manifest import build_manifest, read_manifest
+from pytest_airecovery.data.manifest import Entry, build_manifest, read_manifest
 from pytest_airecovery.data.merkle import (
     DEFAULT_PAGE_SIZE,
     TREE_VERSION,
@@ -163,12 +165,18 @@ def test_diff_of_two_manifests(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ tampering
 
 
+PAGE = DEFAULT_PAGE_SIZE
+
+
 @pytest.fixture
 def manifest_lines(tmp_path: Path) -> tuple[Path, list[str]]:
-    data = write_jsonl(tmp_path / "d.jsonl", records(5))
+    """A format-3 manifest of three pages (two full, one of 5 entries): header, 3 pages, trailer."""
+    data = write_jsonl(tmp_path / "d.jsonl", records(2 * PAGE + 5))
     path = tmp_path / "m.jsonl"
     build_manifest(str(data), str(path))
-    return path, path.read_text().splitlines(keepends=True)
+    lines = path.read_text().splitlines(keepends=True)
+    assert len(lines) == 5
+    return path, lines
 
 
 def _tampered_kinds(path: Path, lines: list[str]) -> list[str]:
@@ -178,24 +186,67 @@ def _tampered_kinds(path: Path, lines: list[str]) -> list[str]:
     return info.value.kinds
 
 
+def _edit_page(lines: list[str], number: int, edit: Callable[[dict[str, Any]], None]) -> list[str]:
+    changed = list(lines)
+    page = json.loads(changed[number])
+    edit(page)
+    changed[number] = json.dumps(page) + "\n"
+    return changed
+
+
+def _set_digest(index: int, hexd: str) -> Callable[[dict[str, Any]], None]:
+    def edit(page: dict[str, Any]) -> None:
+        page["sha256"] = page["sha256"][: 64 * index] + hexd + page["sha256"][64 * index + 64 :]
+    return edit
+
+
+def _swap_entries(first: int, second: int) -> Callable[[dict[str, Any]], None]:
+    def edit(page: dict[str, Any]) -> None:
+        digests = [page["sha256"][64 * k : 64 * k + 64] for k in range(len(page["ids"]))]
+        for column in [page["ids"], digests] + [page[k] for k in ("labels", "sizes") if k in page]:
+            column[first], column[second] = column[second], column[first]
+        page["sha256"] = "".join(digests)
+    return edit
+
+
+def test_manifest_writes_one_line_per_page(manifest_lines: tuple[Path, list[str]]) -> None:
+    path, lines = manifest_lines
+    pages = [json.loads(line) for line in lines[1:-1]]
+    assert [(p["n"], len(p["ids"]), len(p["sha256"]) // 64) for p in pages] == [
+        (0, PAGE, PAGE), (PAGE, PAGE, PAGE), (2 * PAGE, 5, 5)]
+    assert pages[1]["ids"][:2] == [f"r{PAGE}", f"r{PAGE + 1}"]
+    assert pages[2]["labels"] == [(2 * PAGE + i) % 3 for i in range(5)]
+    entries = read_manifest(str(path)).entries
+    assert entries[PAGE + 1] == Entry(f"r{PAGE + 1}", pages[1]["sha256"][64:128], (PAGE + 1) % 3,
+                                      PAGE + 1)
+
+
 def test_changed_hash_is_detected(manifest_lines: tuple[Path, list[str]]) -> None:
     path, lines = manifest_lines
-    entry = json.loads(lines[2])
-    entry["sha256"] = "0" * 64
-    lines[2] = json.dumps(entry) + "\n"
-    assert _tampered_kinds(path, lines) == ["root-mismatch"]
+    for number, index in ((1, 0), (2, 7), (3, 4)):
+        changed = _edit_page(lines, number, _set_digest(index, "0" * 64))
+        assert _tampered_kinds(path, changed) == ["root-mismatch"]
 
 
 def test_reordered_entries_are_detected(manifest_lines: tuple[Path, list[str]]) -> None:
     path, lines = manifest_lines
-    lines[2], lines[3] = lines[3], lines[2]
-    assert "out-of-order" in _tampered_kinds(path, lines)
+    swapped = list(lines)
+    swapped[1], swapped[2] = swapped[2], swapped[1]  # two pages
+    assert "out-of-order" in _tampered_kinds(path, swapped)
+    # Two records inside a page: positions are implied by the page, so the root names it.
+    assert _tampered_kinds(path, _edit_page(lines, 2, _swap_entries(3, 4))) == ["root-mismatch"]
 
 
 def test_duplicated_entry_is_detected(manifest_lines: tuple[Path, list[str]]) -> None:
     path, lines = manifest_lines
-    lines.insert(3, lines[2])
-    kinds = _tampered_kinds(path, lines)
+    kinds = _tampered_kinds(path, lines[:3] + [lines[2]] + lines[3:])  # a page twice
+    assert "duplicate-id" in kinds and "count-mismatch" in kinds
+
+    def twice(page: dict[str, Any]) -> None:
+        page["ids"].append(page["ids"][1])
+        page["labels"].append(page["labels"][1])
+        page["sha256"] += page["sha256"][64:128]
+    kinds = _tampered_kinds(path, _edit_page(lines, 3, twice))  # one entry twice
     assert "duplicate-id" in kinds and "count-mismatch" in kinds
 
 
@@ -211,8 +262,13 @@ def test_truncated_file_is_detected(manifest_lines: tuple[Path, list[str]]) -> N
 
 def test_removed_entry_is_detected(manifest_lines: tuple[Path, list[str]]) -> None:
     path, lines = manifest_lines
-    del lines[3]
-    kinds = _tampered_kinds(path, lines)
+    kinds = _tampered_kinds(path, lines[:2] + lines[3:])  # a whole page
+    assert "out-of-order" in kinds and "count-mismatch" in kinds
+
+    def drop(page: dict[str, Any]) -> None:
+        del page["ids"][2], page["labels"][2]
+        page["sha256"] = page["sha256"][:128] + page["sha256"][192:]
+    kinds = _tampered_kinds(path, _edit_page(lines, 2, drop))  # one entry of a page
     assert "out-of-order" in kinds and "count-mismatch" in kinds
 
 
@@ -220,6 +276,11 @@ def test_bad_hash_and_not_a_manifest(manifest_lines: tuple[Path, list[str]]) -> 
     path, lines = manifest_lines
     assert _tampered_kinds(path, [lines[0], lines[1].replace('"sha256":"', '"sha256":"zz')]
                            + lines[2:])[0] == "bad-hash"
+    assert _tampered_kinds(path, _edit_page(lines, 3, _set_digest(1, "A" * 64)))[0] == "bad-hash"
+    cut = _edit_page(lines, 3, lambda page: page.update(sha256=page["sha256"][:-64]))
+    assert _tampered_kinds(path, cut)[0] == "bad-hash"  # fewer digests than ids
+    short = _edit_page(lines, 3, lambda page: page["labels"].pop())
+    assert _tampered_kinds(path, short)[0] == "malformed-entry"
     assert _tampered_kinds(path, ['{"hello": 1}\n']) == ["not-a-manifest"]
 
 
@@ -228,8 +289,8 @@ def test_files_manifest_out_of_order(tmp_path: Path) -> None:
     path = tmp_path / "m"
     build_manifest(str(tree), str(path))
     lines = path.read_text().splitlines(keepends=True)
-    lines[1], lines[2] = lines[2], lines[1]
-    assert "out-of-order" in _tampered_kinds(path, lines)
+    assert json.loads(lines[1])["sizes"] == [3, 1, 3, 2]
+    assert "out-of-order" in _tampered_kinds(path, _edit_page(lines, 1, _swap_entries(0, 1)))
 
 
 def _rewrite(path: Path, header: dict[str, object] | None = None,
@@ -244,11 +305,11 @@ def _rewrite(path: Path, header: dict[str, object] | None = None,
     path.write_text("".join(lines))
 
 
-def test_header_records_format_2_and_page_size(tmp_path: Path) -> None:
+def test_header_records_format_3_and_page_size(tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "d.jsonl", records(3))
     build_manifest(str(data), str(tmp_path / "m"))
     header = json.loads((tmp_path / "m").read_text().splitlines()[0])
-    assert (header["version"], header["tree"], header["page_size"]) == (2, TREE_VERSION,
+    assert (header["version"], header["tree"], header["page_size"]) == (3, TREE_VERSION,
                                                                           DEFAULT_PAGE_SIZE)
     manifest = read_manifest(str(tmp_path / "m"))
     entries = manifest.entries
@@ -256,19 +317,43 @@ def test_header_records_format_2_and_page_size(tmp_path: Path) -> None:
                                               [bytes.fromhex(e.sha256) for e in entries]).hex()
 
 
-def test_format_1_manifests_still_read_and_verify(tmp_path: Path) -> None:
+def _one_line_per_entry(path: Path, version: int) -> str:
+    """Rewrite a manifest in the entry-per-line layout of formats 1 and 2; returns its root."""
+    manifest = read_manifest(str(path))
+    header = json.loads(path.read_text().splitlines()[0])
+    header["version"] = version
+    root = manifest.merkle_root
+    if version == 1:
+        del header["page_size"]
+        header["tree"] = TREE_VERSION_V1
+        root = root_of_leaves([leaf_hash(e.id, bytes.fromhex(e.sha256))
+                               for e in manifest.entries]).hex()
+    lines = [json.dumps(header, sort_keys=True)]
+    for entry in manifest.entries:
+        body: dict[str, object] = {"n": entry.n, "id": entry.id, "sha256": entry.sha256}
+        if entry.label is not None:
+            body["label"] = entry.label
+        lines.append(json.dumps(body, separators=(",", ":")))
+    lines.append(json.dumps({"end": True, "count": len(manifest.entries), "merkle_root": root}))
+    path.write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_entry_per_line_manifests_still_read_and_verify(tmp_path: Path, version: int) -> None:
     data = write_jsonl(tmp_path / "d.jsonl", records(5))
     path = tmp_path / "m"
     build_manifest(str(data), str(path))
-    header = json.loads(path.read_text().splitlines()[0])
-    del header["page_size"]
-    header.update(version=1, tree=TREE_VERSION_V1)
-    entries = read_manifest(str(path)).entries
-    old_root = root_of_leaves([leaf_hash(e.id, bytes.fromhex(e.sha256)) for e in entries]).hex()
-    _rewrite(path, header, old_root)
+    new_root = read_manifest(str(path)).merkle_root
+    old_root = _one_line_per_entry(path, version)
     manifest = read_manifest(str(path))
-    assert (manifest.tree, manifest.merkle_root) == (TREE_VERSION_V1, old_root)
+    assert manifest.merkle_root == old_root
+    assert (old_root == new_root) == (version == 2)  # format 3 kept format 2's tree
+    assert manifest.tree == (TREE_VERSION_V1 if version == 1 else TREE_VERSION)
     assert verify_dataset(str(data), manifest).identical
+    lines = path.read_text().splitlines(keepends=True)
+    assert "out-of-order" in _tampered_kinds(path, [lines[0], lines[2], lines[1]] + lines[3:])
+    path.write_text("".join(lines))
     write_jsonl(data, records(4))
     assert verify_dataset(str(data), str(path)).removed == ["r4"]
 
@@ -276,7 +361,7 @@ def test_format_1_manifests_still_read_and_verify(tmp_path: Path) -> None:
 def test_unknown_version_asks_for_a_rebuild(manifest_lines: tuple[Path, list[str]]) -> None:
     path, lines = manifest_lines
     header = json.loads(lines[0])
-    header["version"] = 3
+    header["version"] = 4
     with pytest.raises(ManifestTamperedError, match="rebuild the manifest") as info:
         _rewrite(path, header)
         read_manifest(str(path))
@@ -302,22 +387,33 @@ def test_changed_page_size_breaks_the_root(manifest_lines: tuple[Path, list[str]
     assert _tampered_kinds(path, path.read_text().splitlines(keepends=True)) == ["root-mismatch"]
 
 
-def test_tampering_in_a_later_page_is_detected(tmp_path: Path) -> None:
-    data = write_jsonl(tmp_path / "d.jsonl", records(2 * DEFAULT_PAGE_SIZE + 5))
-    path = tmp_path / "m"
-    build_manifest(str(data), str(path))
-    lines = path.read_text().splitlines(keepends=True)
-    for line in (DEFAULT_PAGE_SIZE + 7, 2 * DEFAULT_PAGE_SIZE + 3):
-        changed = list(lines)
-        entry = json.loads(changed[line])
-        entry["sha256"] = "0" * 64
-        changed[line] = json.dumps(entry) + "\n"
-        assert _tampered_kinds(path, changed) == ["root-mismatch"]
-    changed = list(lines)
-    entry = json.loads(changed[DEFAULT_PAGE_SIZE + 1])
-    entry["id"] = "renamed"
-    changed[DEFAULT_PAGE_SIZE + 1] = json.dumps(entry) + "\n"
-    assert _tampered_kinds(path, changed) == ["root-mismatch"]
+def test_renamed_id_in_a_later_page_is_detected(manifest_lines: tuple[Path, list[str]]) -> None:
+    path, lines = manifest_lines
+    renamed = _edit_page(lines, 2, lambda page: page["ids"].__setitem__(1, "renamed"))
+    assert _tampered_kinds(path, renamed) == ["root-mismatch"]
+
+
+def test_ids_from_positions_and_increasing_ids_skip_the_set(tmp_path: Path) -> None:
+    plain = tmp_path / "p.jsonl"
+    plain.write_text("".join(f'{{"text": "t{i}", "label": {i % 2}}}\n' for i in range(3000)))
+    build_manifest(str(plain), str(tmp_path / "m"))
+    entries = read_manifest(str(tmp_path / "m")).entries
+    assert [e.id for e in entries[:3]] + [entries[-1].id] == ["0", "1", "2", "2999"]
+    assert verify_dataset(str(plain), str(tmp_path / "m")).identical
+    # Ids that increase and then repeat an earlier one, in a later block: still refused.
+    rows = [{"id": f"k{i:05d}", "label": 0} for i in range(50)] + [{"id": "k00003", "label": 1}]
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    from pytest_airecovery.data import sources
+    original = sources.BLOCK_SIZE
+    sources.BLOCK_SIZE = 64  # many blocks
+    try:
+        with pytest.raises(DataKitError, match="duplicate item ids"):
+            build_manifest(str(data), str(tmp_path / "m2"))
+        write_jsonl(data, list(reversed(rows[:50])))  # decreasing ids: the set path, unique
+        build_manifest(str(data), str(tmp_path / "m2"))
+    finally:
+        sources.BLOCK_SIZE = original
+    assert len(read_manifest(str(tmp_path / "m2")).entries) == 50
 
 
 # ------------------------------------------------------------------ bad input

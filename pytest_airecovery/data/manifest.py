@@ -1,21 +1,25 @@
 """Write and read integrity manifests.
 
-A manifest is a JSON-lines file: a header line, one line per item in canonical order, a trailer.
+A manifest is a JSON-lines file: a header line, one line per *page* of entries (the entries of
+one Merkle leaf, ``page_size`` of them, in canonical order), a trailer.
 
-    {"format":"airecovery-manifest","version":2,"tree":"sha256-paged-v2","page_size":1024,
-     "source":{...}}
-    {"n":0,"id":"r1","sha256":"<64 hex>","label":7}          (records: n = position)
-    {"id":"cats/1.png","sha256":"<64 hex>","size":123}       (files: sorted path components)
+    {"format":"airecovery-manifest","page_size":1024,"source":{...},"tree":"sha256-paged-v2",
+     "version":3}
+    {"n":0,"ids":["r1","r2"],"sha256":"<64 hex per id>","labels":[7,3]}   (records)
+    {"n":0,"ids":["cats/1.png"],"sha256":"<64 hex>","sizes":[123]}        (files)
     {"end":true,"count":2,"merkle_root":"<64 hex>"}
 
+``n`` is the position of the page's first entry; ``labels`` is left out when no entry has one.
 Canonical order: files by path components compared as UTF-8 bytes; records by position in the
 source. No timestamps, so the same data always gives byte-identical manifests.
-Format 1 (tree ``sha256-promote-v1``, no page size) has the same lines and is still read.
+Formats 2 and 1 wrote one line per entry ({"n":0,"id":"r1","sha256":"<64 hex>","label":7});
+both are still read. Format 3 keeps format 2's Merkle tree, so the same data has the same root.
 """
 
 from __future__ import annotations
 
 import json
+import operator
 import os
 import re
 import tempfile
@@ -30,6 +34,7 @@ from pytest_airecovery.data.merkle import (
     TREE_VERSION,
     TREE_VERSION_V1,
     EntryTree,
+    encode_ids,
 )
 from pytest_airecovery.data.sources import (
     ItemBatch,
@@ -40,10 +45,12 @@ from pytest_airecovery.data.sources import (
 )
 
 FORMAT_NAME = "airecovery-manifest"
-FORMAT_VERSION = 2
-# Readable (format version, tree version) pairs; format 1 has one Merkle leaf per entry.
-_READABLE = {(2, TREE_VERSION), (1, TREE_VERSION_V1)}
+FORMAT_VERSION = 3
+# Readable (format version, tree version) pairs. Format 3 writes one line per page of entries;
+# formats 2 and 1 wrote one line per entry, and format 1 has one Merkle leaf per entry.
+_READABLE = {(3, TREE_VERSION), (2, TREE_VERSION), (1, TREE_VERSION_V1)}
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX = re.compile(r"(?:[0-9a-f]{64})+")
 
 ProgressFn = Callable[[int], None]
 
@@ -87,37 +94,56 @@ def _header(spec: SourceSpec) -> dict[str, Any]:
             "page_size": DEFAULT_PAGE_SIZE, "source": spec.to_dict()}
 
 
-def _entry_lines(batch: ItemBatch, first_position: int, kind: str) -> str:
-    hexes = list(map(bytes.hex, batch.digests))
-    labels = batch.labels
-    if kind == "files":
-        assert batch.sizes is not None
-        parts = []
-        for item_id, hexd, size, label in zip(batch.ids, hexes, batch.sizes, labels):
-            tail = f',"label":{label}' if label is not None else ""
-            parts.append(f'{{"id":{_json_id(item_id)},"sha256":"{hexd}",'
-                         f'"size":{size}{tail}}}\n')
-        return "".join(parts)
-    id_json = batch.id_json or [json.dumps(i, ensure_ascii=False) for i in batch.ids]
-    count = len(hexes)
-    if None in labels and labels.count(None) != count:  # some labelled, some not: rare
-        return "".join([f'{{"n":{n},"id":{i},"sha256":"{h}"'
-                        + (f',"label":{lab}}}\n' if lab is not None else "}\n")
-                        for n, i, h, lab in zip(range(first_position, first_position + count),
-                                                id_json, hexes, labels)])
-    # Interleave the columns with the constant pieces by slice assignment and join once: the
-    # per-record work stays in C (a format call per record cost three times as much).
-    columns: list[list[str]] = [
-        ['{"n":'] * count, list(map(str, range(first_position, first_position + count))),
-        [',"id":'] * count, id_json, [',"sha256":"'] * count, hexes]
-    if labels and labels[0] is not None:
-        columns += [['","label":'] * count, labels, ["}\n"] * count]  # type: ignore[list-item]
-    else:
-        columns.append(['"}\n'] * count)
-    merged: list[str] = [""] * (count * len(columns))
-    for index, column in enumerate(columns):
-        merged[index :: len(columns)] = column
-    return "".join(merged)
+class _PageWriter:
+    """Writes entries one page (``page_size`` entries, the Merkle leaf's) per line.
+
+    A page line is assembled with a few joins over the page's columns, so the per-entry work
+    stays in C: ids as a JSON array, the digests as one hex string (64 digits per entry), labels
+    as a JSON array (left out when no entry has one), sizes for files.
+    """
+
+    def __init__(self, handle: Any, page_size: int) -> None:
+        self.handle = handle
+        self.page_size = page_size
+        self.written = 0
+        self._ids: list[bytes] = []
+        self._digests: list[bytes] = []
+        self._labels: list[str | None] = []
+        self._sizes: list[int] = []
+
+    def add(self, batch: ItemBatch) -> None:
+        id_json = batch.id_json
+        if id_json is None:
+            id_json = [_json_id(i).encode("utf-8") for i in batch.ids]
+        self._ids += id_json
+        self._digests += batch.digests
+        self._labels += batch.labels
+        if batch.sizes is not None:
+            self._sizes += batch.sizes
+        full = len(self._digests) - len(self._digests) % self.page_size
+        for start in range(0, full, self.page_size):
+            self._page(start, start + self.page_size)
+        if full:
+            for column in (self._ids, self._digests, self._labels, self._sizes):
+                del column[:full]
+
+    def close(self) -> None:
+        if self._digests:
+            self._page(0, len(self._digests))
+
+    def _page(self, start: int, end: int) -> None:
+        labels = self._labels[start:end]
+        parts = ['{"n":', str(self.written), ',"ids":[',
+                 b",".join(self._ids[start:end]).decode("utf-8"), '],"sha256":"',
+                 b"".join(self._digests[start:end]).hex(), '"']
+        if labels.count(None) != len(labels):
+            parts += [',"labels":[', ",".join(["null" if lab is None else lab for lab in labels]
+                                             if None in labels else labels), "]"]  # type: ignore[arg-type]
+        if self._sizes:
+            parts += [',"sizes":[', ",".join(map(str, self._sizes[start:end])), "]"]
+        parts.append("}\n")
+        self.handle.write("".join(parts))
+        self.written += end - start
 
 
 def _json_id(item_id: str) -> str:
@@ -166,15 +192,17 @@ def build_manifest(dataset: str, out_path: str, *, kind: str | None = None,
         with handle:
             handle.write(json.dumps(_header(spec), sort_keys=True) + "\n")
             merkle = EntryTree()
-            seen: set[str] = set()
+            pages = _PageWriter(handle, merkle.page_size)
+            unique = _UniqueIds()
             for batch in stream_items(dataset, spec, workers, progress, skip):
-                before = len(seen)
-                seen.update(batch.ids)
-                if len(seen) - before != len(batch.ids):
-                    raise DataKitError(f"{dataset}: duplicate item ids ({_first_duplicate(batch, seen)})"
-                                       " - pass an id field whose values are unique")
-                handle.write(_entry_lines(batch, merkle.count, spec.kind))
-                merkle.add(batch.ids, batch.digests, batch.id_bytes)
+                encoded = batch.id_bytes if batch.id_bytes is not None else encode_ids(batch.ids)
+                if not batch.positional and not unique.add(encoded):
+                    raise DataKitError(f"{dataset}: duplicate item ids "
+                                       f"({_first_duplicate(batch)}) - pass an id field "
+                                       "whose values are unique")
+                pages.add(batch)
+                merkle.add((), batch.digests, encoded)  # the tree takes the UTF-8 ids
+            pages.close()
             if merkle.count == 0:
                 raise DataKitError(f"{dataset}: no items to put in a manifest")
             root = merkle.root().hex()
@@ -188,7 +216,38 @@ def build_manifest(dataset: str, out_path: str, *, kind: str | None = None,
     return BuildSummary(out_path, merkle.count, root, spec)
 
 
-def _first_duplicate(batch: ItemBatch, seen: set[str]) -> str:
+class _UniqueIds:
+    """Duplicate-id check over the stream of batches.
+
+    Ids that only ever increase (as UTF-8 bytes: generated ids, file paths in canonical order)
+    are unique without a set, and checking that is one C pass per batch; the first time they do
+    not increase, a set of every id so far is built and used from then on.
+    """
+
+    def __init__(self) -> None:
+        self._batches: list[list[bytes]] = []
+        self._last: bytes | None = None
+        self._seen: set[bytes] | None = None
+
+    def add(self, ids: list[bytes]) -> bool:
+        if not ids:
+            return True
+        if self._seen is None:
+            if (self._last is None or self._last < ids[0]) and all(
+                    map(operator.lt, ids, ids[1:])):
+                self._batches.append(ids)
+                self._last = ids[-1]
+                return True
+            self._seen = set()
+            for earlier in self._batches:
+                self._seen.update(earlier)
+            self._batches = []
+        before = len(self._seen)
+        self._seen.update(ids)
+        return len(self._seen) - before == len(ids)
+
+
+def _first_duplicate(batch: ItemBatch) -> str:
     counts: dict[str, int] = {}
     for item_id in batch.ids:
         counts[item_id] = counts.get(item_id, 0) + 1
@@ -223,8 +282,8 @@ def read_manifest(path: str) -> Manifest:
     if not isinstance(version, int) or (version, tree) not in _READABLE:
         raise ManifestTamperedError(path, [(
             "unsupported-version",
-            (f"version {version!r} tree {tree!r}; this tool reads versions 2 ({TREE_VERSION}) "
-             f"and 1 ({TREE_VERSION_V1}): rebuild the manifest with this version "
+            (f"version {version!r} tree {tree!r}; this tool reads versions 3 and 2 "
+             f"({TREE_VERSION}) and 1 ({TREE_VERSION_V1}): rebuild the manifest with this version "
              "(airecovery data manifest build)"))])
     page_size = header.get("page_size", DEFAULT_PAGE_SIZE) if version >= 2 else DEFAULT_PAGE_SIZE
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not (
@@ -248,6 +307,9 @@ def read_manifest(path: str) -> Manifest:
             if number != len(lines):
                 problems.append(("malformed-entry", f"trailer on line {number} is not the last line"))
             trailer = record
+            continue
+        if version >= 3:
+            entries += _parse_page(record, number, len(entries), spec.kind, problems)
             continue
         entry = _parse_entry(record, number, spec.kind, problems)
         if entry is not None:
@@ -287,6 +349,39 @@ def _parse_entry(record: Any, number: int, kind: str,
         problems.append(("malformed-entry", f"line {number} has no record position n"))
         return None
     return Entry(record["id"], digest, record.get("label"), position, record.get("size"))
+
+
+def _parse_page(record: Any, number: int, position: int, kind: str,
+                problems: list[tuple[str, str]]) -> list[Entry]:
+    """Entries of one format-3 page line; a damaged page is named and yields none."""
+    ids = record.get("ids") if isinstance(record, dict) else None
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        problems.append(("malformed-entry", f"line {number} has no list of string ids"))
+        return []
+    digests = record.get("sha256")
+    if not isinstance(digests, str) or len(digests) != 64 * len(ids) or not _HEX.fullmatch(
+            digests):
+        problems.append(("bad-hash", (f"line {number} (ids {ids[0]!r}...) does not hold one "
+                                      "valid sha256 (64 lowercase hex digits) per id")))
+        return []
+    first = record.get("n")
+    if isinstance(first, bool) or not isinstance(first, int):
+        problems.append(("malformed-entry", f"line {number} has no page position n"))
+        return []
+    labels = record.get("labels", [None] * len(ids))
+    sizes = record.get("sizes", [None] * len(ids)) if kind == "files" else [None] * len(ids)
+    if not isinstance(labels, list) or len(labels) != len(ids):
+        problems.append(("malformed-entry", f"line {number}: labels do not match the ids"))
+        return []
+    if not isinstance(sizes, list) or len(sizes) != len(ids):
+        problems.append(("malformed-entry", f"line {number}: sizes do not match the ids"))
+        return []
+    if first != position:
+        problems.append(("out-of-order",
+                         f"line {number} starts at entry {first}, expected {position}"))
+    positions = range(first, first + len(ids)) if kind != "files" else [None] * len(ids)
+    return [Entry(i, digests[64 * k : 64 * k + 64], label, n, size)
+            for k, (i, label, n, size) in enumerate(zip(ids, labels, positions, sizes))]
 
 
 def _check_order(entries: list[Entry], kind: str, problems: list[tuple[str, str]]) -> None:

@@ -1,6 +1,6 @@
 """The Merkle trees over manifest entries.
 
-Construction ``sha256-paged-v2`` (manifest format 2), documented in docs/data-remediation.md:
+Construction ``sha256-paged-v2`` (manifest formats 2 and 3), documented in docs/data-remediation.md:
 
 * entries are cut into pages of ``page_size`` consecutive entries (the last page may be shorter);
   the page size is recorded in the manifest header;
@@ -105,7 +105,7 @@ def root_of_leaves(leaves: Sequence[bytes]) -> bytes:
 
 def paged_root(ids: Sequence[str], digests: Sequence[bytes],
                page_size: int = DEFAULT_PAGE_SIZE) -> bytes:
-    """Reference format-2 root of a whole entry list (tests, small inputs)."""
+    """Reference paged (formats 2 and 3) root of a whole entry list (tests, small inputs)."""
     encoded = encode_ids(ids)
     return root_of_leaves([page_leaf(encoded[s : s + page_size], digests[s : s + page_size])
                            for s in range(0, len(ids), page_size)])

@@ -50,14 +50,33 @@ class SourceSpec:
         return cls(**known)
 
 
-@dataclass
 class ItemBatch:
-    ids: list[str]
-    digests: list[bytes]
-    labels: list[str | None]  # canonical JSON text of each label, None when there is none
-    sizes: list[int] | None = None  # file sizes, files kind only
-    id_json: list[str] | None = None  # ids already encoded as JSON strings, when cheap to get
-    id_bytes: list[bytes] | None = None  # ids already encoded as UTF-8, when cheap to get
+    """One batch of items: ids, raw sha256 digests, canonical JSON labels (None: no label).
+
+    The block reader can hand over ids as their JSON tokens and UTF-8 bytes only; ``ids`` (str)
+    is then decoded on first use, so building a manifest never turns them into strings.
+    """
+
+    __slots__ = ("_ids", "digests", "id_bytes", "id_json", "labels", "positional", "sizes")
+
+    def __init__(self, ids: list[str] | None, digests: list[bytes], labels: list[str | None],
+                 sizes: list[int] | None = None, id_json: list[bytes] | None = None,
+                 id_bytes: list[bytes] | None = None, positional: bool = False) -> None:
+        self._ids = ids
+        self.digests = digests
+        self.labels = labels
+        self.sizes = sizes  # file sizes, files kind only
+        self.id_json = id_json  # ids as JSON string tokens (UTF-8), when cheap to get
+        self.id_bytes = id_bytes  # ids as UTF-8 (surrogateescape for file names)
+        self.positional = positional  # ids are record positions: unique by construction
+
+    @property
+    def ids(self) -> list[str]:
+        if self._ids is None:
+            assert self.id_bytes is not None
+            self._ids = b"\n".join(self.id_bytes).decode("utf-8").split("\n") if self.id_bytes \
+                else []
+        return self._ids
 
 
 def detect_kind(path: str) -> str:
@@ -248,18 +267,20 @@ def _fast_fields(block: bytes, lines: list[bytes], pattern: re.Pattern[bytes],
     return found if len(found) == len(lines) else None
 
 
-def _ids_from_tokens(tokens: list[bytes]) -> tuple[list[str], list[str], list[bytes] | None]:
-    """(ids, ids as JSON text, ids as UTF-8 or None).
+def _ids_from_tokens(tokens: list[bytes]) -> tuple[list[str] | None, list[bytes] | None,
+                                                    list[bytes] | None]:
+    """(ids, ids as JSON tokens, ids as UTF-8): the first or the last two are None.
 
-    Quoted tokens without escapes are already valid JSON and their insides are the UTF-8 ids, so
-    one join and three splits (all in C) replace a decode per record.
+    Quoted tokens without escapes are already valid JSON and their insides are the UTF-8 ids: one
+    join, one validating decode and one split (all in C) replace a decode per record, and the
+    ids as str are left to :attr:`ItemBatch.ids` (building a manifest never needs them). Other
+    tokens are decoded one by one and encoded by the manifest writer and the tree.
     """
     joined = b"\n".join(tokens)
     if joined.count(b'"') == 2 * len(tokens) and b"\\" not in joined:
-        text = joined.decode("utf-8")
-        return text[1:-1].split('"\n"'), text.split("\n"), joined[1:-1].split(b'"\n"')
-    ids = [_decode_id(token) for token in tokens]
-    return ids, [json.dumps(i, ensure_ascii=False) for i in ids], None
+        joined.decode("utf-8")  # invalid UTF-8 fails here, as json.loads would
+        return None, tokens, joined[1:-1].split(b'"\n"')
+    return [_decode_id(token) for token in tokens], None, None
 
 
 def _jsonl_slow_record(path: str, line_number: int, line: bytes, spec: SourceSpec,
@@ -325,7 +346,9 @@ def _jsonl_batches(path: str, spec: SourceSpec) -> Iterator[ItemBatch]:
         # map() keeps the per-record loop in C: one sha256 call per line and nothing else.
         digests = list(map(digest_of, map(sha, lines)))
         label_tokens = id_tokens = None
-        id_bytes: list[bytes] | None = None
+        id_json: list[bytes] | None
+        id_bytes: list[bytes] | None
+        ids: list[str] | None
         if simple and label_pattern is not None:
             label_tokens = _fast_fields(block, lines, *label_pattern)
         if simple and id_pattern is not None:
@@ -341,19 +364,25 @@ def _jsonl_batches(path: str, spec: SourceSpec) -> Iterator[ItemBatch]:
                     _cache_label(label_cache, token)
                 labels = list(map(label_cache.__getitem__, label_tokens))
             if id_tokens is None:
-                ids = list(map(str, range(position, position + len(lines))))
-                id_json: list[str] | None = list(map('"{}"'.format, ids))
+                ids, id_json, id_bytes = _positional_ids(position, len(lines))
             else:
                 ids, id_json, id_bytes = _ids_from_tokens(id_tokens)
         else:
-            ids, labels, id_json = [], [], None
+            ids, labels, id_json, id_bytes = [], [], None, None
             numbers = [first_line + i for i, line in enumerate(raw_lines) if line.strip()]
             for offset, (number, line) in enumerate(zip(numbers, lines)):
                 item_id, label = _jsonl_slow_record(path, number, line, spec, position + offset)
                 ids.append(item_id)
                 labels.append(label)
         position += len(lines)
-        yield ItemBatch(ids, digests, labels, id_json=id_json, id_bytes=id_bytes)
+        yield ItemBatch(ids, digests, labels, id_json=id_json, id_bytes=id_bytes,
+                        positional=id_pattern is None)
+
+
+def _positional_ids(start: int, count: int) -> tuple[None, list[bytes], list[bytes]]:
+    """Ids of records without an id field, their positions: one format and two splits in C."""
+    digits = (b"%d," * count % tuple(range(start, start + count)))[:-1]
+    return None, (b'"' + digits.replace(b",", b'","') + b'"').split(b","), digits.split(b",")
 
 
 def _cache_label(cache: dict[bytes, str], token: bytes) -> str:
