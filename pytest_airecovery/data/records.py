@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from pytest_airecovery.data.sources import (
     _canonical_label,
     _csv_records,
     _split_blocks,
+    parse_json_record,
     resolve_spec,
 )
 
@@ -47,12 +47,7 @@ def _jsonl_records(path: str, spec: SourceSpec, fields: Sequence[str]) -> Iterat
             if not line.strip():
                 continue
             number = first_line + offset
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                raise DataKitError(f"{path}:{number}: not valid JSON ({exc})") from None
-            if not isinstance(record, dict):
-                raise DataKitError(f"{path}:{number}: record is not a JSON object")
+            record = parse_json_record(path, number, line)
             values = []
             for name in fields:
                 if name not in record:

@@ -216,17 +216,22 @@ def _file_batches(root: str, spec: SourceSpec, workers: int | None,
 # ---------------------------------------------------------------- records
 
 
+def parse_json_record(path: str, number: int, line: bytes) -> dict[str, Any]:
+    """One JSONL line as a record (a JSON object), or a DataKitError naming file and line."""
+    try:
+        record = json.loads(line)
+    except ValueError as exc:
+        raise DataKitError(f"{path}:{number}: not valid JSON ({exc})") from None
+    if not isinstance(record, dict):
+        raise DataKitError(f"{path}:{number}: record is not a JSON object")
+    return record
+
+
 def _first_jsonl_record(path: str) -> dict[str, Any]:
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, 1):
             if line.strip():
-                try:
-                    record = json.loads(line)
-                except ValueError as exc:
-                    raise DataKitError(f"{path}:{number}: not valid JSON ({exc})") from None
-                if not isinstance(record, dict):
-                    raise DataKitError(f"{path}:{number}: record is not a JSON object")
-                return record
+                return parse_json_record(path, number, line)
     raise DataKitError(f"{path}: no records")
 
 
