@@ -57,6 +57,7 @@ class ModelProvider:
         overrides = config.getoption("incident_models", default=None) or []
         self._overrides = {ModelRef.parse(ref).family: ref for ref in overrides}
         self._ini_candidates: dict[str, str] = {}
+        self._candidates: dict[str, str | ModelUnavailable] = {}
         for ref in config.getini("incident_candidates"):
             try:
                 parsed = ModelRef.parse(ref)
@@ -99,6 +100,18 @@ class ModelProvider:
             return ModelUnavailable(str(exc))
 
     def candidate(self, family: str) -> str:
+        # Asked by every item twice (planning, running): resolve each family once per session.
+        if family not in self._candidates:
+            try:
+                self._candidates[family] = self._resolve_candidate(family)
+            except ModelUnavailable as exc:
+                self._candidates[family] = exc
+        found = self._candidates[family]
+        if isinstance(found, ModelUnavailable):
+            raise found
+        return found
+
+    def _resolve_candidate(self, family: str) -> str:
         if family in self._overrides:
             return self._overrides[family]
         if family in self._ini_candidates:
