@@ -18,14 +18,14 @@ both are still read. Format 3 keeps format 2's Merkle tree, so the same data has
 
 from __future__ import annotations
 
+import binascii
 import json
-import operator
 import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_airecovery.data.errors import DataKitError, ManifestTamperedError
 from pytest_airecovery.data.merkle import (
@@ -34,7 +34,8 @@ from pytest_airecovery.data.merkle import (
     TREE_VERSION,
     TREE_VERSION_V1,
     EntryTree,
-    encode_ids,
+    MerkleAccumulator,
+    page_leaf_of_parts,
 )
 from pytest_airecovery.data.sources import (
     ItemBatch,
@@ -51,6 +52,9 @@ FORMAT_VERSION = 3
 _READABLE = {(3, TREE_VERSION), (2, TREE_VERSION), (1, TREE_VERSION_V1)}
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX = re.compile(r"(?:[0-9a-f]{64})+")
+
+if TYPE_CHECKING:  # numpy-backed: imported where used, so importing this module stays cheap
+    from pytest_airecovery.data.columns import EntryColumns
 
 ProgressFn = Callable[[int], None]
 
@@ -95,63 +99,46 @@ def _header(spec: SourceSpec) -> dict[str, Any]:
 
 
 class _PageWriter:
-    """Writes entries one page (``page_size`` entries, the Merkle leaf's) per line.
+    """Writes entries one page (``page_size`` entries, a Merkle leaf's) per line, and the tree.
 
-    A page line is assembled with a few joins over the page's columns, so the per-entry work
-    stays in C: ids as a JSON array, the digests as one hex string (64 digits per entry), labels
-    as a JSON array (left out when no entry has one), sizes for files.
+    Entries come as columns (:class:`EntryColumns`), so each page line is a few slices and joins
+    and each leaf one sha256 call: no work per entry.
     """
 
     def __init__(self, handle: Any, page_size: int) -> None:
-        self.handle = handle
+        self.handle = handle  # binary
         self.page_size = page_size
         self.written = 0
-        self._ids: list[bytes] = []
-        self._digests: list[bytes] = []
-        self._labels: list[str | None] = []
-        self._sizes: list[int] = []
+        self.tree = MerkleAccumulator()
+        self._pending: EntryColumns | None = None  # less than a page, waiting for more
 
-    def add(self, batch: ItemBatch) -> None:
-        id_json = batch.id_json
-        if id_json is None:
-            id_json = [_json_id(i).encode("utf-8") for i in batch.ids]
-        self._ids += id_json
-        self._digests += batch.digests
-        self._labels += batch.labels
-        if batch.sizes is not None:
-            self._sizes += batch.sizes
-        full = len(self._digests) - len(self._digests) % self.page_size
+    def add(self, columns: EntryColumns) -> None:
+        if self._pending is not None:
+            columns = self._pending.then(columns)
+        full = columns.count - columns.count % self.page_size
         for start in range(0, full, self.page_size):
-            self._page(start, start + self.page_size)
-        if full:
-            for column in (self._ids, self._digests, self._labels, self._sizes):
-                del column[:full]
+            self._page(columns, start, start + self.page_size)
+        self._pending = columns.tail(full) if full < columns.count else None
 
-    def close(self) -> None:
-        if self._digests:
-            self._page(0, len(self._digests))
+    def close(self) -> bytes:
+        """Write what is left; return the Merkle root."""
+        if self._pending is not None:
+            self._page(self._pending, 0, self._pending.count)
+            self._pending = None
+        return self.tree.root()
 
-    def _page(self, start: int, end: int) -> None:
-        labels = self._labels[start:end]
-        parts = ['{"n":', str(self.written), ',"ids":[',
-                 b",".join(self._ids[start:end]).decode("utf-8"), '],"sha256":"',
-                 b"".join(self._digests[start:end]).hex(), '"']
-        if labels.count(None) != len(labels):
-            parts += [',"labels":[', ",".join(["null" if lab is None else lab for lab in labels]
-                                             if None in labels else labels), "]"]  # type: ignore[arg-type]
-        if self._sizes:
-            parts += [',"sizes":[', ",".join(map(str, self._sizes[start:end])), "]"]
-        parts.append("}\n")
-        self.handle.write("".join(parts))
+    def _page(self, columns: EntryColumns, start: int, end: int) -> None:
+        json_ids, ids, lengths, digests, labels = columns.page(start, end)
+        self.tree.add_leaf(page_leaf_of_parts(end - start, lengths, ids, digests))
+        parts = [b'{"n":%d,"ids":["' % self.written, json_ids, b'"],"sha256":"',
+                 binascii.hexlify(digests), b'"']
+        if labels is not None:
+            parts += [b',"labels":[', labels, b"]"]
+        if columns.sizes is not None:
+            parts += [b',"sizes":[', ",".join(map(str, columns.sizes[start:end])).encode(), b"]"]
+        parts.append(b"}\n")
+        self.handle.write(b"".join(parts))
         self.written += end - start
-
-
-def _json_id(item_id: str) -> str:
-    try:
-        item_id.encode("utf-8")
-    except UnicodeEncodeError:  # an undecodable file name: \udcxx escapes round-trip it
-        return json.dumps(item_id)
-    return json.dumps(item_id, ensure_ascii=False)
 
 
 def stream_items(dataset: str, spec: SourceSpec, workers: int | None = None,
@@ -159,8 +146,28 @@ def stream_items(dataset: str, spec: SourceSpec, workers: int | None = None,
                  skip_files: frozenset[str] = frozenset()) -> Iterator[ItemBatch]:
     for batch in iter_batches(dataset, spec, workers, skip_files):
         if progress is not None:
-            progress(len(batch.ids))
+            progress(len(batch.digests))
         yield batch
+
+
+def stream_columns(dataset: str, spec: SourceSpec, workers: int | None = None,
+                   progress: ProgressFn | None = None,
+                   skip_files: frozenset[str] = frozenset()) -> Iterator[EntryColumns]:
+    """The entries of ``dataset`` as columns; JSONL blocks become columns without lists."""
+    from pytest_airecovery.data.columns import EntryColumns
+
+    if spec.kind == "jsonl":
+        from pytest_airecovery.data.jsonl_blocks import jsonl_columns
+
+        batches: Iterator[EntryColumns] = jsonl_columns(dataset, spec, workers)
+    else:
+        batches = (EntryColumns.from_ids(b"".join(batch.digests), batch.ids, batch.labels,
+                                         batch.sizes, batch.positional)
+                   for batch in iter_batches(dataset, spec, workers, skip_files))
+    for columns in batches:
+        if progress is not None:
+            progress(columns.count)
+        yield columns
 
 
 def _atomic_writer(out_path: str) -> tuple[Any, str]:
@@ -170,7 +177,7 @@ def _atomic_writer(out_path: str) -> tuple[Any, str]:
     if os.path.isdir(out_path):
         raise DataKitError(f"{out_path}: is a directory, expected a manifest file path")
     fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=directory)
-    return os.fdopen(fd, "w", encoding="utf-8", newline="\n"), tmp
+    return os.fdopen(fd, "wb"), tmp
 
 
 def build_manifest(dataset: str, out_path: str, *, kind: str | None = None,
@@ -190,69 +197,68 @@ def build_manifest(dataset: str, out_path: str, *, kind: str | None = None,
         skip = frozenset({os.path.relpath(tmp, os.path.abspath(dataset)).replace(os.sep, "/")})
     try:
         with handle:
-            handle.write(json.dumps(_header(spec), sort_keys=True) + "\n")
-            merkle = EntryTree()
-            pages = _PageWriter(handle, merkle.page_size)
+            handle.write(json.dumps(_header(spec), sort_keys=True).encode() + b"\n")
+            pages = _PageWriter(handle, DEFAULT_PAGE_SIZE)
             unique = _UniqueIds()
-            for batch in stream_items(dataset, spec, workers, progress, skip):
-                encoded = batch.id_bytes if batch.id_bytes is not None else encode_ids(batch.ids)
-                if not batch.positional and not unique.add(encoded):
-                    raise DataKitError(f"{dataset}: duplicate item ids "
-                                       f"({_first_duplicate(batch)}) - pass an id field "
-                                       "whose values are unique")
-                pages.add(batch)
-                merkle.add((), batch.digests, encoded)  # the tree takes the UTF-8 ids
-            pages.close()
-            if merkle.count == 0:
+            for columns in stream_columns(dataset, spec, workers, progress, skip):
+                if not columns.positional and not unique.add(columns):
+                    raise DataKitError(f"{dataset}: duplicate item ids ({unique.duplicate}) - "
+                                       "pass an id field whose values are unique")
+                pages.add(columns)
+            root = pages.close().hex()
+            if pages.written == 0:
                 raise DataKitError(f"{dataset}: no items to put in a manifest")
-            root = merkle.root().hex()
-            handle.write(json.dumps({"end": True, "count": merkle.count, "merkle_root": root})
-                         + "\n")
+            handle.write(json.dumps({"end": True, "count": pages.written, "merkle_root": root})
+                         .encode() + b"\n")
         os.replace(tmp, out_path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return BuildSummary(out_path, merkle.count, root, spec)
+    return BuildSummary(out_path, pages.written, root, spec)
 
 
 class _UniqueIds:
     """Duplicate-id check over the stream of batches.
 
     Ids that only ever increase (as UTF-8 bytes: generated ids, file paths in canonical order)
-    are unique without a set, and checking that is one C pass per batch; the first time they do
-    not increase, a set of every id so far is built and used from then on.
+    are unique without a set, and the readers tell whether each batch's do; the first time they
+    do not, a set of every id so far is built and used from then on.
     """
 
     def __init__(self) -> None:
-        self._batches: list[list[bytes]] = []
+        self._batches: list[EntryColumns] = []
         self._last: bytes | None = None
         self._seen: set[bytes] | None = None
+        self.duplicate = ""  # what the last failed add found
 
-    def add(self, ids: list[bytes]) -> bool:
-        if not ids:
+    def add(self, columns: EntryColumns) -> bool:
+        if not columns.count:
             return True
         if self._seen is None:
-            if (self._last is None or self._last < ids[0]) and all(
-                    map(operator.lt, ids, ids[1:])):
-                self._batches.append(ids)
-                self._last = ids[-1]
+            if columns.increasing and (self._last is None or self._last < columns.first_id()):
+                self._batches.append(columns)
+                self._last = columns.last_id()
                 return True
             self._seen = set()
             for earlier in self._batches:
-                self._seen.update(earlier)
+                self._seen.update(earlier.id_list())
             self._batches = []
+        ids = columns.id_list()
         before = len(self._seen)
         self._seen.update(ids)
-        return len(self._seen) - before == len(ids)
+        if len(self._seen) - before == len(ids):
+            return True
+        self.duplicate = _first_duplicate(ids)
+        return False
 
 
-def _first_duplicate(batch: ItemBatch) -> str:
-    counts: dict[str, int] = {}
-    for item_id in batch.ids:
+def _first_duplicate(ids: list[bytes]) -> str:
+    counts: dict[bytes, int] = {}
+    for item_id in ids:
         counts[item_id] = counts.get(item_id, 0) + 1
         if counts[item_id] > 1:
-            return f"id {item_id!r} occurs twice"
+            return f"id {item_id.decode('utf-8', 'surrogateescape')!r} occurs twice"
     return "an id of this batch occurred in an earlier batch"
 
 

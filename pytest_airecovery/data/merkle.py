@@ -67,9 +67,15 @@ def page_leaf(encoded_ids: Sequence[bytes], digests: Sequence[bytes]) -> bytes:
     """Leaf of one page: ids as UTF-8 bytes, digests as raw 32-byte sha256 values."""
     if len(encoded_ids) != len(digests):
         raise ValueError("a page needs as many ids as digests")
-    lengths = _u32le(map(len, encoded_ids))
-    return hashlib.sha256(b"".join((LEAF_PREFIX, _u32le((len(digests),)), lengths,
-                                    b"".join(encoded_ids), b"".join(digests)))).digest()
+    return page_leaf_of_parts(len(digests), _u32le(map(len, encoded_ids)), b"".join(encoded_ids),
+                              b"".join(digests))
+
+
+def page_leaf_of_parts(count: int, lengths: bytes, ids: bytes, digests: bytes) -> bytes:
+    """Leaf of one page from its parts already joined: the ids' lengths as u32le, the UTF-8
+    ids one after another, the raw digests one after another."""
+    return hashlib.sha256(b"".join((LEAF_PREFIX, _u32le((count,)), lengths, ids,
+                                    digests))).digest()
 
 
 def leaf_hash(item_id: str, item_digest: bytes) -> bytes:
