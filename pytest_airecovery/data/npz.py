@@ -16,7 +16,7 @@ from typing import IO, Any
 import numpy as np
 
 from pytest_airecovery.data.errors import DataKitError
-from pytest_airecovery.data.sources import ItemBatch, SourceSpec, _canonical_label
+from pytest_airecovery.data.sources import ItemBatch, SourceSpec, canonical_label
 
 _ROWS_PER_BLOCK_BYTES = 8 << 20
 
@@ -83,7 +83,7 @@ def npz_batches(path: str, spec: SourceSpec) -> Iterator[ItemBatch]:
         rows = [data[i * row_bytes : (i + 1) * row_bytes] for i in range(count)]
         span = slice(position, position + count)
         label_texts: list[str | None] = (
-            [_canonical_label(v) for v in labels[span].tolist()] if labels is not None
+            [canonical_label(v) for v in labels[span].tolist()] if labels is not None
             else [None] * count
         )
         digests = [

@@ -15,9 +15,9 @@ from typing import Any
 from pytest_airecovery.data.errors import DataKitError
 from pytest_airecovery.data.sources import (
     SourceSpec,
-    _canonical_label,
     _csv_records,
     _split_blocks,
+    canonical_label,
     parse_json_record,
     resolve_spec,
 )
@@ -59,7 +59,7 @@ def _jsonl_records(path: str, spec: SourceSpec, fields: Sequence[str]) -> Iterat
                 raise DataKitError(f"{path}:{number}: no field {spec.id_field!r}")
             else:
                 value = record[spec.id_field]
-                item_id = value if isinstance(value, str) else _canonical_label(value)
+                item_id = value if isinstance(value, str) else canonical_label(value)
             position += 1
             yield Record(item_id, values, line, number)
 

@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -53,21 +52,22 @@ class SourceSpec:
 class ItemBatch:
     """One batch of items: ids, raw sha256 digests, canonical JSON labels (None: no label).
 
-    The block reader can hand over ids as their JSON tokens and UTF-8 bytes only; ``ids`` (str)
-    is then decoded on first use, so building a manifest never turns them into strings.
+    The block reader can hand over ids as UTF-8 bytes only; ``ids`` (str) is then decoded on
+    first use, so building a manifest never turns them into strings.
     """
 
-    __slots__ = ("_ids", "digests", "id_bytes", "id_json", "labels", "positional", "sizes")
+    __slots__ = ("_ids", "digests", "id_bytes", "id_plain", "labels", "positional", "sizes")
 
     def __init__(self, ids: list[str] | None, digests: list[bytes], labels: list[str | None],
-                 sizes: list[int] | None = None, id_json: list[bytes] | None = None,
-                 id_bytes: list[bytes] | None = None, positional: bool = False) -> None:
+                 sizes: list[int] | None = None, id_bytes: list[bytes] | None = None,
+                 id_plain: bool = False, positional: bool = False) -> None:
         self._ids = ids
         self.digests = digests
         self.labels = labels
         self.sizes = sizes  # file sizes, files kind only
-        self.id_json = id_json  # ids as JSON string tokens (UTF-8), when cheap to get
         self.id_bytes = id_bytes  # ids as UTF-8 (surrogateescape for file names)
+        # id_bytes need no escaping in a JSON string: no quote, backslash or control character.
+        self.id_plain = id_plain
         self.positional = positional  # ids are record positions: unique by construction
 
     @property
@@ -93,7 +93,7 @@ def detect_kind(path: str) -> str:
     return kind
 
 
-def _canonical_label(value: Any) -> str:
+def canonical_label(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
@@ -156,7 +156,9 @@ def iter_batches(path: str, spec: SourceSpec, workers: int | None = None,
     if spec.kind == "files":
         yield from _file_batches(path, spec, workers, skip_files)
     elif spec.kind == "jsonl":
-        yield from _jsonl_batches(path, spec)
+        from pytest_airecovery.data.jsonl_blocks import jsonl_batches
+
+        yield from jsonl_batches(path, spec, workers)
     elif spec.kind == "csv":
         yield from _csv_batches(path, spec)
     else:
@@ -202,7 +204,7 @@ def _file_batches(root: str, spec: SourceSpec, workers: int | None,
         batch.digests.append(digest)
         # With label_field == "parent", an ImageFolder-style tree gives each file its class.
         parent = rel.rsplit("/", 1)[0] if "/" in rel else None
-        batch.labels.append(_canonical_label(parent) if spec.label_field == "parent" and parent
+        batch.labels.append(canonical_label(parent) if spec.label_field == "parent" and parent
                             else None)
         assert batch.sizes is not None
         batch.sizes.append(size)
@@ -235,87 +237,12 @@ def _first_jsonl_record(path: str) -> dict[str, Any]:
     raise DataKitError(f"{path}: no records")
 
 
-def _field_pattern(name: str) -> tuple[re.Pattern[bytes], bytes]:
-    key = json.dumps(name).encode("utf-8")
-    # Strings as an unrolled loop: runs of plain characters, then escapes. An alternation per
-    # character made the scan several times slower.
-    value = rb'("[^"\\\n]*(?:\\.[^"\\\n]*)*"|-?[0-9][0-9.eE+-]*|true|false|null)'
-    # The match runs on to the end of its line, so a line yields at most one match.
-    return re.compile(re.escape(key) + rb"[ \t\r]*:[ \t\r]*" + value + rb"[^\n]*"), key
-
-
-# Every byte but "{" and the line break: deleting them leaves "{\n" per line for flat records.
-_NOT_BRACE_OR_NEWLINE = bytes(b for b in range(256) if b not in b"{\n")
-
-
-def _one_brace_per_line(block: bytes, line_count: int) -> bool:
-    """True if each of the block's lines holds exactly one "{" (one C pass, no per-line call)."""
-    return block.translate(None, _NOT_BRACE_OR_NEWLINE) == b"{\n" * line_count
-
-
-def _decode_id(token: bytes) -> str:
-    value = json.loads(token)
-    return value if isinstance(value, str) else _canonical_label(value)
-
-
-def _fast_fields(block: bytes, lines: list[bytes], pattern: re.Pattern[bytes],
-                 key: bytes) -> list[bytes] | None:
-    """Field tokens, one per line, or None if some line is not simple.
-
-    A match never spans lines and runs to its line's end, so a line yields at most one: as many
-    matches as lines means match i belongs to line i. As many keys in the block as lines then
-    means no line holds the key twice (json.loads would take the last one).
-    """
-    if block.count(key) != len(lines):
-        return None
-    found = pattern.findall(block)
-    return found if len(found) == len(lines) else None
-
-
-def _ids_from_tokens(tokens: list[bytes]) -> tuple[list[str] | None, list[bytes] | None,
-                                                    list[bytes] | None]:
-    """(ids, ids as JSON tokens, ids as UTF-8): the first or the last two are None.
-
-    Quoted tokens without escapes are already valid JSON and their insides are the UTF-8 ids: one
-    join, one validating decode and one split (all in C) replace a decode per record, and the
-    ids as str are left to :attr:`ItemBatch.ids` (building a manifest never needs them). Other
-    tokens are decoded one by one and encoded by the manifest writer and the tree.
-    """
-    joined = b"\n".join(tokens)
-    if joined.count(b'"') == 2 * len(tokens) and b"\\" not in joined:
-        joined.decode("utf-8")  # invalid UTF-8 fails here, as json.loads would
-        return None, tokens, joined[1:-1].split(b'"\n"')
-    return [_decode_id(token) for token in tokens], None, None
-
-
-def _jsonl_slow_record(path: str, line_number: int, line: bytes, spec: SourceSpec,
-                       position: int) -> tuple[str, str | None]:
-    try:
-        record = json.loads(line)
-    except ValueError as exc:
-        raise DataKitError(f"{path}:{line_number}: not valid JSON ({exc})") from None
-    if not isinstance(record, dict):
-        raise DataKitError(f"{path}:{line_number}: record is not a JSON object")
-    label = None
-    if spec.label_field is not None:
-        if spec.label_field not in record:
-            raise DataKitError(f"{path}:{line_number}: no field {spec.label_field!r}")
-        label = _canonical_label(record[spec.label_field])
-    if spec.id_field is None:
-        return str(position), label
-    if spec.id_field not in record:
-        raise DataKitError(f"{path}:{line_number}: no field {spec.id_field!r}")
-    value = record[spec.id_field]
-    return (value if isinstance(value, str) else _canonical_label(value)), label
-
-
-def _split_blocks(path: str) -> Iterator[tuple[int, list[bytes], bytes]]:
-    """Yield (first line number, non-empty lines, raw block) of whole lines."""
-    line_number = 1
+def line_blocks(path: str, block_size: int = BLOCK_SIZE) -> Iterator[bytes]:
+    """Blocks of about ``block_size`` bytes of whole lines, each line ending with a line break."""
     carry = b""
     with open(path, "rb") as handle:
         while True:
-            chunk = handle.read(BLOCK_SIZE)
+            chunk = handle.read(block_size)
             if not chunk:
                 break
             data = carry + chunk
@@ -323,76 +250,20 @@ def _split_blocks(path: str) -> Iterator[tuple[int, list[bytes], bytes]]:
             if cut < 0:
                 carry = data
                 continue
-            block, carry = data[: cut + 1], data[cut + 1 :]
-            lines = block.split(b"\n")
-            lines.pop()  # the empty piece after the block's last line break
-            yield line_number, lines, block
-            line_number += len(lines)
-    if carry:
-        yield line_number, [carry], carry + b"\n"
+            yield data[: cut + 1]
+            carry = data[cut + 1 :]
+    if carry:  # the last line of a file without a final line break
+        yield carry + b"\n"
 
 
-def _jsonl_batches(path: str, spec: SourceSpec) -> Iterator[ItemBatch]:
-    import hashlib
-
-    sha = hashlib.sha256
-    digest_of = type(sha()).digest
-    label_pattern = _field_pattern(spec.label_field) if spec.label_field else None
-    id_pattern = _field_pattern(spec.id_field) if spec.id_field else None
-    label_cache: dict[bytes, str] = {}
-    position = 0
-    for first_line, raw_lines, block in _split_blocks(path):
-        # One "{" per line: flat objects, so a key cannot belong to a nested object; this also
-        # rules out blank lines, so the common case skips the per-line filter.
-        simple = _one_brace_per_line(block, len(raw_lines))
-        lines = raw_lines if simple else [line for line in raw_lines if line.strip()]
-        if not lines:
-            continue
-        # map() keeps the per-record loop in C: one sha256 call per line and nothing else.
-        digests = list(map(digest_of, map(sha, lines)))
-        label_tokens = id_tokens = None
-        id_json: list[bytes] | None
-        id_bytes: list[bytes] | None
-        ids: list[str] | None
-        if simple and label_pattern is not None:
-            label_tokens = _fast_fields(block, lines, *label_pattern)
-        if simple and id_pattern is not None:
-            id_tokens = _fast_fields(block, lines, *id_pattern)
-        fast = simple and (label_pattern is None or label_tokens is not None) and (
-            id_pattern is None or id_tokens is not None)
-        if fast:
-            if label_tokens is None:
-                labels: list[str | None] = [None] * len(lines)
-            else:
-                # Labels repeat: canonicalise each distinct token once, then look all up in C.
-                for token in set(label_tokens).difference(label_cache):
-                    _cache_label(label_cache, token)
-                labels = list(map(label_cache.__getitem__, label_tokens))
-            if id_tokens is None:
-                ids, id_json, id_bytes = _positional_ids(position, len(lines))
-            else:
-                ids, id_json, id_bytes = _ids_from_tokens(id_tokens)
-        else:
-            ids, labels, id_json, id_bytes = [], [], None, None
-            numbers = [first_line + i for i, line in enumerate(raw_lines) if line.strip()]
-            for offset, (number, line) in enumerate(zip(numbers, lines)):
-                item_id, label = _jsonl_slow_record(path, number, line, spec, position + offset)
-                ids.append(item_id)
-                labels.append(label)
-        position += len(lines)
-        yield ItemBatch(ids, digests, labels, id_json=id_json, id_bytes=id_bytes,
-                        positional=id_pattern is None)
-
-
-def _positional_ids(start: int, count: int) -> tuple[None, list[bytes], list[bytes]]:
-    """Ids of records without an id field, their positions: one format and two splits in C."""
-    digits = (b"%d," * count % tuple(range(start, start + count)))[:-1]
-    return None, (b'"' + digits.replace(b",", b'","') + b'"').split(b","), digits.split(b",")
-
-
-def _cache_label(cache: dict[bytes, str], token: bytes) -> str:
-    cache[token] = _canonical_label(json.loads(token))
-    return cache[token]
+def _split_blocks(path: str) -> Iterator[tuple[int, list[bytes], bytes]]:
+    """Yield (first line number, lines, raw block) of whole lines."""
+    line_number = 1
+    for block in line_blocks(path):
+        lines = block.split(b"\n")
+        lines.pop()  # the empty piece after the block's last line break
+        yield line_number, lines, block
+        line_number += len(lines)
 
 
 def _csv_header(path: str) -> list[str]:
@@ -440,7 +311,7 @@ def _csv_batches(path: str, spec: SourceSpec) -> Iterator[ItemBatch]:
             raise DataKitError(f"{path}:{number}: {len(fields)} fields, header has {len(header)}")
         batch.digests.append(sha(raw).digest())
         batch.ids.append(fields[id_index] if id_index is not None else str(position))
-        batch.labels.append(_canonical_label(fields[label_index]) if label_index is not None
+        batch.labels.append(canonical_label(fields[label_index]) if label_index is not None
                             else None)
         position += 1
         if len(batch.ids) >= 4096:
