@@ -281,7 +281,7 @@ def _threaded(reader: JsonlBlockReader, blocks: Iterator[bytes],
 
 
 def _labels(items: BlockItems) -> list[str | None]:
-    if items.label_blob is None:
+    if items.label_blob is None or not items.count:
         return [None] * items.count
     return items.label_blob.decode("utf-8").split("\n")  # type: ignore[return-value]
 

@@ -18,6 +18,10 @@ first ``,``, ``}``, ``]`` or blank (numbers, ``true``, ``false``, ``null``); tok
 fixed-width windows, and the rare longer one is found with ``bytes.find``. A block that is not of
 this shape, or a token that is not valid JSON, makes :meth:`FieldReader.read` return ``None``: the
 caller parses those lines one by one, which also names a bad line.
+
+This reader checks the shape it relies on, not every byte of the JSON grammar: a line that
+``json.loads`` rejects for a reason outside the fields read (``{"a": [1,,2], "label": 3}``) can
+pass, its bytes hashed as they are. The C accelerator (``_jsonl_scan``) validates every line.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-NEWLINE, QUOTE, COLON, BRACE = 10, 34, 58, 123
+NEWLINE, CARRIAGE_RETURN, QUOTE, COLON, BRACE, CLOSE_BRACE = 10, 13, 34, 58, 123, 125
 # A first window of this many bytes covers typical labels and ids; the second, wider one is
 # tried when more than a _FEW_LONG share of the tokens is longer, and the rest are found one by one.
 _WINDOWS = (16, 128)
@@ -111,6 +115,10 @@ class FieldReader:
         starts[0] = 0
         starts[1:] = ends[:-1] + 1
         if np.count_nonzero(data == BRACE) != line_count or not (data[starts] == BRACE).all():
+            return None
+        last = ends - 1  # each line ends with the object's "}" (a "\r" before the break aside)
+        last = last - (data[last] == CARRIAGE_RETURN)
+        if not (data[last] == CLOSE_BRACE).all():
             return None
         colons = np.flatnonzero(data == COLON)
         key_ends = colons - 1  # a key's closing quote, once blanks before the colon are skipped

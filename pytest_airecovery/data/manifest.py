@@ -245,21 +245,29 @@ class _UniqueIds:
                 self._seen.update(earlier.id_list())
             self._batches = []
         ids = columns.id_list()
-        before = len(self._seen)
-        self._seen.update(ids)
-        if len(self._seen) - before == len(ids):
-            return True
-        self.duplicate = _first_duplicate(ids)
-        return False
+        batch = set(ids)
+        if len(batch) != len(ids):
+            self.duplicate = _first_duplicate(ids)
+            return False
+        clash = batch & self._seen
+        if clash:
+            self.duplicate = f"id {_text(min(clash))!r} occurs twice"
+            return False
+        self._seen |= batch
+        return True
+
+
+def _text(item_id: bytes) -> str:
+    return item_id.decode("utf-8", "surrogateescape")
 
 
 def _first_duplicate(ids: list[bytes]) -> str:
-    counts: dict[bytes, int] = {}
+    seen: set[bytes] = set()
     for item_id in ids:
-        counts[item_id] = counts.get(item_id, 0) + 1
-        if counts[item_id] > 1:
-            return f"id {item_id.decode('utf-8', 'surrogateescape')!r} occurs twice"
-    return "an id of this batch occurred in an earlier batch"
+        if item_id in seen:
+            return f"id {_text(item_id)!r} occurs twice"
+        seen.add(item_id)
+    return "an id occurs twice"
 
 
 def read_manifest(path: str) -> Manifest:
