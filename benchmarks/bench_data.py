@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pytest_airecovery.data.hashing import CHUNK_SIZE, default_workers
+from pytest_airecovery.data.jsonl_blocks import accelerator
 from pytest_airecovery.data.manifest import build_manifest
 
 
@@ -124,20 +125,35 @@ def bench_jsonl(workdir: Path, records: int, repeats: int, with_ids: bool = True
                 if with_ids:
                     ident.findall(block)
 
+    def without_accelerator() -> None:
+        os.environ["AIRECOVERY_NO_ACCELERATOR"] = "1"
+        try:
+            build_manifest(str(path), str(workdir / "r.manifest"))
+        finally:
+            del os.environ["AIRECOVERY_NO_ACCELERATOR"]
+
     bare()  # warm the page cache
     times = best_of(repeats, {
         "bare": bare, "floor": floor,
         "ours": lambda: build_manifest(str(path), str(workdir / "r.manifest")),
+        "one": lambda: build_manifest(str(path), str(workdir / "r.manifest"), workers=1),
+        "numpy": without_accelerator,
     })
     base, need, ours = times["bare"], times["floor"], times["ours"]
+    one, numpy_reader = times["one"], times["numpy"]
     fields = "label, id" if with_ids else "label"
     ids = "an id field" if with_ids else "no id field: ids are positions"
+    built = "C accelerator" if accelerator() else "NOT BUILT: numpy reader"
     print(f"jsonl, {ids}: {records} records, {size / records:.0f} bytes each on average")
     print(f"  bare hashlib.sha256 loop over lines : {base:7.3f} s  {records / base / 1e6:5.2f} M/s")
     print(f"  floor: hash + regex-read {fields:9s}  : {need:7.3f} s  {records / need / 1e6:5.2f} M/s"
-          f"  ratio {base / need:.2f}x  (no manifest written, no checks)")
-    print(f"  manifest build (ids, labels, merkle): {ours:7.3f} s  {records / ours / 1e6:5.2f} M/s"
-          f"  ratio {base / ours:.2f}x  (target >= 0.5x)")
+          f"  ratio {base / need:.2f}x  (pure Python, no manifest written, no checks)")
+    print(f"  manifest build, {default_workers()} threads ({built}): {ours:7.3f} s  "
+          f"{records / ours / 1e6:5.2f} M/s  ratio {base / ours:.2f}x  (target >= 0.5x)")
+    print(f"  manifest build, 1 thread             : {one:7.3f} s  {records / one / 1e6:5.2f} M/s"
+          f"  ratio {base / one:.2f}x")
+    print(f"  manifest build, numpy reader (no C)  : {numpy_reader:7.3f} s  "
+          f"{records / numpy_reader / 1e6:5.2f} M/s  ratio {base / numpy_reader:.2f}x")
     path.unlink()
 
 
