@@ -34,7 +34,8 @@ def register(subparsers: Any) -> None:
     build.add_argument("--label-field", help="Record field, CSV column or npz array of labels "
                        "('parent' for files: the parent directory)")
     build.add_argument("--id-field", help="Record field, CSV column or npz array of item ids")
-    build.add_argument("--workers", type=int, help="Threads for hashing files")
+    build.add_argument("--workers", type=int,
+                       help="Threads for hashing files and reading JSONL blocks")
     build.add_argument("--json", action="store_true", help="Print a JSON summary")
     build.set_defaults(handler=_manifest_build)
 

@@ -236,7 +236,7 @@ def jsonl_columns(path: str, spec: SourceSpec, workers: int | None = None
         elif items.ids is not None:
             yield EntryColumns.from_ids(items.digests, items.ids, _labels(items))
         else:
-            ids = b"\n".join(positional_ids(position, items.count))
+            ids = (b"%d\n" * items.count % tuple(range(position, position + items.count)))[:-1]
             yield EntryColumns.from_plain_ids(items.digests, ids, items.count, items.label_blob,
                                               increasing=False, positional=True)
 
@@ -293,12 +293,11 @@ def _batch(items: BlockItems, position: int) -> ItemBatch:
     digests = np.frombuffer(items.digests, "V32").tolist()
     labels = _labels(items)
     if items.id_blob is not None:
-        return ItemBatch(None, digests, labels, id_bytes=items.id_blob.split(b"\n"),
-                         id_plain=True)
+        return ItemBatch(None, digests, labels, id_bytes=items.id_blob.split(b"\n"))
     if items.ids is not None:
         return ItemBatch(items.ids, digests, labels)
     return ItemBatch(None, digests, labels, id_bytes=positional_ids(position, items.count),
-                     id_plain=True, positional=True)
+                     positional=True)
 
 
 def positional_ids(start: int, count: int) -> list[bytes]:

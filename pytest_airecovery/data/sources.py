@@ -56,18 +56,16 @@ class ItemBatch:
     first use, so building a manifest never turns them into strings.
     """
 
-    __slots__ = ("_ids", "digests", "id_bytes", "id_plain", "labels", "positional", "sizes")
+    __slots__ = ("_ids", "digests", "id_bytes", "labels", "positional", "sizes")
 
     def __init__(self, ids: list[str] | None, digests: list[bytes], labels: list[str | None],
                  sizes: list[int] | None = None, id_bytes: list[bytes] | None = None,
-                 id_plain: bool = False, positional: bool = False) -> None:
+                 positional: bool = False) -> None:
         self._ids = ids
         self.digests = digests
         self.labels = labels
         self.sizes = sizes  # file sizes, files kind only
         self.id_bytes = id_bytes  # ids as UTF-8 (surrogateescape for file names)
-        # id_bytes need no escaping in a JSON string: no quote, backslash or control character.
-        self.id_plain = id_plain
         self.positional = positional  # ids are record positions: unique by construction
 
     @property
