@@ -9,8 +9,12 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 CHUNK_SIZE = 1 << 20
 
@@ -35,6 +39,24 @@ def default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
+def map_in_order(function: Callable[[T], R], items: Iterable[T], workers: int,
+                 in_flight: int) -> Iterator[R]:
+    """``function`` of each item on ``workers`` threads, results in input order, at most
+    ``in_flight`` items submitted ahead (bounded memory)."""
+    window: deque[Future[R]] = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="airecovery") as pool:
+        try:
+            for item in items:
+                window.append(pool.submit(function, item))
+                if len(window) >= in_flight:
+                    yield window.popleft().result()
+            while window:
+                yield window.popleft().result()
+        finally:  # stopped early: drop what has not started
+            for future in window:
+                future.cancel()
+
+
 def hash_files(
     paths: Iterable[str], workers: int | None = None
 ) -> Iterator[tuple[str, bytes, int]]:
@@ -45,13 +67,8 @@ def hash_files(
             digest, size = hash_file(path)
             yield path, digest, size
         return
-    window: deque[tuple[str, Future[tuple[bytes, int]]]] = deque()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="airecovery-hash") as pool:
-        for path in paths:
-            window.append((path, pool.submit(hash_file, path)))
-            if len(window) >= 4 * workers:
-                done_path, future = window.popleft()
-                yield (done_path, *future.result())
-        while window:
-            done_path, future = window.popleft()
-            yield (done_path, *future.result())
+
+    def hashed(path: str) -> tuple[str, bytes, int]:
+        return (path, *hash_file(path))
+
+    yield from map_in_order(hashed, paths, workers, 4 * workers)

@@ -16,15 +16,13 @@ from __future__ import annotations
 import json
 import operator
 import os
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from pytest_airecovery.data.errors import DataKitError
-from pytest_airecovery.data.hashing import default_workers
+from pytest_airecovery.data.hashing import default_workers, map_in_order
 from pytest_airecovery.data.sources import (
     ItemBatch,
     SourceSpec,
@@ -249,7 +247,7 @@ def _blocks_in_order(path: str, spec: SourceSpec, workers: int | None
     blocks = line_blocks(path, JSONL_BLOCK)
     # Threads help only where the reader lets go of the GIL: the accelerator does.
     if workers > 1 and reader.accelerated and os.path.getsize(path) >= PARALLEL_MIN_BYTES:
-        read = _threaded(reader, blocks, workers)
+        read = map_in_order(reader.read, blocks, workers, _IN_FLIGHT_PER_WORKER * workers)
     else:
         read = map(reader.read, blocks)
     first_line, position = 1, 0
@@ -261,23 +259,6 @@ def _blocks_in_order(path: str, spec: SourceSpec, workers: int | None
             yield items, position
         first_line += items.lines
         position += items.count
-
-
-def _threaded(reader: JsonlBlockReader, blocks: Iterator[bytes],
-              workers: int) -> Iterator[BlockItems]:
-    """reader.read of each block, in order, on ``workers`` threads; a few blocks in flight."""
-    window: deque[Future[BlockItems]] = deque()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="airecovery-jsonl") as pool:
-        try:
-            for block in blocks:
-                window.append(pool.submit(reader.read, block))
-                if len(window) >= _IN_FLIGHT_PER_WORKER * workers:
-                    yield window.popleft().result()
-            while window:
-                yield window.popleft().result()
-        finally:
-            for future in window:
-                future.cancel()
 
 
 def _labels(items: BlockItems) -> list[str | None]:
