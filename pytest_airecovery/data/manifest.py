@@ -113,6 +113,8 @@ class _PageWriter:
         self._pending: EntryColumns | None = None  # less than a page, waiting for more
 
     def add(self, columns: EntryColumns) -> None:
+        if not columns.count:
+            return
         if self._pending is not None:
             columns = self._pending.then(columns)
         full = columns.count - columns.count % self.page_size
