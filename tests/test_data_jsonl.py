@@ -263,3 +263,22 @@ def test_duplicate_ids_across_blocks_are_refused(tmp_path: Path,
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     with pytest.raises(DataKitError, match="duplicate item ids .*'r005' occurs twice"):
         build_manifest(str(data), str(tmp_path / "m"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(block=st.binary(max_size=200) | jsonl_lines().map(lambda lines: b"\n".join(lines)),
+       cut=st.integers(0, 200))
+def test_accelerator_takes_any_bytes(block: bytes, cut: int) -> None:
+    """Arbitrary and truncated input: None, or what json.loads reads, never a crash."""
+    make_reader("accelerated")
+    scan = accelerator()
+    assert scan is not None
+    for data in (block, block[:cut], block + b"\n"):
+        found = scan.scan_block(data, (b'"label"', b'"id"'))
+        if found is None:
+            continue
+        lines = data.split(b"\n")[:-1]
+        assert data.endswith(b"\n") and found[0] == len(lines)
+        assert found[1] == b"".join(hashlib.sha256(line).digest() for line in lines)
+        assert [json.loads(t) for t in found[2][0][0].split(b"\n")] == [
+            json.loads(line)["label"] for line in lines]
