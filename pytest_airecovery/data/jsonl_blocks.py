@@ -232,7 +232,7 @@ def jsonl_columns(path: str, spec: SourceSpec, workers: int | None = None
             yield EntryColumns.from_plain_ids(items.digests, items.id_blob, items.count,
                                               items.label_blob, items.increasing)
         elif items.ids is not None:
-            yield EntryColumns.from_ids(items.digests, items.ids, _labels(items))
+            yield EntryColumns.from_ids(items.digests, items.ids, _label_list(items))
         else:
             ids = (b"%d\n" * items.count % tuple(range(position, position + items.count)))[:-1]
             yield EntryColumns.from_plain_ids(items.digests, ids, items.count, items.label_blob,
@@ -261,7 +261,7 @@ def _blocks_in_order(path: str, spec: SourceSpec, workers: int | None
         position += items.count
 
 
-def _labels(items: BlockItems) -> list[str | None]:
+def _label_list(items: BlockItems) -> list[str | None]:
     if items.label_blob is None or not items.count:
         return [None] * items.count
     return items.label_blob.decode("utf-8").split("\n")  # type: ignore[return-value]
@@ -272,7 +272,7 @@ def _batch(items: BlockItems, position: int) -> ItemBatch:
 
     # One C call splits the digests into 32-byte objects (a void dtype keeps trailing zeros).
     digests = np.frombuffer(items.digests, "V32").tolist()
-    labels = _labels(items)
+    labels = _label_list(items)
     if items.id_blob is not None:
         return ItemBatch(None, digests, labels, id_bytes=items.id_blob.split(b"\n"))
     if items.ids is not None:
