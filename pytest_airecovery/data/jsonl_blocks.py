@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING, Any
 from pytest_airecovery.data.errors import DataKitError
 from pytest_airecovery.data.hashing import default_workers, map_in_order
 from pytest_airecovery.data.sources import (
+    BadRecord,
     ItemBatch,
     SourceSpec,
     canonical_label,
+    json_record,
     line_blocks,
 )
 
@@ -68,10 +70,6 @@ class BlockItems:
     id_blob: bytes | None = None  # string ids needing no JSON escape, UTF-8, joined by "\n"
     increasing: bool = False  # the id_blob's ids strictly increase (as bytes)
     error: tuple[int, str] | None = None  # (line index in the block, message): a bad record
-
-
-class BadRecord(Exception):
-    """A record that is not what the manifest needs; the message lacks file and line."""
 
 
 class JsonlBlockReader:
@@ -176,12 +174,7 @@ class JsonlBlockReader:
                           ids=ids if self.id_field is not None else None)
 
     def _record_fields(self, line: bytes) -> tuple[str | None, str | None]:
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            raise BadRecord(f"not valid JSON ({exc})") from None
-        if not isinstance(record, dict):
-            raise BadRecord("record is not a JSON object")
+        record = json_record(line)
         label = None
         if self.label_field is not None:
             if self.label_field not in record:

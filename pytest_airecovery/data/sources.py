@@ -216,15 +216,27 @@ def _file_batches(root: str, spec: SourceSpec, workers: int | None,
 # ---------------------------------------------------------------- records
 
 
-def parse_json_record(path: str, number: int, line: bytes) -> dict[str, Any]:
-    """One JSONL line as a record (a JSON object), or a DataKitError naming file and line."""
+class BadRecord(Exception):
+    """A record that is not what the kit needs; the message lacks file and line."""
+
+
+def json_record(line: bytes) -> dict[str, Any]:
+    """One JSONL line as a record (a JSON object), or BadRecord saying why not."""
     try:
         record = json.loads(line)
     except ValueError as exc:
-        raise DataKitError(f"{path}:{number}: not valid JSON ({exc})") from None
+        raise BadRecord(f"not valid JSON ({exc})") from None
     if not isinstance(record, dict):
-        raise DataKitError(f"{path}:{number}: record is not a JSON object")
+        raise BadRecord("record is not a JSON object")
     return record
+
+
+def parse_json_record(path: str, number: int, line: bytes) -> dict[str, Any]:
+    """One JSONL line as a record (a JSON object), or a DataKitError naming file and line."""
+    try:
+        return json_record(line)
+    except BadRecord as exc:
+        raise DataKitError(f"{path}:{number}: {exc}") from None
 
 
 def _first_jsonl_record(path: str) -> dict[str, Any]:
