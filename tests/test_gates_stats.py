@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_airecovery.gates import hodges_lehmann
+from pytest_airecovery.gates.bands import mad_band
 from pytest_airecovery.gates.hodges_lehmann import PairwiseDifferences, hodges_lehmann_interval
 from pytest_airecovery.gates.stats import (
     longest_true_run,
-    mad_band_anomaly,
     mann_whitney_u,
     newcombe_difference_interval,
     non_inferiority_continuous,
@@ -230,13 +230,17 @@ def test_band_flags_every_long_enough_run_outside(
     reference: list[float], prefix: list[float], run: int, min_run: int, offset: float
 ) -> None:
     ref = np.array(reference)
-    band = mad_band_anomaly(ref, ref, min_run=min_run)
+    band = mad_band(ref, ref, width=4.0)
     outside_value = band.high + offset * (1 + abs(band.high))
     observed = np.array(prefix + [outside_value] * run)
-    result = mad_band_anomaly(ref, observed, min_run=min_run)
-    if run >= min_run:
-        assert result.anomalous
-    assert result.longest_run >= run
+    result = mad_band(ref, observed, width=4.0)
+    for worse in ("higher", None):
+        assert result.anomalous(worse, min_run) is (result.runs.above >= min_run)  # type: ignore[arg-type]
+        if run >= min_run:
+            assert result.anomalous(worse, min_run)  # type: ignore[arg-type]
+    assert result.runs.above >= run
+    # Above the band is the better side when higher is better: never an anomaly.
+    assert not result.anomalous("lower", min_run) or result.runs.below >= min_run
 
 
 def test_band_ignores_short_spikes() -> None:
@@ -244,8 +248,8 @@ def test_band_ignores_short_spikes() -> None:
     reference = rng.normal(size=500)
     observed = rng.normal(size=500).clip(-2, 2)
     observed[[10, 11, 200]] = 50.0
-    result = mad_band_anomaly(reference, observed, min_run=3)
-    assert not result.anomalous and result.longest_run == 2
+    result = mad_band(reference, observed, width=4.0)
+    assert not result.anomalous(None, 3) and result.runs.worst(None)[0] == 2
 
 
 def test_longest_true_run() -> None:

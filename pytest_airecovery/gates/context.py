@@ -8,7 +8,7 @@ been entered cannot pass on data from before it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -115,10 +115,12 @@ class GateContext:
     def metric_spec(self, metric: str) -> MetricSpec:
         """The configuration's definition wins; else the export's declared defaults; else plain."""
         if metric in self.config.metrics:
-            return self.config.metrics[metric]
-        if metric in self.data.metric_defaults:
-            return parse_metric(metric, self.data.metric_defaults[metric], "export metrics")
-        return MetricSpec(metric)
+            spec = self.config.metrics[metric]
+        elif metric in self.data.metric_defaults:
+            spec = parse_metric(metric, self.data.metric_defaults[metric], "export metrics")
+        else:
+            spec = MetricSpec(metric)
+        return with_inferred_kind(spec, self.data)
 
     def gated_metrics(self) -> list[str]:
         """Metrics this phase judges, in a stable order (identical on every xdist worker)."""
@@ -132,19 +134,38 @@ class GateContext:
         return self.now - latest
 
 
+def with_inferred_kind(spec: MetricSpec, data: MetricData) -> MetricSpec:
+    """A metric whose kind nobody declared is a proportion when its rows carry `trials`.
+
+    Judging events as continuous values would compare raw counts, which grow with traffic.
+    """
+    if spec.kind_declared:
+        return spec
+    carries_trials = any(
+        data.get(spec.name, arm).trials is not None for arm in ("baseline", "candidate")
+    )
+    return replace(spec, kind="proportion") if carries_trials else spec
+
+
 def rates(series: Series, spec: MetricSpec) -> np.ndarray:
-    """Per-sample values to compare: the value itself, or events / trials for a proportion."""
+    """Per-sample values to compare: the value itself, or events / trials for a proportion.
+
+    An interval with zero trials has no rate (NaN): it carries no information, and the criteria
+    skip it rather than fail the metric.
+    """
     if spec.kind != "proportion":
         return series.values
     if series.trials is None:
         raise GateSourceError(f"metric {spec.name} is a proportion but its rows have no trials")
-    if (
-        not np.isfinite(series.trials).all()
-        or (series.trials <= 0).any()
-        or (series.values < 0).any()
-        or (series.values > series.trials).any()
-    ):
+    missing = int((~np.isfinite(series.trials)).sum())
+    if missing:
         raise GateSourceError(
-            f"metric {spec.name}: a proportion needs 0 <= value <= trials, trials > 0"
+            f"metric {spec.name} is a proportion but {missing} of its rows have no trials "
+            "count (missing, NaN or inf)"
         )
-    return series.values / series.trials
+    if (series.trials < 0).any() or (series.values < 0).any() or (series.values > series.trials).any():
+        raise GateSourceError(
+            f"metric {spec.name}: a proportion needs 0 <= value <= trials in every row"
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(series.trials > 0, series.values / series.trials, np.nan)

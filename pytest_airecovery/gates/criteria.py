@@ -8,10 +8,25 @@ gives ERROR.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
+from pytest_airecovery.gates.bands import Band, slo_runs
+from pytest_airecovery.gates.compare import (
+    SLO_SHARE_MARGIN,
+    Comparison,
+    SloShare,
+    Side,
+    compare_continuous,
+    is_worse,
+    proportion_band,
+    signed_limit,
+    signed_margin,
+    worse_side,
+)
 from pytest_airecovery.gates.context import GateContext
 from pytest_airecovery.gates.hodges_lehmann import hodges_lehmann_interval
 from pytest_airecovery.gates.phases import PER_METRIC_CRITERIA, GateConfigError
@@ -21,12 +36,10 @@ from pytest_airecovery.gates.rollout import (
     regression_tests,
     traffic_share,
 )
-from pytest_airecovery.gates.samples import Samples, slo_breaches, window_problem, window_samples
+from pytest_airecovery.gates.samples import Samples, window_problem, window_samples
 from pytest_airecovery.gates.sources import GateSourceError
 from pytest_airecovery.gates.stats import (
-    BandResult,
-    binomial_band_anomaly,
-    mad_band_anomaly,
+    TwoProportionResult,
     mann_whitney_u,
     non_inferiority_continuous,
     non_inferiority_proportion,
@@ -39,19 +52,17 @@ Criterion = Callable[[GateContext, "str | None"], Verdict]
 
 
 def _proportion_shift(
-    samples: Samples, alpha: float, width: float, min_run: int
-) -> tuple[float, tuple[float, float], float, BandResult]:
-    """Pooled two-proportion test and a binomial band: rates of unequal volumes stay comparable."""
+    context: GateContext, samples: Samples, worse: Side | None
+) -> tuple[TwoProportionResult, Band]:
+    """Pooled two-proportion test, one-sided towards the worse side, and the binomial band."""
     base, cand = samples.baseline, samples.candidate
     assert base.trials is not None and cand.trials is not None
-    base_events, base_trials = int(base.values.sum()), int(base.trials.sum())
+    alternative = {"higher": "greater", "lower": "less", None: "two-sided"}[worse]
     test = two_proportion_test(
-        base_events, base_trials, int(cand.values.sum()), int(cand.trials.sum()), 1 - alpha
-    )
-    band = binomial_band_anomaly(
-        base_events / base_trials, cand.values, cand.trials, width=width, min_run=min_run
-    )
-    return test.difference, (test.ci_low, test.ci_high), test.pvalue, band
+        int(base.values.sum()), int(base.trials.sum()), int(cand.values.sum()),
+        int(cand.trials.sum()), 1 - context.config.anomaly_alpha, alternative,  # type: ignore[arg-type]
+    )  # fmt: skip
+    return test, proportion_band(context, samples)
 
 
 def _min_span(context: GateContext) -> float:
@@ -70,48 +81,103 @@ def _samples_in_window(context: GateContext, name: str, metric: str | None) -> S
     )
 
 
+def _band_reason(band: Band, worse: Side | None, min_run: int) -> list[str]:
+    run, word = band.runs.worst(worse)
+    if run < min_run:
+        return []
+    return [f"{run} consecutive points {word} the baseline band "
+            f"[{band.low:.4g}, {band.high:.4g}] (limit {min_run})"]  # fmt: skip
+
+
+def _significantly_worse(comparison: Comparison) -> list[str]:
+    """Quantiles and SLO shares whose better-side bound is still past the margin: a regression."""
+    reasons = []
+    for result, margin in zip(comparison.quantiles, comparison.quantile_margins):
+        bound = result.low if comparison.worse == "higher" else result.high
+        past = is_worse(bound, margin, comparison.worse)
+        if comparison.worse is None:
+            past = is_worse(result.low, margin, "higher") or is_worse(result.high, margin, "lower")
+        if past:
+            reasons.append(
+                f"{result.label} {result.candidate.estimate:.4g} vs baseline "
+                f"{result.reference.estimate:.4g} (difference {result.difference:+.4g}, bound "
+                f"{bound:+.4g} past the margin {signed_limit(margin, comparison.worse)})"
+            )
+    for share in comparison.slo_shares:
+        if share.low > SLO_SHARE_MARGIN:
+            reasons.append(
+                f"{share.candidate_beyond} of {share.candidate_total} points past the SLO limit "
+                f"{share.limit:g} ({_share_text(share, share.low)}, more than {100 * SLO_SHARE_MARGIN:g} points)"
+            )
+    return reasons
+
+
+def _share_text(share: SloShare, bound: float) -> str:
+    if share.reference_total:
+        return f"share {share.difference:+.2%} vs baseline, bound {bound:+.2%}"
+    return f"share {share.difference:.2%}, bound {bound:.2%}"
+
+
 def no_anomalies(context: GateContext, metric: str | None) -> Verdict:
     name = "no-anomalies"
     samples = _samples_in_window(context, name, metric)
     if isinstance(samples, Verdict):
         return samples
-    window, config = context.window, context.config
+    window, config, spec = context.window, context.config, samples.spec
+    worse = worse_side(spec)
     base, cand = samples.baseline_values, samples.candidate_values
-    if samples.spec.kind == "proportion":
-        shift_estimate, shift_ci, pvalue, band = _proportion_shift(
-            samples, config.anomaly_alpha, config.band_width, config.min_run
-        )
+    reasons: list[str] = []
+    evidence: dict[str, object] = {}
+    if spec.kind == "proportion":
+        test, band = _proportion_shift(context, samples, worse)
+        shift_estimate, shift_ci, pvalue = test.difference, (test.ci_low, test.ci_high), test.pvalue
         baseline_level = band.centre
+        cand_trials = samples.candidate.trials
+        assert cand_trials is not None
+        slo_reasons = slo_runs(samples.candidate.values, cand_trials, spec.slo_min, spec.slo_max,
+                               config.min_run, 1 - config.anomaly_alpha)  # fmt: skip
+        evidence["zero_trial_intervals"] = int((cand_trials == 0).sum())
     else:
-        band = mad_band_anomaly(base, cand, width=config.band_width, min_run=config.min_run)
-        pvalue = mann_whitney_u(cand, base, "two-sided").pvalue
+        comparison = compare_continuous(context, samples, config.anomaly_alpha)
+        assert comparison.band is not None
+        band = comparison.band
+        alternative = {"higher": "greater", "lower": "less", None: "two-sided"}[worse]
+        pvalue = mann_whitney_u(cand, base, alternative).pvalue  # type: ignore[arg-type]
         interval = hodges_lehmann_interval(base, cand, confidence=1 - config.anomaly_alpha)
         shift_estimate, shift_ci = interval.estimate, (interval.low, interval.high)
         baseline_level = float(np.median(base))
+        reasons += _significantly_worse(comparison)
+        slo_reasons = slo_runs(cand, None, spec.slo_min, spec.slo_max, config.min_run, 1.0)
+        evidence["quantiles"] = comparison.quantile_evidence()
+        evidence["slo_share"] = [share.describe() for share in comparison.slo_shares]
+        if comparison.notes:
+            evidence["notes"] = comparison.notes
     material = abs(shift_estimate) > config.min_shift * abs(baseline_level)
-    reasons = []
-    if band.anomalous:
-        reasons.append(
-            f"{band.longest_run} consecutive points outside the baseline band "
-            f"[{band.low:.4g}, {band.high:.4g}] (limit {config.min_run})"
-        )
+    reasons = _band_reason(band, worse, config.min_run) + reasons
     if pvalue < config.anomaly_alpha and material:
+        side = "" if worse is None else " towards the worse side"
         reasons.append(
-            f"shift {shift_estimate:+.4g} vs baseline (p={pvalue:.2g} < {config.anomaly_alpha:g})"
+            f"shift {shift_estimate:+.4g} vs baseline{side} "
+            f"(p={pvalue:.2g} < {config.anomaly_alpha:g})"
         )
-    reasons += slo_breaches(cand, samples.spec, config.min_run)
+    reasons += slo_reasons
     evidence = {
         "n_baseline": base.size,
         "n_candidate": cand.size,
         "baseline": samples.baseline_label,
+        "direction": spec.direction,
         "estimate": shift_estimate,
         "ci": list(shift_ci),
         "ci_confidence": 1 - config.anomaly_alpha,
         "p_value": pvalue,
+        "p_value_alternative": "worse side" if worse else "two-sided",
         "band": [band.low, band.high],
-        "longest_run_outside": band.longest_run,
-        "points_outside": band.points_outside,
-        "slo": [samples.spec.slo_min, samples.spec.slo_max],
+        "band_method": band.method,
+        "longest_run_outside": band.runs.worst(worse)[0],
+        "runs_above_below": [band.runs.above, band.runs.below],
+        "points_outside": band.runs.points_above + band.runs.points_below,
+        "slo": [spec.slo_min, spec.slo_max],
+        **evidence,
         **window.describe(),
     }
     if reasons:
@@ -119,9 +185,48 @@ def no_anomalies(context: GateContext, metric: str | None) -> Verdict:
     return passed(
         name,
         metric,
-        f"{metric}: within the baseline band, no significant shift (p={pvalue:.2g}), SLOs met",
+        f"{metric}: within the baseline band, no significant shift towards the worse side "
+        f"(p={pvalue:.2g}), quantiles and SLOs met",
         **evidence,
     )
+
+
+@dataclass
+class _Check:
+    """One non-inferiority requirement: its bound, margin, and what it says."""
+
+    text: str
+    estimate_worse: bool  # the point estimate itself is past the margin: a FAIL
+    clears: bool  # the one-sided bound is inside the margin
+
+
+def _continuous_checks(context: GateContext, samples: Samples) -> tuple[list[_Check], dict[str, object]]:
+    """Quantile and SLO-share requirements of match-baseline for a continuous metric."""
+    comparison = compare_continuous(context, samples, context.config.alpha)
+    worse = comparison.worse
+    checks = []
+    for result, margin in zip(comparison.quantiles, comparison.quantile_margins):
+        bound = result.high if worse == "higher" else result.low
+        checks.append(_Check(
+            f"{result.label} {result.difference:+.4g} (bound {bound:+.4g}, limit "
+            f"{signed_limit(margin, worse)})",
+            is_worse(result.difference, margin, worse),
+            math.isfinite(bound) and not is_worse(bound, margin, worse),
+        ))  # fmt: skip
+    for share in comparison.slo_shares:
+        checks.append(_Check(
+            f"share past the SLO limit {share.limit:g}: {_share_text(share, share.high)} "
+            f"(limit +{SLO_SHARE_MARGIN:.2%})",
+            share.difference > SLO_SHARE_MARGIN,
+            share.high <= SLO_SHARE_MARGIN,
+        ))  # fmt: skip
+    evidence: dict[str, object] = {
+        "quantiles": comparison.quantile_evidence(),
+        "slo_share": [share.describe() for share in comparison.slo_shares],
+    }
+    if comparison.notes:
+        evidence["notes"] = comparison.notes
+    return checks, evidence
 
 
 def match_baseline(context: GateContext, metric: str | None) -> Verdict:
@@ -135,6 +240,9 @@ def match_baseline(context: GateContext, metric: str | None) -> Verdict:
         raise GateConfigError(
             f"metric {metric} needs direction = 'higher' or 'lower' for match-baseline"
         )
+    worse = worse_side(spec)
+    extra_checks: list[_Check] = []
+    extra_evidence: dict[str, object] = {}
     if spec.kind == "proportion":
         assert samples.baseline.trials is not None and samples.candidate.trials is not None
         result = non_inferiority_proportion(
@@ -156,7 +264,9 @@ def match_baseline(context: GateContext, metric: str | None) -> Verdict:
             direction=spec.direction,
             alpha=config.alpha,
         )
+        extra_checks, extra_evidence = _continuous_checks(context, samples)
     better = "higher" if spec.direction == "higher" else "lower"
+    limit = signed_limit(result.margin, worse)
     evidence = {
         "n_baseline": samples.baseline.size,
         "n_candidate": samples.candidate.size,
@@ -166,29 +276,33 @@ def match_baseline(context: GateContext, metric: str | None) -> Verdict:
         "ci_confidence": 1 - 2 * config.alpha,
         "bound": result.bound,
         "margin": result.margin,
+        "limit": signed_margin(result.margin, worse),
         "p_value": result.pvalue,
         "direction": spec.direction,
         "method": result.method,
+        **extra_evidence,
         **window.describe(),
     }
     if spec.kind == "proportion":
         evidence["trials"] = [result.n_baseline, result.n_candidate]
     summary = (
         f"{metric} ({better} is better): candidate - baseline = {result.estimate:+.4g}, "
-        f"{100 * (1 - config.alpha):g}% bound {result.bound:+.4g}, margin "
-        f"{'-' if spec.direction == 'higher' else '+'}{result.margin:.4g}, p={result.pvalue:.2g}"
+        f"{100 * (1 - config.alpha):g}% bound {result.bound:+.4g}, limit {limit} "
+        f"(margin {result.margin:.4g}), p={result.pvalue:.2g}"
     )
-    if result.non_inferior:
+    shift_worse = is_worse(result.estimate, result.margin, worse)
+    failing = [check.text for check in extra_checks if check.estimate_worse]
+    unclear = [check.text for check in extra_checks if not check.clears and not check.estimate_worse]
+    if extra_checks:
+        summary += "; " + "; ".join(check.text for check in extra_checks)
+    if shift_worse or failing:
+        detail = "" if not failing else f" ({'; '.join(failing)})"
+        return failed(name, metric, f"regressed beyond the margin{detail}: {summary}", **evidence)
+    if result.non_inferior and not unclear:
         return passed(name, metric, summary, **evidence)
-    worse_than_margin = (
-        result.estimate < -result.margin
-        if spec.direction == "higher"
-        else result.estimate > result.margin
-    )
-    if worse_than_margin:
-        return failed(name, metric, f"regressed beyond the margin: {summary}", **evidence)
+    what = "; ".join((["the shift"] if not result.non_inferior else []) + unclear)
     return inconclusive(
-        name, metric, f"not shown non-inferior (more data needed): {summary}", **evidence
+        name, metric, f"not shown non-inferior (more data needed: {what}): {summary}", **evidence
     )
 
 
@@ -252,14 +366,7 @@ def stable_operation(context: GateContext, metric: str | None) -> Verdict:
             f"nothing to judge {metric}'s stability against: set "
             "slo_min/slo_max for it or a baseline_window",
         )
-    reasons = slo_breaches(cand, spec, config.min_run)
-    if config.baseline_window is not None:
-        band = mad_band_anomaly(
-            samples.baseline_values, cand, width=config.band_width, min_run=config.min_run
-        )
-        evidence.update(band=[band.low, band.high], longest_run_outside=band.longest_run)
-        if band.anomalous:
-            reasons.append(f"{band.longest_run} consecutive points outside the baseline band")
+    reasons = _stability_reasons(context, samples, evidence)
     if reasons:
         return failed(name, metric, f"{metric}: " + "; ".join(reasons), **evidence)
     return passed(
@@ -269,6 +376,34 @@ def stable_operation(context: GateContext, metric: str | None) -> Verdict:
         f"(required {format_duration(phase.min_duration)})",
         **evidence,
     )
+
+
+def _stability_reasons(context: GateContext, samples: Samples,
+                       evidence: dict[str, object]) -> list[str]:  # fmt: skip
+    """SLO runs and shares, and with a baseline_window the band and the quantiles (worse side)."""
+    config, spec = context.config, samples.spec
+    worse = worse_side(spec)
+    with_baseline = config.baseline_window is not None
+    if spec.kind == "proportion":
+        trials = samples.candidate.trials
+        reasons = slo_runs(samples.candidate.values, trials, spec.slo_min, spec.slo_max,
+                           config.min_run, 1 - config.anomaly_alpha)  # fmt: skip
+        if with_baseline:
+            band = proportion_band(context, samples)
+            evidence.update(band=[band.low, band.high], longest_run_outside=band.runs.worst(worse)[0])
+            reasons += _band_reason(band, worse, config.min_run)
+        return reasons
+    cand = samples.candidate_values
+    reasons = slo_runs(cand, None, spec.slo_min, spec.slo_max, config.min_run, 1.0)
+    comparison = compare_continuous(context, samples, config.anomaly_alpha,
+                                    with_baseline=with_baseline)  # fmt: skip
+    if comparison.band is not None:
+        band = comparison.band
+        evidence.update(band=[band.low, band.high], longest_run_outside=band.runs.worst(worse)[0])
+        reasons += _band_reason(band, worse, config.min_run)
+    evidence.update(quantiles=comparison.quantile_evidence(),
+                    slo_share=[share.describe() for share in comparison.slo_shares])  # fmt: skip
+    return reasons + _significantly_worse(comparison)
 
 
 CRITERION_FUNCTIONS: dict[str, Criterion] = {

@@ -64,6 +64,8 @@ class MetricSpec:
     margin_kind: Literal["relative", "absolute"] = "relative"
     slo_min: float | None = None
     slo_max: float | None = None
+    quantiles: tuple[float, ...] | None = None  # compared per quantile; None: p50, p90 (+ p99)
+    kind_declared: bool = False  # False: rows with `trials` make it a proportion (context.py)
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ DEFAULT_PHASES: dict[str, Phase] = {
 }  # fmt: skip
 
 _PHASE_KEYS = {"traffic", "min_duration", "max_duration", "criteria", "metrics"}
-_METRIC_KEYS = {"kind", "direction", "margin", "margin_kind", "slo_min", "slo_max"}
+_METRIC_KEYS = {"kind", "direction", "margin", "margin_kind", "slo_min", "slo_max", "quantiles"}
 _TOP_KEYS = {
     "phases", "order", "metrics", "min_samples", "alpha", "anomaly_alpha", "min_shift",
     "band_width", "min_run", "max_staleness", "max_gap", "user_reports_max_age", "baseline_window",
@@ -242,7 +244,29 @@ def parse_metric(name: str, table: Any, where: str = "metrics") -> MetricSpec:
     for key in ("slo_min", "slo_max"):
         if table.get(key) is not None:
             values[key] = _number(table[key], f"{where}.{key}")
+    values["kind_declared"] = "kind" in table
+    if "quantiles" in table:
+        values["quantiles"] = _quantiles(table["quantiles"], f"{where}.quantiles")
     return MetricSpec(name=name, **values)
+
+
+def _quantiles(raw: Any, where: str) -> tuple[float, ...]:
+    """Quantiles as fractions in (0, 1) or percentiles "p90"; e.g. ["p50", "p90", 0.99]."""
+    if not (isinstance(raw, list) and raw):
+        raise GateConfigError(f"{where}: expected a non-empty list such as [\"p50\", \"p90\"]")
+    levels = []
+    for item in raw:
+        if isinstance(item, str) and item[:1] in "pP":
+            try:
+                level = float(item[1:]) / 100
+            except ValueError:
+                raise GateConfigError(f"{where}: {item!r} is not a percentile like 'p90'") from None
+        else:
+            level = _number(item, where)
+        if not 0 < level < 1:
+            raise GateConfigError(f"{where}: {item!r} is not strictly between p0 and p100")
+        levels.append(level)
+    return tuple(sorted(set(levels)))
 
 
 def parse_gate_config(settings: Mapping[str, Any], source: Path | None = None) -> GateConfig:

@@ -26,12 +26,11 @@ FloatArray = npt.NDArray[np.float64]
 MAD_TO_SIGMA = 1.482602218505602
 
 __all__ = [
-    "BandResult",
     "MannWhitneyResult",
+    "absolute_margin",
+    "longest_true_run",
     "NonInferiorityResult",
     "TwoProportionResult",
-    "binomial_band_anomaly",
-    "mad_band_anomaly",
     "mann_whitney_u",
     "newcombe_difference_interval",
     "non_inferiority_continuous",
@@ -185,7 +184,7 @@ class NonInferiorityResult:
     method: str
 
 
-def _absolute_margin(margin: float, kind: MarginKind, baseline_level: float) -> float:
+def absolute_margin(margin: float, kind: MarginKind, baseline_level: float) -> float:
     if margin < 0 or not math.isfinite(margin):
         raise ValueError(f"margin must be a finite number >= 0, got {margin}")
     if kind == "absolute":
@@ -212,7 +211,7 @@ def non_inferiority_continuous(
     """
     base = np.asarray(baseline, dtype=np.float64).ravel()
     cand = np.asarray(candidate, dtype=np.float64).ravel()
-    absolute = _absolute_margin(margin, margin_kind, float(np.median(base)))
+    absolute = absolute_margin(margin, margin_kind, float(np.median(base)))
     # A two-sided (1 - 2 alpha) interval has one-sided (1 - alpha) limits.
     interval = hodges_lehmann_interval(base, cand, confidence=1.0 - 2.0 * alpha)
     if direction == "higher":
@@ -257,7 +256,7 @@ def non_inferiority_proportion(
     """
     p_base = baseline_successes / baseline_trials
     p_cand = candidate_successes / candidate_trials
-    absolute = _absolute_margin(margin, margin_kind, p_base)
+    absolute = absolute_margin(margin, margin_kind, p_base)
     low, high = newcombe_difference_interval(
         candidate_successes,
         candidate_trials,
@@ -299,19 +298,6 @@ def non_inferiority_proportion(
     )
 
 
-@dataclass(frozen=True)
-class BandResult:
-    """Median/MAD band from the baseline and the longest run of candidate points outside it."""
-
-    anomalous: bool
-    centre: float
-    low: float
-    high: float
-    longest_run: int
-    points_outside: int
-    n_points: int
-
-
 def longest_true_run(flags: npt.NDArray[np.bool_]) -> int:
     """Length of the longest stretch of consecutive True values."""
     if flags.size == 0 or not flags.any():
@@ -321,34 +307,13 @@ def longest_true_run(flags: npt.NDArray[np.bool_]) -> int:
     return int((edges[1::2] - edges[0::2]).max())
 
 
-def mad_band_anomaly(
-    reference: npt.ArrayLike, observed: npt.ArrayLike, *, width: float = 4.0, min_run: int = 5
-) -> BandResult:
-    """Flag `observed` (in time order) if `min_run` consecutive points leave the reference band.
-
-    The band is median +/- width * 1.4826 * MAD of the reference. A single spike is noise; a run
-    is a change. A zero MAD gives a zero-width band, so any sustained deviation counts.
-    """
-    if min_run < 1:
-        raise ValueError("min_run must be at least 1")
-    ref = np.asarray(reference, dtype=np.float64).ravel()
-    obs = np.asarray(observed, dtype=np.float64).ravel()
-    if ref.size == 0:
-        raise ValueError("the band needs reference values")
-    centre = float(np.median(ref))
-    spread = MAD_TO_SIGMA * float(np.median(np.abs(ref - centre)))
-    low, high = centre - width * spread, centre + width * spread
-    outside = (obs < low) | (obs > high)
-    run = longest_true_run(outside)
-    return BandResult(run >= min_run, centre, low, high, run, int(outside.sum()), obs.size)
-
-
 @dataclass(frozen=True)
 class TwoProportionResult:
     difference: float  # candidate - baseline
     ci_low: float
     ci_high: float
-    pvalue: float  # two-sided pooled z-test (equals the chi-square test without correction)
+    pvalue: float  # pooled z-test (two-sided: equals the chi-square test without correction)
+    alternative: Alternative = "two-sided"
 
 
 def two_proportion_test(
@@ -357,49 +322,29 @@ def two_proportion_test(
     candidate_successes: int,
     candidate_trials: int,
     confidence: float = 0.95,
+    alternative: Alternative = "two-sided",
 ) -> TwoProportionResult:
-    """Two-sided test for a difference in proportions, with the Newcombe interval."""
+    """Pooled z-test for a difference in proportions, with the Newcombe interval.
+
+    "greater" tests whether the candidate's rate is above the baseline's, "less" below (matches
+    `statsmodels`' `proportions_ztest`, and the chi-square test when two-sided).
+    """
     p_base = baseline_successes / baseline_trials
     p_cand = candidate_successes / candidate_trials
     pooled = (baseline_successes + candidate_successes) / (baseline_trials + candidate_trials)
     std_error = math.sqrt(pooled * (1 - pooled) * (1 / baseline_trials + 1 / candidate_trials))
     difference = p_cand - p_base
-    pvalue = 1.0 if std_error == 0 else min(1.0, 2.0 * normal_sf(abs(difference) / std_error))
+    if std_error == 0:
+        pvalue = 1.0
+    elif alternative == "two-sided":
+        pvalue = min(1.0, 2.0 * normal_sf(abs(difference) / std_error))
+    elif alternative == "greater":
+        pvalue = normal_sf(difference / std_error)
+    elif alternative == "less":
+        pvalue = normal_sf(-difference / std_error)
+    else:
+        raise ValueError(f"unknown alternative {alternative!r}")
     low, high = newcombe_difference_interval(
         candidate_successes, candidate_trials, baseline_successes, baseline_trials, confidence
     )
-    return TwoProportionResult(difference, low, high, pvalue)
-
-
-def binomial_band_anomaly(
-    reference_rate: float,
-    successes: npt.ArrayLike,
-    trials: npt.ArrayLike,
-    *,
-    width: float = 4.0,
-    min_run: int = 5,
-) -> BandResult:
-    """The band for proportions: each interval's rate vs the reference rate, in binomial SDs.
-
-    Per-interval rates of a low-traffic canary are far noisier than the baseline's, so a band
-    taken from the baseline's spread would flag pure noise; the binomial SD at each interval's
-    own trial count does not.
-    """
-    if min_run < 1:
-        raise ValueError("min_run must be at least 1")
-    events = np.asarray(successes, dtype=np.float64).ravel()
-    counts = np.asarray(trials, dtype=np.float64).ravel()
-    spread = np.sqrt(reference_rate * (1.0 - reference_rate) / counts)
-    rates = events / counts
-    outside = np.abs(rates - reference_rate) > width * spread
-    run = longest_true_run(outside)
-    typical = float(np.median(spread)) if spread.size else 0.0
-    return BandResult(
-        run >= min_run,
-        reference_rate,
-        reference_rate - width * typical,
-        reference_rate + width * typical,
-        run,
-        int(outside.sum()),
-        int(events.size),
-    )
+    return TwoProportionResult(difference, low, high, pvalue, alternative)
