@@ -44,6 +44,16 @@ class SideRuns:
             return self.below, "below"
         return (self.above, "above") if self.above >= self.below else (self.below, "below")
 
+    def outside(self, worse: Side | None) -> tuple[int, str]:
+        """How many points are outside on the side that counts (scattered or not)."""
+        if worse == "higher":
+            return self.points_above, "above"
+        if worse == "lower":
+            return self.points_below, "below"
+        if self.points_above >= self.points_below:
+            return self.points_above, "above"
+        return self.points_below, "below"
+
 
 def side_runs(above: BoolArray, below: BoolArray) -> SideRuns:
     return SideRuns(longest_true_run(above), longest_true_run(below),
@@ -153,12 +163,20 @@ def binomial_band(
     events, trials = events[informative], trials[informative]
     rate_ref = np.broadcast_to(np.asarray(reference_rate, dtype=np.float64), informative.shape)
     rate_ref = rate_ref[informative]
-    # A rate of exactly 0 or 1 would give a zero-width band: use at least half an event's worth.
-    variance_rate = np.clip(rate_ref, 0.5 / trials, 1 - 0.5 / trials) * (1 - np.clip(rate_ref, 0.5 / trials, 1 - 0.5 / trials))
     inverse = 1.0 / trials
+    pooled = rate_ref
     if reference_trials is not None:
         ref_trials = reference_trials[informative]
-        inverse = inverse + np.where(ref_trials > 0, 1.0 / np.maximum(ref_trials, 1), 0.0)
+        paired = ref_trials > 0
+        safe = np.where(paired, ref_trials, 1.0)
+        inverse = inverse + np.where(paired, 1.0 / safe, 0.0)
+        # Under "no difference" both intervals share one rate: estimate it from both (pooled),
+        # so a baseline interval that happened to have no events does not make the band zero.
+        pooled = np.where(paired, (events + rate_ref * ref_trials) / (trials + safe), rate_ref)
+    # A rate of exactly 0 would give a zero-width band: count at least half an event.
+    floor = 0.5 / trials
+    pooled = np.clip(pooled, floor, 1 - floor)
+    variance_rate = pooled * (1 - pooled)
     spread = np.sqrt(variance_rate * inverse)
     rates = events / trials
     above = rates - rate_ref > width * spread

@@ -48,6 +48,8 @@ Side = Literal["higher", "lower"]
 # The share of intervals past an SLO limit the candidate may add over the baseline (or, with no
 # baseline, may have at all): one interval in a hundred.
 SLO_SHARE_MARGIN = 0.01
+# Healthy data leaves the band on the worse side in well under this share of intervals.
+SCATTERED_SHARE_LIMIT = 0.01
 
 
 def worse_side(spec: MetricSpec) -> Side | None:

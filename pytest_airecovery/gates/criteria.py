@@ -16,6 +16,7 @@ import numpy as np
 
 from pytest_airecovery.gates.bands import Band, slo_runs
 from pytest_airecovery.gates.compare import (
+    SCATTERED_SHARE_LIMIT,
     SLO_SHARE_MARGIN,
     Comparison,
     SloShare,
@@ -29,7 +30,7 @@ from pytest_airecovery.gates.compare import (
 )
 from pytest_airecovery.gates.context import GateContext
 from pytest_airecovery.gates.hodges_lehmann import hodges_lehmann_interval
-from pytest_airecovery.gates.phases import PER_METRIC_CRITERIA, GateConfigError
+from pytest_airecovery.gates.phases import PER_METRIC_CRITERIA, GateConfig, GateConfigError
 from pytest_airecovery.gates.rollout import (
     duration,
     no_user_reports,
@@ -44,6 +45,7 @@ from pytest_airecovery.gates.stats import (
     non_inferiority_continuous,
     non_inferiority_proportion,
     two_proportion_test,
+    wilson_interval,
 )
 from pytest_airecovery.gates.timeutil import format_duration, format_timestamp
 from pytest_airecovery.gates.verdicts import Verdict, errored, failed, inconclusive, passed
@@ -81,12 +83,27 @@ def _samples_in_window(context: GateContext, name: str, metric: str | None) -> S
     )
 
 
-def _band_reason(band: Band, worse: Side | None, min_run: int) -> list[str]:
+def _band_reason(band: Band, worse: Side | None, config: GateConfig) -> list[str]:
+    """A run on the worse side, or scattered points outside the band on it more often than 1%.
+
+    Scattered excursions are how a heavy tail shows (a few percent of minutes far out, never
+    five in a row); healthy data leaves the band on one side in well under 1% of intervals.
+    """
+    reasons = []
     run, word = band.runs.worst(worse)
-    if run < min_run:
-        return []
-    return [f"{run} consecutive points {word} the baseline band "
-            f"[{band.low:.4g}, {band.high:.4g}] (limit {min_run})"]  # fmt: skip
+    if run >= config.min_run:
+        reasons.append(f"{run} consecutive points {word} the baseline band "
+                       f"[{band.low:.4g}, {band.high:.4g}] (limit {config.min_run})")  # fmt: skip
+    outside, word = band.runs.outside(worse)
+    if band.n_points and outside:
+        low, _high = wilson_interval(outside, band.n_points, 1 - 2 * config.anomaly_alpha)
+        if low > SCATTERED_SHARE_LIMIT:
+            reasons.append(
+                f"{outside} of {band.n_points} points {word} the baseline band, scattered "
+                f"({outside / band.n_points:.1%}; {100 * (1 - config.anomaly_alpha):g}% lower bound "
+                f"{low:.1%} > {SCATTERED_SHARE_LIMIT:.0%})"
+            )
+    return reasons
 
 
 def _significantly_worse(comparison: Comparison) -> list[str]:
@@ -153,7 +170,7 @@ def no_anomalies(context: GateContext, metric: str | None) -> Verdict:
         if comparison.notes:
             evidence["notes"] = comparison.notes
     material = abs(shift_estimate) > config.min_shift * abs(baseline_level)
-    reasons = _band_reason(band, worse, config.min_run) + reasons
+    reasons = _band_reason(band, worse, config) + reasons
     if pvalue < config.anomaly_alpha and material:
         side = "" if worse is None else " towards the worse side"
         reasons.append(
@@ -391,7 +408,7 @@ def _stability_reasons(context: GateContext, samples: Samples,
         if with_baseline:
             band = proportion_band(context, samples)
             evidence.update(band=[band.low, band.high], longest_run_outside=band.runs.worst(worse)[0])
-            reasons += _band_reason(band, worse, config.min_run)
+            reasons += _band_reason(band, worse, config)
         return reasons
     cand = samples.candidate_values
     reasons = slo_runs(cand, None, spec.slo_min, spec.slo_max, config.min_run, 1.0)
@@ -400,7 +417,7 @@ def _stability_reasons(context: GateContext, samples: Samples,
     if comparison.band is not None:
         band = comparison.band
         evidence.update(band=[band.low, band.high], longest_run_outside=band.runs.worst(worse)[0])
-        reasons += _band_reason(band, worse, config.min_run)
+        reasons += _band_reason(band, worse, config)
     evidence.update(quantiles=comparison.quantile_evidence(),
                     slo_share=[share.describe() for share in comparison.slo_shares])  # fmt: skip
     return reasons + _significantly_worse(comparison)
