@@ -351,3 +351,161 @@ def test_match_baseline_never_passes_a_regression_beyond_margin(worse: float, di
     factor = (1 - 0.05 - worse / 100) if direction == "higher" else (1 + 0.05 + worse / 100)
     replace_series(document, "latency", "candidate", [v * factor for v in baseline["values"]])
     assert judge(document, "match-baseline", "latency", "limited").outcome is not Outcome.PASS
+
+
+# --- issue 12: tails, direction, bands at each arm's noise, small-arm proportions ---
+
+
+def _heavy_tail(values: list[float]) -> list[float]:
+    """Same median, but every 8th minute (12.5%, scattered) three times slower."""
+    return [v * 3.0 if i % 8 == 3 else v for i, v in enumerate(values)]
+
+
+def _arm(document: dict[str, Any], metric: str, arm: str) -> dict[str, Any]:
+    return next(b for b in document["series"] if b["metric"] == metric and b["arm"] == arm)
+
+
+@pytest.mark.parametrize(("phase", "criterion", "hours", "share"),
+                         [("canary", "no-anomalies", 3, 0.03),
+                          ("limited", "match-baseline", 5, 0.15)])  # fmt: skip
+def test_heavy_tail_at_the_same_median_never_passes(phase: str, criterion: str, hours: float,
+                                                     share: float) -> None:  # fmt: skip
+    metrics = {"latency": {"direction": "lower", "margin": 0.05}}  # no SLO: the quantiles see it
+    document = export(hours=hours, share=share, metrics=metrics, seed=4)
+    candidate = _arm(document, "latency", "candidate")
+    replace_series(document, "latency", "candidate", _heavy_tail(candidate["values"]))
+    verdict = judge(document, criterion, "latency", phase)
+    assert verdict.outcome is Outcome.FAIL, verdict.message
+    assert "p90" in verdict.message or "scattered" in verdict.message
+    p50 = verdict.evidence["quantiles"][0]
+    assert p50["quantile"] == 0.5 and abs(p50["difference"]) < 5  # the median did not move
+
+
+def test_heavy_tail_past_the_slo_is_counted_as_a_share() -> None:
+    document = export(hours=5, share=0.15, seed=2)  # latency slo_max = 400
+    candidate = _arm(document, "latency", "candidate")
+    replace_series(document, "latency", "candidate", _heavy_tail(candidate["values"]))
+    verdict = judge(document, "match-baseline", "latency", "limited")
+    assert verdict.outcome is Outcome.FAIL
+    assert "share past the SLO limit 400" in verdict.message
+    share = verdict.evidence["slo_share"][0]
+    assert share["candidate"][0] >= 30 and share["difference"] > 0.1
+
+
+@pytest.mark.parametrize(("direction", "shift"), [("lower", -5.0), ("higher", 5.0)])
+def test_an_improvement_never_fails(direction: str, shift: float) -> None:
+    """A canary 2.5% better than the baseline promotes, whichever way is better."""
+    metrics = {"latency": {"direction": direction, "margin": 0.05}}
+    document = export(candidate_shift=shift, metrics=metrics)
+    verdict = judge(document, "no-anomalies", "latency")
+    assert verdict.outcome is Outcome.PASS, verdict.message
+    assert verdict.evidence["p_value"] > 0.5  # tested one-sided, towards the worse side
+    limited = export(hours=5, share=0.15, candidate_shift=shift, metrics=metrics)
+    assert judge(limited, "match-baseline", "latency", "limited").outcome is Outcome.PASS
+    # A long run on the better side is no anomaly either.
+    better = export(metrics=metrics)
+    values = list(_arm(better, "latency", "baseline")["values"])
+    values[100:120] = [200.0 + 20 * shift] * 20
+    replace_series(better, "latency", "candidate", values)
+    assert judge(better, "no-anomalies", "latency").outcome is Outcome.PASS
+
+
+def test_the_same_shift_towards_the_worse_side_fails() -> None:
+    metrics = {"latency": {"direction": "higher", "margin": 0.05}}
+    verdict = judge(export(candidate_shift=-5.0, metrics=metrics), "no-anomalies", "latency")
+    assert verdict.outcome is Outcome.FAIL and "towards the worse side" in verdict.message
+
+
+def test_a_run_counts_only_points_on_the_same_side() -> None:
+    document = export(metrics={"latency": {}})  # no direction: both sides count, separately
+    values = list(_arm(document, "latency", "baseline")["values"])
+    values[100:110] = [400.0, 0.0] * 5  # alternating above and below the band
+    replace_series(document, "latency", "candidate", values)
+    verdict = judge(document, "no-anomalies", "latency")
+    assert verdict.outcome is Outcome.PASS, verdict.message
+    assert verdict.evidence["runs_above_below"] == [1, 1]
+    values[100:106] = [400.0] * 6  # the same excursion on one side is a run
+    replace_series(document, "latency", "candidate", values)
+    assert judge(document, "no-anomalies", "latency").outcome is Outcome.FAIL
+
+
+def test_a_small_arm_is_judged_at_its_own_noise() -> None:
+    """A 2% arm's per-minute values are 7 times noisier than the control's: not a fault."""
+    document = export(share=0.02)
+    rng = np.random.default_rng(11)
+    baseline = np.array(_arm(document, "latency", "baseline")["values"])
+    shared = np.sin(np.arange(baseline.size) / 30) * 5  # a cycle both arms share
+    replace_series(document, "latency", "baseline", list(baseline + shared))
+    noisy = 200 + shared + rng.normal(0, 10 * math.sqrt(0.98 / 0.02), baseline.size)
+    replace_series(document, "latency", "candidate", list(noisy))
+    verdict = judge(document, "no-anomalies", "latency")
+    assert verdict.outcome is Outcome.PASS, verdict.message
+    assert "each interval's volume" in verdict.evidence["band_method"]
+
+
+def test_a_zero_trial_interval_is_skipped_not_an_error() -> None:
+    document = export()
+    block = _arm(document, "errors", "candidate")
+    for index in range(0, 181, 10):
+        block["values"][index], block["trials"][index] = 0, 0
+    verdict = judge(document, "no-anomalies", "errors")
+    assert verdict.outcome is Outcome.PASS, verdict.message
+    assert verdict.evidence["zero_trial_intervals"] == 19
+    limited = export(hours=5, share=0.15)
+    _arm(limited, "errors", "candidate")["trials"][7] = 0
+    _arm(limited, "errors", "candidate")["values"][7] = 0
+    assert judge(limited, "match-baseline", "errors", "limited").outcome is Outcome.PASS
+
+
+def test_slo_runs_of_a_small_arm_use_each_intervals_trials() -> None:
+    """2 errors in 15 requests (13%) is no evidence of a rate above a 10% SLO."""
+    metrics = {"errors": {"kind": "proportion", "direction": "lower", "slo_max": 0.1}}
+    document = export(metrics=metrics)
+    rng = np.random.default_rng(5)
+    for arm, trials in (("baseline", 500), ("candidate", 15)):
+        block = _arm(document, "errors", arm)
+        block["trials"] = [trials] * 181
+        block["values"] = rng.binomial(trials, 0.05, 181).tolist()
+    _arm(document, "errors", "candidate")["values"][50:58] = [2] * 8
+    verdict = judge(document, "no-anomalies", "errors")
+    assert verdict.outcome is Outcome.PASS, verdict.message
+    # Many errors in a row at the same volume are a breach.
+    _arm(document, "errors", "candidate")["values"][50:58] = [12] * 8
+    verdict = judge(document, "no-anomalies", "errors")
+    assert verdict.outcome is Outcome.FAIL and "above the SLO limit 0.1" in verdict.message
+
+
+@pytest.mark.parametrize("direction", ["higher", "lower"])
+def test_margin_sign_is_the_same_in_message_and_evidence(direction: str) -> None:
+    metrics = {"errors": {"kind": "proportion", "direction": direction, "margin": 0.005,
+                          "margin_kind": "absolute"}}  # fmt: skip
+    verdict = judge(export(hours=5, share=0.15, metrics=metrics), "match-baseline", "errors",
+                    "limited")  # fmt: skip
+    limit = verdict.evidence["limit"]
+    assert limit == (-0.005 if direction == "higher" else 0.005)
+    assert f"limit {limit:+.4g}" in verdict.message
+    assert verdict.evidence["margin"] == 0.005 and "margin 0.005" in verdict.message
+
+
+def test_nan_trials_message_names_the_missing_counts() -> None:
+    document = export()
+    _arm(document, "errors", "candidate")["trials"][3] = math.nan
+    verdict = judge(document, "no-anomalies", "errors")
+    assert verdict.outcome is Outcome.ERROR
+    assert "trials > 0" not in verdict.message
+    assert "1 of its rows have no trials count" in verdict.message
+
+
+def test_an_undeclared_metric_with_trials_is_a_proportion() -> None:
+    """Raw error counts of a 3% arm are 30x smaller than the control's: compare rates instead."""
+    document = export(metrics={})
+    rng = np.random.default_rng(8)
+    for arm, trials in (("baseline", 1000), ("candidate", 30)):
+        block = _arm(document, "errors", arm)
+        block["trials"] = [trials] * 181
+        block["values"] = rng.binomial(trials, 0.01, 181).tolist()
+    verdict = judge(document, "no-anomalies", "errors")
+    assert verdict.outcome is Outcome.PASS, verdict.message
+    assert "binomial" in verdict.evidence["band_method"]
+    declared = export(metrics={"errors": {"kind": "continuous"}})
+    assert judge(declared, "no-anomalies", "errors").evidence["band_method"].startswith("paired")

@@ -27,6 +27,7 @@ from pytest_airecovery.gates.bands import (
 from pytest_airecovery.gates.context import GateContext
 from pytest_airecovery.gates.phases import MetricSpec
 from pytest_airecovery.gates.quantiles import (
+    MAD_TO_SIGMA,
     NOISE_NODES,
     QuantileComparison,
     compare_quantiles,
@@ -161,9 +162,39 @@ def _noise(context: GateContext, samples: Samples,
                          volume_b[usable], worse)  # fmt: skip
     if not noise.usable:
         return None, 0.0
-    extra = np.full(samples.baseline_values.size, noise.scale * float(np.median(noise.candidate_extra)))
-    extra[index_used] = noise.scale * noise.candidate_extra
+    extra_sd = noise.scale * noise.candidate_extra
+    # Check the volume model against the data: successive differences cancel what the arms
+    # share (cycle, jitter), so half their variance difference is the candidate's extra noise
+    # variance. The smaller of the two is used: a model that does not hold (noise that does not
+    # shrink with traffic) or a regression that widens the candidate never widens the reference.
+    observed = _extra_variance_observed(samples)
+    modelled = float(np.mean(extra_sd**2))
+    if modelled > 0 and observed < modelled:
+        extra_sd = extra_sd * math.sqrt(max(observed, 0.0) / modelled)
+    extra = np.full(samples.baseline_values.size, float(np.median(extra_sd)) if extra_sd.size else 0.0)
+    extra[index_used] = extra_sd
     return noise, extra
+
+
+def _successive_variance(times: FloatArray, values: FloatArray) -> float:
+    """Half the robust variance of differences between neighbouring samples one step apart."""
+    if values.size < 3:
+        return math.nan
+    gaps = np.diff(times)
+    step = float(np.median(gaps))
+    differences = np.diff(values)[np.abs(gaps - step) <= 0.5 * step]
+    if differences.size < 2:
+        return math.nan
+    centre = float(np.median(differences))
+    return (MAD_TO_SIGMA * float(np.median(np.abs(differences - centre)))) ** 2 / 2.0
+
+
+def _extra_variance_observed(samples: Samples) -> float:
+    candidate = _successive_variance(samples.candidate.timestamps, samples.candidate_values)
+    baseline = _successive_variance(samples.baseline.timestamps, samples.baseline_values)
+    if not (math.isfinite(candidate) and math.isfinite(baseline)):
+        return 0.0  # cannot check the model: no matching (fail closed)
+    return max(0.0, candidate - baseline)
 
 
 def _slo_share(spec: MetricSpec, cand: FloatArray, reference: FloatArray | None,
