@@ -255,3 +255,130 @@ def test_band_ignores_short_spikes() -> None:
 def test_longest_true_run() -> None:
     assert longest_true_run(np.array([], dtype=bool)) == 0
     assert longest_true_run(np.array([1, 1, 0, 1, 1, 1, 0], dtype=bool)) == 3
+
+
+# --- quantile intervals (order statistics, exact binomial ranks) against scipy ---
+
+from pytest_airecovery.gates.bands import binomial_band, side_runs, slo_runs, wilson_limits  # noqa: E402
+from pytest_airecovery.gates.quantiles import (  # noqa: E402
+    binomial_cdf,
+    compare_quantiles,
+    min_samples_for,
+    noise_scale,
+    order_statistic_ranks,
+    quantile_interval,
+)
+from pytest_airecovery.gates.stats import two_proportion_test  # noqa: E402
+
+
+@pytest.mark.parametrize(("trials", "probability"), [(0, 0.3), (1, 0.5), (37, 0.9), (5000, 0.01)])
+def test_binomial_cdf_matches_scipy(trials: int, probability: float) -> None:
+    oracle = scipy_stats.binom.cdf(np.arange(trials + 1), trials, probability)
+    assert np.abs(binomial_cdf(trials, probability) - oracle).max() <= 1e-12
+
+
+@pytest.mark.parametrize("size", [3, 20, 151, 1200])
+@pytest.mark.parametrize("quantile", [0.5, 0.9, 0.99])
+@pytest.mark.parametrize("alpha", [0.05, 0.001])
+def test_quantile_interval_matches_scipy_quantile_test(size: int, quantile: float,
+                                                        alpha: float) -> None:  # fmt: skip
+    values = np.random.default_rng(size).lognormal(size=size)
+    ours = quantile_interval(values, quantile, alpha)
+    lower = scipy_stats.quantile_test(values, p=quantile, alternative="greater")
+    upper = scipy_stats.quantile_test(values, p=quantile, alternative="less")
+    low = lower.confidence_interval(1 - alpha).low
+    high = upper.confidence_interval(1 - alpha).high
+    assert ours.low == low if np.isfinite(low) else ours.low == -np.inf
+    assert ours.high == high if np.isfinite(high) else ours.high == np.inf
+    assert ours.estimate == np.quantile(values, quantile, method="inverted_cdf")
+
+
+def test_p99_needs_enough_samples_for_an_interval() -> None:
+    need = min_samples_for(0.99, 0.05)
+    assert order_statistic_ranks(need, 0.99, 0.05)[1] <= need
+    assert order_statistic_ranks(need - 1, 0.99, 0.05)[1] == need  # no finite upper limit yet
+
+
+@pytest.mark.parametrize("quantile", [0.5, 0.9])
+def test_quantile_difference_limits_hold_their_level(quantile: float) -> None:
+    """Same distribution in both arms: each one-sided 95% limit misses zero in <= 5% of draws."""
+    rng = np.random.default_rng(0)
+    above = below = 0
+    for _ in range(600):
+        base, cand = rng.gamma(3.0, size=200), rng.gamma(3.0, size=120)
+        result = compare_quantiles(base, cand, (quantile,), 0.05)[0]
+        above += result.low > 0
+        below += result.high < 0
+    # Observed about 2.5% each (exact ranks and MOVER are conservative); 5% is the promise.
+    assert above / 600 <= 0.05 and below / 600 <= 0.05
+
+
+def test_noise_matching_widens_the_reference_only() -> None:
+    rng = np.random.default_rng(3)
+    base = rng.normal(100, 1, 500)
+    plain = compare_quantiles(base, base, (0.9,), 0.05)[0]
+    matched = compare_quantiles(base, base, (0.9,), 0.05, extra_sd=5.0)[0]
+    assert matched.reference.estimate > plain.reference.estimate + 5
+    assert matched.candidate == plain.candidate
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 10_000), share=st.floats(0.0, 0.4), size=st.floats(1.0, 50.0))
+def test_a_worse_side_regression_never_widens_the_noise_scale(seed: int, share: float,
+                                                               size: float) -> None:  # fmt: skip
+    rng = np.random.default_rng(seed)
+    residuals = rng.normal(0, 1, 300)
+    factor = np.ones(300)
+    regressed = residuals + np.where(rng.random(300) < share, size, 0.0)
+    assert noise_scale(regressed, factor, "higher") <= noise_scale(residuals, factor, "higher")
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+def test_two_proportion_test_one_sided(alternative: str) -> None:
+    result = two_proportion_test(100, 10_000, 30, 2_000, alternative=alternative)  # type: ignore[arg-type]
+    pooled = 130 / 12_000
+    z = (30 / 2000 - 100 / 10_000) / math.sqrt(pooled * (1 - pooled) * (1 / 10_000 + 1 / 2000))
+    expected = {"two-sided": 2 * scipy_stats.norm.sf(abs(z)), "greater": scipy_stats.norm.sf(z),
+                "less": scipy_stats.norm.cdf(z)}[alternative]  # fmt: skip
+    assert result.pvalue == pytest.approx(expected, rel=1e-9)
+
+
+# --- bands: same-side runs, each interval's own trials ---
+
+
+def test_side_runs_do_not_join_the_two_sides() -> None:
+    above = np.array([1, 0, 1, 0, 1, 1, 1, 0], dtype=bool)
+    below = np.array([0, 1, 0, 1, 0, 0, 0, 1], dtype=bool)
+    runs = side_runs(above, below)
+    assert (runs.above, runs.below) == (3, 1)
+    assert runs.worst("higher") == (3, "above") and runs.worst("lower") == (1, "below")
+
+
+def test_binomial_band_skips_zero_trial_intervals() -> None:
+    events = np.array([0.0, 1.0, 0.0, 40.0, 0.0])
+    trials = np.array([0.0, 100.0, 0.0, 100.0, 0.0])
+    band = binomial_band(events, trials, 0.01, None, width=4.0)
+    assert band.n_points == 2 and band.runs.points_above == 1
+
+
+def test_binomial_band_width_grows_for_a_small_interval() -> None:
+    # 2 of 15 at a 5% rate is noise; 2 of 15 000 is not 13%.
+    small = binomial_band(np.array([2.0]), np.array([15.0]), 0.05, None, width=4.0)
+    assert small.runs.points_above == 0
+    large = binomial_band(np.array([2000.0]), np.array([15000.0]), 0.05, None, width=4.0)
+    assert large.runs.points_above == 1
+
+
+@pytest.mark.parametrize(("events", "trials"), [(0, 15), (2, 15), (15, 15), (37, 2000)])
+def test_wilson_limits_match_scipy(events: int, trials: int) -> None:
+    low, high = wilson_limits(np.array([float(events)]), np.array([float(trials)]), 0.99)
+    oracle = scipy_stats.binomtest(events, trials).proportion_ci(0.99, method="wilson")
+    assert low[0] == pytest.approx(oracle.low, abs=1e-12)
+    assert high[0] == pytest.approx(oracle.high, abs=1e-12)
+
+
+def test_slo_runs_need_evidence_per_interval_for_proportions() -> None:
+    events = np.array([2.0] * 8)
+    assert slo_runs(events, np.full(8, 15.0), None, 0.1, 5, 0.99) == []
+    assert slo_runs(events / 15, None, None, 0.1, 5, 0.99) != []  # raw rates would breach
+    assert slo_runs(np.array([9.0] * 8), np.full(8, 15.0), None, 0.1, 5, 0.99) != []
