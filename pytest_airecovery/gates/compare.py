@@ -28,6 +28,7 @@ from pytest_airecovery.gates.context import GateContext
 from pytest_airecovery.gates.phases import MetricSpec
 from pytest_airecovery.gates.quantiles import (
     MAD_TO_SIGMA,
+    MIN_PAIRS_FOR_NOISE,
     NOISE_NODES,
     QuantileComparison,
     compare_quantiles,
@@ -51,6 +52,9 @@ Side = Literal["higher", "lower"]
 SLO_SHARE_MARGIN = 0.01
 # Healthy data leaves the band on the worse side in well under this share of intervals.
 SCATTERED_SHARE_LIMIT = 0.01
+# The volume noise model stands unless the data shows less than this share of its extra variance
+# (the estimate from successive differences is noisy: a plain minimum would bias it low).
+MODEL_CHECK_RATIO = 0.5
 
 
 def worse_side(spec: MetricSpec) -> Side | None:
@@ -165,11 +169,12 @@ def _noise(context: GateContext, samples: Samples,
     extra_sd = noise.scale * noise.candidate_extra
     # Check the volume model against the data: successive differences cancel what the arms
     # share (cycle, jitter), so half their variance difference is the candidate's extra noise
-    # variance. The smaller of the two is used: a model that does not hold (noise that does not
-    # shrink with traffic) or a regression that widens the candidate never widens the reference.
+    # variance. When the data shows clearly less extra noise than the model (noise that does not
+    # shrink with traffic), the data's figure is used. A regression that widens the candidate
+    # cannot widen the reference: the model's scale is read from the better side only.
     observed = _extra_variance_observed(samples)
     modelled = float(np.mean(extra_sd**2))
-    if modelled > 0 and observed < modelled:
+    if modelled > 0 and observed < MODEL_CHECK_RATIO * modelled:
         extra_sd = extra_sd * math.sqrt(max(observed, 0.0) / modelled)
     extra = np.full(samples.baseline_values.size, float(np.median(extra_sd)) if extra_sd.size else 0.0)
     extra[index_used] = extra_sd
@@ -248,13 +253,27 @@ def compare_continuous(context: GateContext, samples: Samples, alpha: float, *,
     return comparison
 
 
+def _overdispersion(events: FloatArray, trials: FloatArray, rate: float) -> float:
+    """Robust variance of the intervals' rates in binomial SDs (>= 1; 1 means pure binomial)."""
+    informative = trials > 0
+    if informative.sum() < MIN_PAIRS_FOR_NOISE or not 0 < rate < 1:
+        return 1.0
+    counts = trials[informative]
+    z = (events[informative] / counts - rate) / np.sqrt(rate * (1 - rate) / counts)
+    spread = MAD_TO_SIGMA * float(np.median(np.abs(z - np.median(z))))
+    return max(1.0, spread**2)
+
+
 def proportion_band(context: GateContext, samples: Samples) -> Band:
     """Each candidate interval's rate vs the concurrent baseline interval (or overall rate)."""
     cand, base = samples.candidate, samples.baseline
     assert cand.trials is not None and base.trials is not None
     overall = float(base.values.sum() / base.trials.sum())
     if context.config.baseline_window is not None:
-        return binomial_band(cand.values, cand.trials, overall, None, context.config.band_width)
+        # Not concurrent: nothing cancels the daily cycle or shared jitter, so the band widens by
+        # the baseline window's own over-dispersion (its rates' robust spread in binomial SDs).
+        width = context.config.band_width * math.sqrt(_overdispersion(base.values, base.trials, overall))
+        return binomial_band(cand.values, cand.trials, overall, None, width)
     index = _pairing(samples)
     paired = index >= 0
     safe = np.where(paired, index, 0)

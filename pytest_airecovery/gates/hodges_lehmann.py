@@ -182,9 +182,6 @@ def hodges_lehmann_interval(
     differences = PairwiseDifferences(baseline, candidate)
     n_b, n_c, total = differences.baseline.size, differences.candidate.size, differences.count
     middle = (total - 1) // 2
-    estimate = differences.select(middle)
-    if total % 2 == 0:
-        estimate = (estimate + differences.next_after(estimate, middle)) / 2.0
     n = n_b + n_c
     tie_term = _tie_term(differences.baseline, differences.candidate) if n > 1 else 0.0
     variance = n_b * n_c / 12.0 * ((n + 1) - (tie_term / (n * (n - 1)) if n > 1 else 0.0))
@@ -192,6 +189,20 @@ def hodges_lehmann_interval(
     rank_low = math.floor(total / 2.0 - z * math.sqrt(max(variance, 0.0)))
     rank_low = min(max(rank_low, 1), (total + 1) // 2)
     rank_high = total + 1 - rank_low
-    low = differences.select(rank_low - 1)
-    high = differences.select(rank_high - 1)
+    if total <= MATERIALISE_LIMIT:
+        # Small enough to hold: one partition finds all four order statistics at once (the
+        # same floating-point differences, so the same values as the selection would give).
+        every = (differences.candidate[:, None] - differences.baseline[None, :]).ravel()
+        wanted = sorted({middle, min(middle + 1, total - 1), rank_low - 1, rank_high - 1})
+        parted = np.partition(every, wanted)
+        estimate = float(parted[middle])
+        if total % 2 == 0:
+            estimate = (estimate + float(parted[middle + 1])) / 2.0
+        low, high = float(parted[rank_low - 1]), float(parted[rank_high - 1])
+    else:
+        estimate = differences.select(middle)
+        if total % 2 == 0:
+            estimate = (estimate + differences.next_after(estimate, middle)) / 2.0
+        low = differences.select(rank_low - 1)
+        high = differences.select(rank_high - 1)
     return HodgesLehmannInterval(estimate, low, high, confidence, rank_low, rank_high, n_b, n_c)
