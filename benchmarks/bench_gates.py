@@ -6,7 +6,9 @@
 Prints, for each comparison, our time, the reference time, their ratio and the agreement.
 Targets (issue #5): Mann-Whitney U <= 0.7x scipy with p equal to 1e-9; Hodges-Lehmann interval
 not O(n^2) at 1,000,000 vs 1,000,000; a full limited-phase gate over an 8 h export at 1 s
-resolution for 12 metrics <= 2x computing the same statistics directly.
+resolution for 12 metrics <= 2x computing the same statistics directly. Issue 12 adds the
+quantile comparison (order-statistic limits per arm, MOVER for the difference) against a plain
+numpy bootstrap of the same p50/p90/p99 differences; its limits must equal scipy's quantile_test.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from scipy import stats as scipy_stats
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pytest_airecovery.gates.hodges_lehmann import hodges_lehmann_interval
+from pytest_airecovery.gates.quantiles import compare_quantiles, quantile_interval
 from pytest_airecovery.gates.runner import GateRun
 from pytest_airecovery.gates.stats import mann_whitney_u, newcombe_difference_interval
 
@@ -82,6 +85,37 @@ def bench_hodges_lehmann(size: int) -> None:
     print(f"{'':<44} brute force at 2,000 vs 2,000 agrees exactly: {exact}")
 
 
+BOOTSTRAP_RESAMPLES = 1000
+
+
+def numpy_bootstrap(baseline: np.ndarray, candidate: np.ndarray, quantiles: tuple[float, ...],
+                    alpha: float) -> np.ndarray:  # fmt: skip
+    """Percentile bootstrap of candidate - baseline at each quantile: (low, high) rows."""
+    rng = np.random.default_rng(3)
+    differences = np.empty((BOOTSTRAP_RESAMPLES, len(quantiles)))
+    for index in range(BOOTSTRAP_RESAMPLES):
+        base = baseline[rng.integers(0, baseline.size, baseline.size)]
+        cand = candidate[rng.integers(0, candidate.size, candidate.size)]
+        differences[index] = np.quantile(cand, quantiles) - np.quantile(base, quantiles)
+    return np.quantile(differences, [alpha, 1 - alpha], axis=0).T
+
+
+def bench_quantiles(size: int, repeats: int) -> None:
+    rng = np.random.default_rng(4)
+    baseline = rng.gamma(30, 7, size)
+    candidate = rng.gamma(30, 7, size // 6)  # a 15% arm beside the control
+    levels, alpha = (0.5, 0.9, 0.99), 0.05
+    ours_t, ours = best_of(repeats, lambda: compare_quantiles(baseline, candidate, levels, alpha))
+    boot_t, boot = best_of(1, lambda: numpy_bootstrap(baseline, candidate, levels, alpha))
+    oracle = scipy_stats.quantile_test(candidate, p=0.9, alternative="less")
+    exact = quantile_interval(candidate, 0.9, alpha).high == oracle.confidence_interval(0.95).high
+    widths = ", ".join(f"p{100 * q:g} {r.high - r.low:.3g} vs {b[1] - b[0]:.3g}"
+                       for q, r, b in zip(levels, ours, boot))  # fmt: skip
+    row(f"quantile limits p50/p90/p99 {size:,} vs {size // 6:,}", ours_t, boot_t,
+        f"vs a {BOOTSTRAP_RESAMPLES}-resample numpy bootstrap; widths {widths}; "
+        f"p90 limit == scipy quantile_test: {exact}")  # fmt: skip
+
+
 CONTINUOUS = [f"latency_{name}_ms" for name in ("p50", "p90", "p95", "p99")] + [
     "quality_score", "toxicity_score", "refusal_score", "tokens_out", "time_to_first_token_ms",
     "grounding_score",
@@ -128,6 +162,11 @@ def reference_statistics(document: dict[str, Any], *, with_hodges_lehmann: bool 
         # so the reference uses the same selection routine as the gate.
         if with_hodges_lehmann:
             hodges_lehmann_interval(base, cand, 0.90)
+        # The quantile limits the gate adds (issue 12): p50 and p90 of each arm, at 95% one-sided.
+        for values in (base, cand):
+            for level in (0.5, 0.9):
+                for side in ("greater", "less"):
+                    scipy_stats.quantile_test(values, p=level, alternative=side).confidence_interval(0.95)
     for metric in PROPORTIONS:
         counts = []
         for arm in ("baseline", "candidate"):
@@ -196,6 +235,7 @@ def main() -> None:
     print(f"{'benchmark':<44} {'ours':>9} {'reference':>9} {'ratio':>7}   agreement")
     bench_mann_whitney(size, args.repeats)
     bench_hodges_lehmann(size)
+    bench_quantiles(min(size, 100_000), args.repeats)  # the bootstrap is 1000 x slower: cap it
     bench_limited_gate(hours, args.repeats)
     print(f"(python {sys.version.split()[0]}, numpy {np.__version__}, "
           f"scipy {__import__('scipy').__version__}; best of {args.repeats})")  # fmt: skip

@@ -29,7 +29,6 @@ from pytest_airecovery.gates.phases import MetricSpec
 from pytest_airecovery.gates.quantiles import (
     MAD_TO_SIGMA,
     MIN_PAIRS_FOR_NOISE,
-    NOISE_NODES,
     QuantileComparison,
     compare_quantiles,
     default_quantiles,
@@ -202,18 +201,20 @@ def _extra_variance_observed(samples: Samples) -> float:
     return max(0.0, candidate - baseline)
 
 
-def _slo_share(spec: MetricSpec, cand: FloatArray, reference: FloatArray | None,
+def _slo_share(spec: MetricSpec, cand: FloatArray, matched: tuple[FloatArray, int] | None,
                alpha: float) -> list[SloShare]:  # fmt: skip
+    """Share of candidate intervals past each SLO limit, vs the noise-matched baseline's."""
     shares = []
     for limit, side in ((spec.slo_max, "higher"), (spec.slo_min, "lower")):
         if limit is None:
             continue
         k_c, n_c = share_beyond(cand, limit, side)  # type: ignore[arg-type]
-        if reference is not None and reference.size:
+        if matched is not None and matched[0].size:
+            reference, nodes = matched
             k_expanded, n_expanded = share_beyond(reference, limit, side)  # type: ignore[arg-type]
-            # The reference repeats each baseline value at NOISE_NODES nodes: count it as n_b.
-            n_r = n_expanded // NOISE_NODES
-            k_r = k_expanded / NOISE_NODES
+            # The reference stands for each baseline value `nodes` times: count it as n_b.
+            n_r = n_expanded // nodes
+            k_r = k_expanded / nodes
             low, high = newcombe_difference_interval(k_c, n_c, k_r, n_r, 1.0 - 2.0 * alpha)
             shares.append(SloShare(limit, side, k_c, n_c, k_r, n_r, low, high))  # type: ignore[arg-type]
         else:
@@ -238,7 +239,9 @@ def compare_continuous(context: GateContext, samples: Samples, alpha: float, *,
         band = mad_band(base, cand, config.band_width)
     comparison = Comparison(spec, worse, band, noise)
     quantiles = spec.quantiles or default_quantiles(base.size, cand.size)
-    comparison.quantiles = compare_quantiles(base, cand, tuple(quantiles), alpha, extra_sd=extra)
+    reference, nodes = noise_matched_reference(base, extra)
+    comparison.quantiles = compare_quantiles(base, cand, tuple(quantiles), alpha,
+                                             reference=reference)  # fmt: skip
     for result in comparison.quantiles:
         comparison.quantile_margins.append(
             absolute_margin(spec.margin, spec.margin_kind, result.reference.estimate)
@@ -246,10 +249,7 @@ def compare_continuous(context: GateContext, samples: Samples, alpha: float, *,
         if not (math.isfinite(result.low) and math.isfinite(result.high)):
             need = min_samples_for(result.quantile, alpha)
             comparison.notes.append(f"{result.label} needs >= {need} samples per arm for an interval")
-    reference = None
-    if spec.slo_max is not None or spec.slo_min is not None:
-        reference = noise_matched_reference(base, extra)
-    comparison.slo_shares = _slo_share(spec, cand, reference, alpha)
+    comparison.slo_shares = _slo_share(spec, cand, (reference, nodes), alpha)
     return comparison
 
 

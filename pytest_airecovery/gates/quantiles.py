@@ -183,13 +183,16 @@ def noise_scale(
 
 def noise_matched_reference(
     baseline: FloatArray, extra_sd: FloatArray | float, nodes: int = NOISE_NODES
-) -> FloatArray:
-    """The sorted baseline with the candidate's extra noise: each value at `nodes` normal nodes."""
+) -> tuple[FloatArray, int]:
+    """The sorted baseline with the candidate's extra noise: each value at `nodes` normal nodes.
+
+    Returns the sorted values and how many stand for each baseline value (1 with no extra noise).
+    """
     extra = np.broadcast_to(np.asarray(extra_sd, dtype=np.float64), baseline.shape)
     if not np.any(extra > 0):
-        return np.sort(np.repeat(baseline, nodes))
+        return np.sort(baseline), 1
     offsets = np.array([normal_quantile((k + 0.5) / nodes) for k in range(nodes)])
-    return np.sort((baseline[:, None] + extra[:, None] * offsets[None, :]).ravel())
+    return np.sort((baseline[:, None] + extra[:, None] * offsets[None, :]).ravel()), nodes
 
 
 def compare_quantiles(
@@ -199,9 +202,14 @@ def compare_quantiles(
     alpha: float,
     *,
     extra_sd: FloatArray | float = 0.0,
+    reference: FloatArray | None = None,
 ) -> list[QuantileComparison]:
-    """Each quantile of candidate vs the (noise-matched) baseline, one-sided (1 - alpha) limits."""
-    reference = noise_matched_reference(baseline, extra_sd)
+    """Each quantile of candidate vs the (noise-matched) baseline, one-sided (1 - alpha) limits.
+
+    `reference` is the sorted output of `noise_matched_reference` when the caller has it already.
+    """
+    if reference is None:
+        reference, _nodes = noise_matched_reference(baseline, extra_sd)
     ordered = np.sort(candidate)
     results = []
     for quantile in quantiles:
