@@ -509,3 +509,15 @@ def test_an_undeclared_metric_with_trials_is_a_proportion() -> None:
     assert "binomial" in verdict.evidence["band_method"]
     declared = export(metrics={"errors": {"kind": "continuous"}})
     assert judge(declared, "no-anomalies", "errors").evidence["band_method"].startswith("paired")
+
+
+def test_an_arm_with_only_zero_trial_intervals_is_inconclusive() -> None:
+    document = export(hours=5, share=0.15)
+    block = _arm(document, "errors", "candidate")
+    block["values"] = [0] * len(block["values"])
+    block["trials"] = [0] * len(block["trials"])
+    for criterion, phase in (("no-anomalies", "canary"), ("match-baseline", "limited")):
+        verdict = judge(document, criterion, "errors", phase,
+                        phases={"canary": {"traffic": [1, 25]}})  # fmt: skip
+        assert verdict.outcome is Outcome.INCONCLUSIVE, verdict.message
+        assert "all with 0 trials" in verdict.message

@@ -78,9 +78,17 @@ def _samples_in_window(context: GateContext, name: str, metric: str | None) -> S
     if (problem := window_problem(context, name, metric)) is not None:
         return problem
     window = context.window
-    return window_samples(
+    samples = window_samples(
         context, name, metric, window.start or 0.0, window.end or 0.0, min_span=_min_span(context)
     )
+    if isinstance(samples, Verdict) or samples.spec.kind != "proportion":
+        return samples
+    for arm, series in (("baseline", samples.baseline), ("candidate", samples.candidate)):
+        if series.trials is not None and not series.trials.sum() > 0:
+            # Zero-trial intervals are skipped; with nothing else there is nothing to judge.
+            return inconclusive(name, metric, f"the {arm} arm of {metric} has no trials in the "
+                                f"window ({series.size} interval(s), all with 0 trials)")  # fmt: skip
+    return samples
 
 
 def _band_reason(band: Band, worse: Side | None, config: GateConfig) -> list[str]:

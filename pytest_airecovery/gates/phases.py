@@ -83,7 +83,7 @@ class GateConfig:
     metrics: dict[str, MetricSpec] = field(default_factory=dict)
     min_samples: int = 50
     alpha: float = 0.05  # one-sided, for match-baseline
-    anomaly_alpha: float = 0.001  # two-sided rank test in no-anomalies
+    anomaly_alpha: float = 0.001  # no-anomalies: one-sided towards the worse side
     min_shift: float = 0.0  # relative to the baseline median: shifts smaller than this are noise
     band_width: float = 4.0  # MAD band half-width in robust standard deviations
     min_run: int = 5  # consecutive points outside the band (or past an SLO) that count
