@@ -324,8 +324,9 @@ def match_baseline(context: GateContext, metric: str | None) -> Verdict:
     if extra_checks:
         summary += "; " + "; ".join(check.text for check in extra_checks)
     if shift_worse or failing:
-        detail = "" if not failing else f" ({'; '.join(failing)})"
-        return failed(name, metric, f"regressed beyond the margin{detail}: {summary}", **evidence)
+        # The summary lists every check with its limit; the evidence names the failing ones.
+        evidence["failing_checks"] = (["shift"] if shift_worse else []) + failing
+        return failed(name, metric, f"regressed beyond the margin: {summary}", **evidence)
     if result.non_inferior and not unclear:
         return passed(name, metric, summary, **evidence)
     what = "; ".join((["the shift"] if not result.non_inferior else []) + unclear)
