@@ -521,3 +521,21 @@ def test_an_arm_with_only_zero_trial_intervals_is_inconclusive() -> None:
                         phases={"canary": {"traffic": [1, 25]}})  # fmt: skip
         assert verdict.outcome is Outcome.INCONCLUSIVE, verdict.message
         assert "all with 0 trials" in verdict.message
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(better_by=st.floats(0.0, 0.5), direction=st.sampled_from(["higher", "lower"]),
+       seed=st.integers(0, 1000), scale=st.sampled_from([1.0, 3.0]))  # fmt: skip
+def test_movement_towards_the_better_side_never_fails(better_by: float, direction: str,
+                                                       seed: int, scale: float) -> None:  # fmt: skip
+    """Any improvement, of any size, of a calm or a noisy metric: never a FAIL."""
+    metrics = {"latency": {"direction": direction, "margin": 0.05}}
+    for phase, criterion, hours, share in (("canary", "no-anomalies", 3, 0.03),
+                                           ("limited", "match-baseline", 5, 0.15)):  # fmt: skip
+        document = export(hours=hours, share=share, seed=seed, metrics=metrics)
+        factor = 1 + better_by if direction == "higher" else 1 - better_by
+        for arm, move in (("baseline", 1.0), ("candidate", factor)):
+            values = np.array(_arm(document, "latency", arm)["values"])
+            replace_series(document, "latency", arm, list((200 + (values - 200) * scale) * move))
+        verdict = judge(document, criterion, "latency", phase)
+        assert verdict.outcome is not Outcome.FAIL, verdict.message
