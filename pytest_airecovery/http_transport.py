@@ -490,6 +490,7 @@ def _exchange(
     watchdog.daemon = True
     watchdog.start()
     unregister = cancel.register(lambda: shut("cancel")) if cancel is not None else None
+    response = None
     try:
         connection.connect()
         if why:  # fired while connecting, before there was a socket to shut down
@@ -515,6 +516,10 @@ def _exchange(
         watchdog.cancel()
         if unregister is not None:
             unregister()
+        # The response holds its own reference to the socket: close both, or a refused body
+        # keeps the connection open (and the server writing) until garbage collection.
+        if response is not None:
+            response.close()
         connection.close()
 
 
