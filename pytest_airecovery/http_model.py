@@ -200,7 +200,9 @@ class OpenAIChatPredictor:
             timeout=self.timeout,
             deadline=self.deadline,
             max_body_bytes=self.max_body_bytes,
-            retry=RetryPolicy(self.max_retries, self.backoff, self.max_backoff, self.max_retry_after),
+            retry=RetryPolicy(
+                self.max_retries, self.backoff, self.max_backoff, self.max_retry_after
+            ),
             rng=self.rng,
             sleep=self.sleep,
             clock=self.clock,

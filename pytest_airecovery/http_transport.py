@@ -1,4 +1,4 @@
-"""Bounded HTTP requests: one total deadline, a body size cap, credentials that stay on their origin.
+"""Bounded HTTP requests: a total deadline, a body size cap, credentials kept on their origin.
 
 :class:`HttpTransport` sends one request and retries transient failures (429, 408, 5xx, refused
 or reset connections, attempt timeouts) with capped exponential backoff and jitter. Every call is
@@ -319,7 +319,10 @@ class HttpTransport:
                 delay = self._next_delay(failure, attempts, ends)
                 if isinstance(delay, str):
                     raise HttpRequestError(
-                        delay, url=target.url, status=failure.status, attempts=attempts,
+                        delay,
+                        url=target.url,
+                        status=failure.status,
+                        attempts=attempts,
                         body=failure.body,
                     ) from None
             if self.sleep is not None:
@@ -380,17 +383,24 @@ class HttpTransport:
         sink: Callable[[bytes], object] | None,
     ) -> Response:
         limit = min(self.timeout, remaining)
+        # Out of the call's deadline rather than the attempt's timeout: no time for another.
+        deadline_bound = limit < self.timeout
+        too_slow = AttemptFailed(
+            _too_slow(limit, deadline_bound, self.deadline), retryable=not deadline_bound
+        )
         started = self.clock()
         current = target
+        cap = self.max_body_bytes if sink is None else None
         for _hop in range(self.max_redirects + 1):
             left = limit - (self.clock() - started)
             if left <= 0:
-                break
-            status, reason, reply_headers, data = _exchange(
-                method, current, body, headers, left, limit, cancel, sink,
-                self.max_body_bytes if sink is None else None,
-                deadline_bound=limit < self.timeout, deadline=self.deadline,
-            )
+                raise too_slow
+            try:
+                status, reason, reply_headers, data = _exchange(
+                    method, current, body, headers, left, cancel, sink, cap
+                )
+            except _TooSlow:
+                raise too_slow from None
             if status in _REDIRECTS:
                 current = self._follow(method, current, status, reply_headers.get("Location"))
                 continue
@@ -404,9 +414,6 @@ class HttpTransport:
                 body=text,
                 retry_after=parse_retry_after(reply_headers.get("Retry-After")),
             )
-        if self.clock() - started >= limit:
-            bound = limit < self.timeout
-            raise AttemptFailed(_too_slow(limit, bound, self.deadline), retryable=not bound)
         raise AttemptFailed(f"more than {self.max_redirects} redirects", retryable=False)
 
     def _follow(self, method: str, current: Target, status: int, location: str | None) -> Target:
@@ -415,7 +422,8 @@ class HttpTransport:
         try:
             following = current.join(location)
         except UrlError as exc:
-            raise AttemptFailed(f"HTTP {status} redirect to an unusable URL: {exc}", False) from None
+            unusable = f"HTTP {status} redirect to an unusable URL: {exc}"
+            raise AttemptFailed(unusable, retryable=False) from None
         if following.origin != current.origin:
             raise AttemptFailed(
                 f"HTTP {status} redirect to another origin refused ({following.url}): credentials "
@@ -431,6 +439,10 @@ class HttpTransport:
                 status=status,
             )
         return following
+
+
+class _TooSlow(Exception):
+    """The watchdog (or a socket timeout) ended the exchange."""
 
 
 def _too_slow(limit: float, deadline_bound: bool, deadline: float) -> str:
@@ -457,17 +469,14 @@ def _exchange(
     body: bytes | None,
     headers: dict[str, str],
     seconds: float,
-    limit: float,
     cancel: Cancel | None,
     sink: Callable[[bytes], object] | None,
     max_body: int | None,
-    *,
-    deadline_bound: bool,
-    deadline: float,
 ) -> tuple[int, str, Any, bytes]:
-    """One request and its response under a watchdog: status, reason, headers, body.
+    """One request and its response within ``seconds``: status, reason, headers, body.
 
-    The headers are the ``http.client`` message (case-insensitive ``get``).
+    The headers are the ``http.client`` message (case-insensitive ``get``). Raises
+    :class:`_TooSlow` when the watchdog fires, :class:`RequestCancelled` on a cancel.
     """
     import http.client
     import socket
@@ -508,9 +517,7 @@ def _exchange(
         if "cancel" in why:
             raise RequestCancelled() from None
         if "time" in why or isinstance(exc, TimeoutError):
-            # Out of the call's deadline, another attempt has no time left: final.
-            too_slow = _too_slow(limit, deadline_bound, deadline)
-            raise AttemptFailed(too_slow, retryable=not deadline_bound) from None
+            raise _TooSlow() from None
         raise _connection_failure(exc) from None
     finally:
         watchdog.cancel()

@@ -16,19 +16,23 @@ FAULT = {fault!r}
 SERVERS = {{}}
 
 def chat_reply(content):
-    return json.dumps({{"choices": [{{"message": {{"role": "assistant", "content": content}}}}]}}).encode()
+    message = {{"role": "assistant", "content": content}}
+    return json.dumps({{"choices": [{{"message": message}}]}}).encode()
+
+DEEP = b'{{"choices": ' + b"[" * 100000 + b"]" * 100000 + b"}}"
 
 def faults_for(ref, other):
     if ref != "chat@cand":
         return FaultPlan()
     if FAULT == "deep-body":
-        return FaultPlan(malformed_first=10**6, malformed_body=b'{{"choices": ' + b"[" * 100000 + b"]" * 100000 + b"}}")
+        return FaultPlan(malformed_first=10**6, malformed_body=DEEP)
     if FAULT == "deep-output":
         return FaultPlan(malformed_first=10**6, malformed_body=chat_reply("[" * 500 + "]" * 500))
     if FAULT == "drip":
         return FaultPlan(drip_first=10**6, drip_interval=0.05)
     if FAULT == "redirect":
-        return FaultPlan(redirect_first=10**6, redirect_status=307, redirect_to=other + "/chat/completions")
+        elsewhere = other + "/chat/completions"
+        return FaultPlan(redirect_first=10**6, redirect_status=307, redirect_to=elsewhere)
     if FAULT == "retry-after":
         return FaultPlan(fail_first=10**6, fail_status=429, retry_after="120")
     return FaultPlan()
@@ -36,7 +40,8 @@ def faults_for(ref, other):
 def server_for(ref, config):
     if ref not in SERVERS:
         bad = ref.endswith("@bad")
-        server = DemoServer(lambda batch: [{{"label": "toxic" if bad else "ok"}} for _ in batch], model_name=ref)
+        label = "toxic" if bad else "ok"
+        server = DemoServer(lambda batch: [{{"label": label}} for _ in batch], model_name=ref)
         server.start()
         config.add_cleanup(server.stop)
         SERVERS[ref] = server
