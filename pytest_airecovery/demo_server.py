@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = ["DemoServer", "FaultPlan", "ServerStats", "main"]
 
@@ -134,7 +135,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(status, error, headers)
 
     def _route(self) -> str:
-        return self.path.split("?", 1)[0].rstrip("/")
+        # A request through a proxy names the absolute URL; this server then answers it itself.
+        return urlsplit(self.path).path.rstrip("/")
 
     def do_GET(self) -> None:
         owner = self.server.owner

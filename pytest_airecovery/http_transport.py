@@ -451,16 +451,42 @@ def _too_slow(limit: float, deadline_bound: bool, deadline: float) -> str:
     return f"no complete response within the {limit:g} s timeout"
 
 
-def _connection(target: Target, seconds: float) -> Any:
+def _connection(scheme: str, host: str, port: int, seconds: float) -> Any:
     import http.client
 
-    if target.scheme == "https":
+    if scheme == "https":
         import ssl
 
-        return http.client.HTTPSConnection(
-            target.host, target.port, timeout=seconds, context=ssl.create_default_context()
-        )
-    return http.client.HTTPConnection(target.host, target.port, timeout=seconds)
+        context = ssl.create_default_context()
+        return http.client.HTTPSConnection(host, port, timeout=seconds, context=context)
+    return http.client.HTTPConnection(host, port, timeout=seconds)
+
+
+def _route(target: Target, seconds: float) -> tuple[Any, str, dict[str, str]]:
+    """Connection, request target and extra headers: direct, or through the environment's proxy.
+
+    Honours ``http_proxy``/``https_proxy``/``no_proxy`` as ``urllib`` does: a tunnel
+    (CONNECT) for https, an absolute URL for plain http.
+    """
+    import urllib.request
+
+    proxy_url = urllib.request.getproxies().get(target.scheme)
+    if not proxy_url or urllib.request.proxy_bypass(target.host):
+        connection = _connection(target.scheme, target.host, target.port, seconds)
+        return connection, target.request_target, {}
+    try:
+        proxy = Target.parse(proxy_url if "://" in proxy_url else f"http://{proxy_url}")
+    except UrlError as exc:
+        raise AttemptFailed(f"unusable {target.scheme}_proxy setting: {exc}", False) from None
+    auth = {"Proxy-Authorization": proxy.basic_auth} if proxy.basic_auth else {}
+    if target.scheme == "https":
+        connection = _connection("https", proxy.host, proxy.port, seconds)
+        connection.set_tunnel(target.host, target.port, headers=auth)
+        return connection, target.request_target, {}
+    connection = _connection("http", proxy.host, proxy.port, seconds)
+    host = f"[{target.host}]" if ":" in target.host else target.host  # IPv6 literal
+    absolute = f"http://{host}:{target.port}{target.request_target}"
+    return connection, absolute, auth
 
 
 def _exchange(
@@ -481,7 +507,7 @@ def _exchange(
     import http.client
     import socket
 
-    connection = _connection(target, seconds)
+    connection, request_target, proxy_headers = _route(target, seconds)
     why: list[str] = []  # set by the watchdog or a cancel before it shuts the socket down
 
     def shut(reason: str) -> None:
@@ -504,7 +530,7 @@ def _exchange(
         connection.connect()
         if why:  # fired while connecting, before there was a socket to shut down
             raise OSError("stopped")
-        connection.request(method, target.request_target, body=body, headers=headers)
+        connection.request(method, request_target, body=body, headers=headers | proxy_headers)
         response = connection.getresponse()
         status, reason, reply_headers = response.status, response.reason or "", response.msg
         if status in _REDIRECTS:

@@ -320,3 +320,26 @@ def test_a_reply_too_deep_for_parse_is_a_clear_error(server: DemoServer) -> None
     server.faults = FaultPlan(malformed_first=1, malformed_body=chat_reply(deep))
     with pytest.raises(HttpModelError, match=r"parse=json\.loads failed .*nested too deeply"):
         model_for(server, parse=json.loads).predict(["x"])
+
+
+# -- proxies from the environment, as urllib honoured them --------------------------------------
+
+
+def test_the_environment_proxy_is_used_and_no_proxy_bypasses_it(
+    server: DemoServer, other_server: DemoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    proxy_root = other_server.base_url.removesuffix("/v1")
+    monkeypatch.setenv("http_proxy", proxy_root)
+    outputs = model_for(server, parse=json.loads).predict(["x"])
+    assert outputs == [{"echo": "x"}]  # the demo server, as a proxy, answers itself
+    assert server.stats.seen == []
+    assert [path for _, path, _ in other_server.stats.seen] == [
+        f"{server.base_url}/chat/completions"
+    ]
+
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    model_for(server).predict(["y"])
+    assert [path for _, path, _ in server.stats.seen] == ["/v1/chat/completions"]
+    assert len(other_server.stats.seen) == 1

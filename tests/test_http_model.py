@@ -6,6 +6,7 @@ about counts and behaviour, never durations.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import random
@@ -440,9 +441,17 @@ def test_demo_server_command_line_serves_a_demo_model() -> None:
         banner = process.stdout.readline()
         assert banner.startswith(f"Serving {DEMO_REF} at http://127.0.0.1:"), banner
         base_url = banner.split(" at ", 1)[1].split()[0]
-        model = openai_chat_model(base_url, DEMO_REF, parse=json.loads)
+        model = openai_chat_model(
+            base_url, DEMO_REF, parse=json.loads, artifact=f"{base_url}/models/{DEMO_REF}"
+        )
         outputs = model.predict(DEMO_TEXTS[:2])
         assert [set(o) for o in outputs] == [{"label", "score"}] * 2
+        # The card names the served weights' sha256; its own sha256 is what a case file pins.
+        with urllib.request.urlopen(f"{base_url}/models/{DEMO_REF}", timeout=10) as response:
+            card_bytes = response.read()
+        card = json.loads(card_bytes)
+        assert card["artifact_sha256"] == load_demo_model(DEMO_REF).artifact_sha256
+        assert model.artifact_sha256 == hashlib.sha256(card_bytes).hexdigest()
     finally:
         process.terminate()
         process.wait(timeout=10)
