@@ -11,6 +11,7 @@ import json
 import random
 import subprocess
 import sys
+import threading
 import tracemalloc
 from collections.abc import Iterator
 from typing import Any
@@ -204,6 +205,33 @@ def test_request_threads_never_keep_the_interpreter_alive(server: DemoServer) ->
     assert done.returncode == 0, done.stderr
     assert "main thread done" in done.stdout
     assert server.stats.requests >= 1  # the requests were really on the wire at exit
+
+
+def test_a_failure_cuts_the_requests_still_on_the_wire() -> None:
+    # "slow" drips for about 15 s; "explode" fails for good once both requests are on the wire.
+    # The batch must not wait for "slow": its connection is shut down and the failure raised.
+    def explode_or_echo(batch: list[Any]) -> list[Any]:
+        if batch == ["explode"]:
+            for _ in range(400):  # until "slow" has arrived too
+                if server.stats.requests >= 2:
+                    break
+                threading.Event().wait(0.025)
+            raise ValueError("cannot handle this input")
+        return echo(batch)
+
+    server = DemoServer(explode_or_echo, model_name=MODEL_NAME)
+    server.faults = FaultPlan(drip_first=10**6, drip_interval=0.05)
+    with server as base_url:
+        model = openai_chat_model(
+            base_url, MODEL_NAME, concurrency=2, timeout=60, max_retries=0
+        )
+        with pytest.raises(HttpModelError, match="cannot handle this input") as info:
+            model.predict(["slow", "explode"])
+        assert info.value.index == 1
+        assert server.wait_idle()
+        stats = server.stats
+    assert stats.requests == 2
+    assert stats.unfinished_replies == 1
 
 
 # -- memory: the body size cap (item 12) ---------------------------------------------------------
