@@ -442,22 +442,28 @@ class OpenAIChatPredictor:
             target = Target.parse(url)
         except UrlError as exc:
             raise ArtifactUnavailable(f"artifact URL: {exc}") from None
-        headers = {"Accept": "*/*"}
-        if target.origin == self.target.origin:
-            headers.update(self._request_headers(self._resolve_api_key()))
-            headers.pop("Content-Type", None)
-            headers["Accept"] = "*/*"
-            if target.basic_auth is None and self.target.basic_auth is not None:
-                headers["Authorization"] = self.target.basic_auth
         digest = hashlib.sha256()
         try:
+            headers = self._artifact_headers(target)
             self.transport.request("GET", target, headers=headers, sink=digest.update)
         except HttpRequestError as failure:
             raise ArtifactUnavailable(
                 f"cannot fetch the artifact {failure.url} to hash it: {failure.reason} "
                 f"(after {failure.attempts} attempt{'s' if failure.attempts != 1 else ''})"
             ) from None
+        except (UrlError, HttpModelError) as exc:
+            raise ArtifactUnavailable(f"cannot fetch the artifact {target.url}: {exc}") from None
         return digest.hexdigest()
+
+    def _artifact_headers(self, target: Target) -> dict[str, str]:
+        if target.origin != self.target.origin:
+            return {"Accept": "*/*"}  # credentials stay on the base URL's origin
+        headers = self._request_headers(self._resolve_api_key())
+        headers.pop("Content-Type", None)
+        headers["Accept"] = "*/*"
+        if target.basic_auth is None and self.target.basic_auth is not None:
+            headers["Authorization"] = self.target.basic_auth
+        return headers
 
 
 class ServedModel(Model):

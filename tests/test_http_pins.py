@@ -166,3 +166,16 @@ def test_a_wrong_pin_on_a_served_known_good_fails_its_cases(served: pytest.Pytes
         [f"*supply-chain check failed: chat@good artifact http://127.0.0.1:*/v1/models/chat@good"
          f" has sha256 {served_card_sha256('chat@good')}, the case file pins 0000*"]
     )
+
+
+def test_a_pin_on_an_unreachable_served_artifact_fails_its_cases(served: pytest.Pytester) -> None:
+    served.path.joinpath("conftest.py").write_text(
+        served.path.joinpath("conftest.py")
+        .read_text()
+        .replace('artifact=base_url + "/models/" + ref', 'artifact=base_url + "/no-card"')
+    )
+    case_file = served.path / "incident_cases" / "AI-IR-PIN-1.yaml"
+    case_file.write_text(served_case_file(served_card_sha256("chat@good")))
+    result = served.runpytest("--incident-cases")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*cannot fetch the artifact http://127.0.0.1:*/no-card*HTTP 404*"])
