@@ -24,8 +24,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["DemoServer", "FaultPlan", "ServerStats", "main"]
 
@@ -299,9 +302,10 @@ class _Server(ThreadingHTTPServer):
     owner: DemoServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that time out hang up mid-answer; that is expected here, not worth a traceback.
+        # Clients that time out hang up mid-answer, or refuse a test certificate; that is
+        # expected here, not worth a traceback.
         exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, TimeoutError)):
+        if isinstance(exc, OSError):  # ConnectionError, TimeoutError, ssl.SSLError
             return
         super().handle_error(request, client_address)
 
@@ -323,6 +327,7 @@ class DemoServer:
         port: int = 0,
         faults: FaultPlan | None = None,
         card: dict[str, Any] | None = None,
+        tls: ssl.SSLContext | None = None,
         verbose: bool = False,
     ) -> None:
         self.predict = predict
@@ -333,6 +338,7 @@ class DemoServer:
         self.port = port
         self.faults = faults or FaultPlan()
         self.verbose = verbose
+        self.tls = tls  # a server-side context: serve https (tests of the TLS path)
         self._stats = ServerStats()
         self._lock = threading.Lock()
         self._predict_lock = threading.Lock()
@@ -412,12 +418,22 @@ class DemoServer:
     def base_url(self) -> str:
         if self._httpd is None:
             raise RuntimeError("the server is not running")
-        return f"http://{self.host}:{self._httpd.server_port}/v1"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.host}:{self._httpd.server_port}/v1"
+
+    def _bind(self) -> _Server:
+        httpd = _Server((self.host, self.port), _Handler)
+        httpd.owner = self
+        if self.tls is not None:
+            # The handshake happens on the handler's first read, not in the accepting thread.
+            httpd.socket = self.tls.wrap_socket(
+                httpd.socket, server_side=True, do_handshake_on_connect=False
+            )
+        return httpd
 
     def start(self) -> str:
         self._stopping.clear()
-        self._httpd = _Server((self.host, self.port), _Handler)
-        self._httpd.owner = self
+        self._httpd = self._bind()
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -441,8 +457,7 @@ class DemoServer:
         ``announce`` is called with the base URL once the socket is bound, before serving.
         """
         self._stopping.clear()
-        self._httpd = _Server((self.host, self.port), _Handler)
-        self._httpd.owner = self
+        self._httpd = self._bind()
         try:
             if announce is not None:
                 announce(self.base_url)

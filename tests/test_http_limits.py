@@ -14,6 +14,7 @@ import sys
 import threading
 import tracemalloc
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -371,3 +372,50 @@ def test_the_environment_proxy_is_used_and_no_proxy_bypasses_it(
     model_for(server).predict(["y"])
     assert [path for _, path, _ in server.stats.seen] == ["/v1/chat/completions"]
     assert len(other_server.stats.seen) == 1
+
+
+# -- TLS: the same limits over https ------------------------------------------------------------
+
+TLS_DIR = Path(__file__).with_name("http_tls")  # a self-signed test certificate for 127.0.0.1
+
+
+@pytest.fixture
+def tls_server() -> Iterator[DemoServer]:
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(TLS_DIR / "server.pem")
+    demo = DemoServer(echo, model_name=MODEL_NAME, tls=context)
+    with demo:
+        yield demo
+
+
+def test_https_with_a_trusted_certificate(
+    tls_server: DemoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(TLS_DIR / "cert.pem"))
+    assert tls_server.base_url.startswith("https://")
+    outputs = model_for(tls_server, parse=json.loads, api_key=SECRET).predict(["x"])
+    assert outputs == [{"echo": "x"}]
+    assert tls_server.stats.authorization == [f"Bearer {SECRET}"]
+
+
+def test_https_with_an_untrusted_certificate_is_not_retried(
+    tls_server: DemoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with pytest.raises(HttpModelError, match="SSLCertVerificationError") as info:
+        model_for(tls_server, api_key=SECRET).predict(["x"])
+    assert info.value.attempts == 1
+    assert tls_server.stats.authorization == []  # nothing was sent
+
+
+def test_https_drip_is_cut_at_the_attempt_timeout(
+    tls_server: DemoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(TLS_DIR / "cert.pem"))
+    tls_server.faults = FaultPlan(drip_first=10**6, drip_interval=0.05)
+    with pytest.raises(HttpModelError, match=r"within the 0\.5 s timeout"):
+        model_for(tls_server, timeout=0.5, max_retries=0).predict(["x"])
+    assert tls_server.wait_idle()
+    assert tls_server.stats.unfinished_replies == 1
