@@ -395,10 +395,14 @@ class OpenAIChatPredictor:
                     results[index] = self._send(payloads[index], index, api_key, cancel)
                 except _BatchAborted:
                     return
+                except HttpModelError as exc:
+                    with lock:
+                        failures.append(exc)
+                    cancel.cancel()  # fail fast: start nothing new, wake retries, cut the wire
+                    return
                 except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
                     with lock:
-                        (failures if isinstance(exc, HttpModelError) else unexpected).append(exc)
-                    # Fail fast: start nothing new, wake retries, cut requests on the wire.
+                        unexpected.append(exc)
                     cancel.cancel()
                     return
 

@@ -271,7 +271,7 @@ class HttpTransport:
         self.timeout = _positive_seconds("timeout", timeout)
         self.deadline = _positive_seconds("deadline", deadline)
         if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int):
-            raise ValueError(f"max_body_bytes must be an integer, got {max_body_bytes!r}")
+            raise TypeError(f"max_body_bytes must be an integer, got {max_body_bytes!r}")
         if max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be at least 1, got {max_body_bytes}")
         self.max_body_bytes = max_body_bytes
@@ -535,9 +535,10 @@ def _exchange(
         status, reason, reply_headers = response.status, response.reason or "", response.msg
         if status in _REDIRECTS:
             return status, reason, reply_headers, b""
-        success = 200 <= status < 300
-        cap = max_body if success else ERROR_BODY_BYTES
-        data = _read_body(response, cap, sink if success else None)
+        if 200 <= status < 300:
+            data = _read_body(response, max_body, sink)
+        else:  # only an excerpt is ever shown
+            data = _read_body(response, ERROR_BODY_BYTES, None, truncate=True)
         return status, reason, reply_headers, data
     except (OSError, http.client.HTTPException) as exc:
         if "cancel" in why:
@@ -556,13 +557,18 @@ def _exchange(
         connection.close()
 
 
-def _read_body(response: Any, cap: int | None, sink: Callable[[bytes], object] | None) -> bytes:
-    """The body, refused as soon as it is known to exceed ``cap`` (error bodies: truncated)."""
+def _read_body(
+    response: Any,
+    cap: int | None,
+    sink: Callable[[bytes], object] | None,
+    *,
+    truncate: bool = False,
+) -> bytes:
+    """The body, refused as soon as it is known to exceed ``cap``; or cut at ``cap``."""
     declared = response.getheader("Content-Length")
-    truncate = cap == ERROR_BODY_BYTES
-    if cap is not None and not truncate and declared is not None and declared.isdigit():
-        if int(declared) > cap:
-            raise AttemptFailed(_too_large(cap, f"declares {int(declared)} bytes"), False)
+    known_too_large = declared is not None and declared.isdigit() and int(declared) > (cap or 0)
+    if cap is not None and not truncate and known_too_large:
+        raise AttemptFailed(_too_large(cap, f"declares {declared} bytes"), retryable=False)
     chunks: list[bytes] = []
     size = 0
     while True:

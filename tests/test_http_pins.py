@@ -69,7 +69,9 @@ def test_artifact_url_on_another_origin_gets_no_key(server: DemoServer) -> None:
     elsewhere = DemoServer(echo, model_name=MODEL_NAME, card=CARD)
     with elsewhere as elsewhere_url:
         model = openai_chat_model(
-            server.base_url, MODEL_NAME, api_key="sk-pin",
+            server.base_url,
+            MODEL_NAME,
+            api_key="sk-pin",
             artifact=f"{elsewhere_url}/models/{MODEL_NAME}",
         )
         assert model.artifact_sha256 == card_sha256()
@@ -80,7 +82,9 @@ def test_unreachable_artifact_url_is_an_os_error_and_disables_the_cache(
     server: DemoServer,
 ) -> None:
     model = openai_chat_model(
-        server.base_url, MODEL_NAME, artifact=f"{server.base_url}/models/nothing-here",
+        server.base_url,
+        MODEL_NAME,
+        artifact=f"{server.base_url}/models/nothing-here",
         max_retries=0,
     )
     with pytest.raises(ArtifactUnavailable, match="cannot fetch the artifact .*HTTP 404"):
@@ -163,8 +167,12 @@ def test_a_wrong_pin_on_a_served_known_good_fails_its_cases(served: pytest.Pytes
     result = served.runpytest("--incident-cases")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(
-        [f"*supply-chain check failed: chat@good artifact http://127.0.0.1:*/v1/models/chat@good"
-         f" has sha256 {served_card_sha256('chat@good')}, the case file pins 0000*"]
+        [
+            (
+                "*supply-chain check failed: chat@good artifact http://127.0.0.1:*/v1/models/"
+                f"chat@good has sha256 {served_card_sha256('chat@good')}, the case file pins 0000*"
+            )
+        ]
     )
 
 
