@@ -303,28 +303,25 @@ class HttpTransport:
         sent_headers = self._headers_for(target, headers)
         ends = self.clock() + self.deadline
         attempts = 0
+        last: AttemptFailed | None = None
         while True:
             if cancel is not None and cancel.is_set():
                 raise RequestCancelled()
-            attempts += 1
             remaining = ends - self.clock()
+            if remaining <= 0:  # a wait overshot: only possible just after a failed attempt
+                reason = self._out_of_time() if last is None else f"{last.reason}; out of time"
+                raise self._final(reason, target, last, attempts)
+            attempts += 1
             try:
-                if remaining <= 0:
-                    raise AttemptFailed(self._out_of_time(), retryable=False)
                 response = self._attempt(
                     method, target, body, sent_headers, remaining, cancel, sink
                 )
                 return dataclasses.replace(response, attempts=attempts)
             except AttemptFailed as failure:
+                last = failure
                 delay = self._next_delay(failure, attempts, ends)
                 if isinstance(delay, str):
-                    raise HttpRequestError(
-                        delay,
-                        url=target.url,
-                        status=failure.status,
-                        attempts=attempts,
-                        body=failure.body,
-                    ) from None
+                    raise self._final(delay, target, failure, attempts) from None
             if self.sleep is not None:
                 self.sleep(delay)
             elif cancel is not None:
@@ -332,6 +329,18 @@ class HttpTransport:
                     raise RequestCancelled()
             else:
                 time.sleep(delay)
+
+    @staticmethod
+    def _final(
+        reason: str, target: Target, failure: AttemptFailed | None, attempts: int
+    ) -> HttpRequestError:
+        return HttpRequestError(
+            reason,
+            url=target.url,
+            status=failure.status if failure is not None else None,
+            attempts=attempts,
+            body=failure.body if failure is not None else "",
+        )
 
     def _next_delay(self, failure: AttemptFailed, attempts: int, ends: float) -> float | str:
         """Seconds to wait before the next attempt, or the final reason when there is none."""

@@ -186,6 +186,23 @@ def test_backoff_never_outlives_the_deadline(server: DemoServer) -> None:
     assert server.stats.requests == len(fake.delays) + 1
 
 
+def test_a_wait_that_overshoots_the_deadline_ends_the_call(server: DemoServer) -> None:
+    # A sleep may wake later than asked; no attempt is then started past the deadline.
+    server.faults = FaultPlan(fail_first=10**6, fail_status=503)
+    fake = FakeTime()
+
+    def late_sleep(seconds: float) -> None:
+        fake.sleep(seconds + 60)
+
+    model = openai_chat_model(
+        server.base_url, MODEL_NAME, deadline=30, sleep=late_sleep, clock=fake.clock
+    )
+    with pytest.raises(HttpModelError, match="HTTP 503 Service Unavailable; out of time") as info:
+        model.predict(["x"])
+    assert info.value.attempts == 1
+    assert server.stats.requests == 1
+
+
 EXIT_WHILE_REQUESTS_HANG = """
 import sys, threading, time
 from pytest_airecovery.http_model import OpenAIChatPredictor
