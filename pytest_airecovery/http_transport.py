@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import math
+import os
 import random
 import threading
 import time
@@ -460,13 +462,20 @@ def _too_slow(limit: float, deadline_bound: bool, deadline: float) -> str:
     return f"no complete response within the {limit:g} s timeout"
 
 
+@functools.lru_cache(maxsize=4)
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> Any:
+    # Loading the CA store costs milliseconds: once per process and trust setting, not per
+    # request. The key is what the default context reads from the environment.
+    import ssl
+
+    return ssl.create_default_context()
+
+
 def _connection(scheme: str, host: str, port: int, seconds: float) -> Any:
     import http.client
 
     if scheme == "https":
-        import ssl
-
-        context = ssl.create_default_context()
+        context = _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
         return http.client.HTTPSConnection(host, port, timeout=seconds, context=context)
     return http.client.HTTPConnection(host, port, timeout=seconds)
 
