@@ -187,12 +187,11 @@ class OpenAIChatPredictor:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
         if self.max_depth < 1:
             raise ValueError(f"max_depth must be at least 1, got {self.max_depth}")
-        self.url = self.base_url.rstrip("/") + "/chat/completions"
         try:
-            self.target = Target.parse(self.url)
+            self.target = Target.parse(self.base_url.rstrip("/") + "/chat/completions")
         except UrlError as exc:
             raise UrlError(f"base_url: {exc}") from None
-        self.display_url = self.target.url
+        self.display_url = self.url = self.target.url  # never with user:password
         self.extra_body = dict(self.extra_body)
         self.headers = dict(self.headers)
         self._refuse_two_credentials()
