@@ -6,6 +6,7 @@ about counts and behaviour, never durations.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import random
@@ -248,20 +249,22 @@ def test_failing_input_is_named_when_requests_run_concurrently(
 
 
 def test_a_failure_wakes_inputs_waiting_to_retry(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Default (interruptible) sleep: "slow" is told to come back in an hour, "bad" fails for good.
-    # The batch must fail with "bad" at once instead of waiting out the hour.
-    from pytest_airecovery import http_model
+    # Default (interruptible) sleep: "slow" is told to come back in 100 s (within the deadline),
+    # "bad" fails for good. The batch must fail with "bad" at once instead of waiting.
+    from pytest_airecovery import http_model, http_transport
 
-    predictor = http_model.OpenAIChatPredictor("http://127.0.0.1:1/v1", "m", concurrency=2)
+    predictor = http_model.OpenAIChatPredictor(
+        "http://127.0.0.1:1/v1", "m", concurrency=2, deadline=1000, max_retry_after=1000
+    )
     sent: list[bytes] = []
 
-    def fake_post(payload: bytes, api_key: str | None) -> str:
-        sent.append(payload)
-        if b'"slow"' in payload:
-            raise http_model._Attempt("HTTP 429", retryable=True, status=429, retry_after=3600)
-        raise http_model._Attempt("HTTP 400", retryable=False, status=400, body="bad input")
+    def fake_attempt(method: str, target: Any, body: bytes, *args: Any) -> Any:
+        sent.append(body)
+        if b'"slow"' in body:
+            raise http_transport.AttemptFailed("HTTP 429", True, status=429, retry_after=100)
+        raise http_transport.AttemptFailed("HTTP 400", False, status=400, body="bad input")
 
-    monkeypatch.setattr(predictor, "_post_once", fake_post)
+    monkeypatch.setattr(predictor.transport, "_attempt", fake_attempt)
     errors: list[BaseException] = []
 
     def run() -> None:
@@ -438,9 +441,17 @@ def test_demo_server_command_line_serves_a_demo_model() -> None:
         banner = process.stdout.readline()
         assert banner.startswith(f"Serving {DEMO_REF} at http://127.0.0.1:"), banner
         base_url = banner.split(" at ", 1)[1].split()[0]
-        model = openai_chat_model(base_url, DEMO_REF, parse=json.loads)
+        model = openai_chat_model(
+            base_url, DEMO_REF, parse=json.loads, artifact=f"{base_url}/models/{DEMO_REF}"
+        )
         outputs = model.predict(DEMO_TEXTS[:2])
         assert [set(o) for o in outputs] == [{"label", "score"}] * 2
+        # The card names the served weights' sha256; its own sha256 is what a case file pins.
+        with urllib.request.urlopen(f"{base_url}/models/{DEMO_REF}", timeout=10) as response:
+            card_bytes = response.read()
+        card = json.loads(card_bytes)
+        assert card["artifact_sha256"] == load_demo_model(DEMO_REF).artifact_sha256
+        assert model.artifact_sha256 == hashlib.sha256(card_bytes).hexdigest()
     finally:
         process.terminate()
         process.wait(timeout=10)
