@@ -114,7 +114,7 @@ def test_timeline_heading_gives_date_and_zone() -> None:
     assert data["incident"]["resolved_at"] == "2026-09-02T11:05:00Z"
     text = render(_pir(), None)
     assert "no zone given" not in text
-    assert "zone from the timeline heading (line 7)" in text
+    assert "zone from the timeline heading, line 7" in text
 
 
 def test_heading_zone_other_than_utc_converts() -> None:

@@ -75,6 +75,7 @@ class Pir:
     duration: timedelta | None = None
     events: list[TimelineEvent] = field(default_factory=list)
     untimed: list[Entry] = field(default_factory=list)
+    timeline_entries: list[Entry] = field(default_factory=list)  # with those of day sub-headings
     detected: TimelineEvent | None = None
     resolved: TimelineEvent | None = None
     root_cause_text: str = ""
@@ -141,6 +142,7 @@ def clean_title(heading: str | None, incident_id: str | None) -> str | None:
         text = text.replace(incident_id, " ")
     text = re.sub(r"(?i)\b(post[- ]incident review|pir|template|incident report|incident|review)\b", " ", text)
     text = " ".join(text.strip(" :-–—|()[]").split()).strip(" :-–—|")
+    text = re.sub(r"\s+([:;,.])", r"\1", text)  # "Routing incident X: ..." -> "Routing: ..."
     return text if len(re.sub(r"[^A-Za-z]", "", text)) >= 3 else None
 
 
@@ -165,14 +167,14 @@ def _stated_zone(doc: PirDocument, section: Section, entries: list[Entry]) -> St
     """A zone stated once for the whole timeline: its heading, a table header, a ``Time zone:`` field."""
     offset = find_zone(section.heading)
     if offset is not None:
-        return StatedZone(offset, f"the timeline heading (line {section.line})")
+        return StatedZone(offset, f"the timeline heading, line {section.line}")
     in_table = table_header_zone(entries)
     if in_table is not None:
-        return StatedZone(in_table[0], f"the timeline table's header (line {in_table[1]})")
+        return StatedZone(in_table[0], f"the timeline table's header, line {in_table[1]}")
     found = doc.fields.get("time_zone")
     offset = find_zone(found.value) if found else None
     if found is not None and offset is not None:
-        return StatedZone(offset, f"the '{found.label}:' line (line {found.line})")
+        return StatedZone(offset, f"the '{found.label}:' line, line {found.line}")
     return None
 
 
@@ -195,7 +197,7 @@ def _read_timeline(pir: Pir) -> None:
     section = pir.doc.section("timeline")
     if section is None:
         return
-    entries = _timeline_entries(pir.doc, section)
+    entries = pir.timeline_entries = _timeline_entries(pir.doc, section)
     pir.events, pir.untimed = build_timeline(entries, _start_day(pir.doc, section.heading),
                                              dominant_offset(entries), _stated_zone(pir.doc, section, entries))
     if not pir.events:
@@ -208,8 +210,7 @@ def _read_timeline(pir: Pir) -> None:
 def _read_refs(pir: Pir) -> None:
     """Rollback target and bad release: the timeline first, then the rest of the document."""
     doc = pir.doc
-    section = doc.section("timeline")
-    timeline = _timeline_entries(doc, section) if section is not None else []
+    timeline = pir.timeline_entries
     seen = {id(entry) for entry in timeline}
     others = [entry for entry in doc.preamble + [e for s in doc.sections for e in s.entries] if id(entry) not in seen]
     pir.refs = find_refs(timeline, others, doc.fields.get("model"))

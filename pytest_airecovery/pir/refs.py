@@ -92,10 +92,10 @@ def _field_ref(found: Field | None) -> FoundRef | None:
     value = strip_emphasis(found.value).strip()
     at = re.fullmatch(r"([A-Za-z0-9][\w.-]*)@([\w.+-]*\w)", value.split()[0] if value else "")
     if at:
-        return FoundRef(at.group(1), at.group(2), found.line, value)
+        return FoundRef(at.group(1), at.group(2), found.line, f"{found.label}: {value}")
     pair = re.match(rf"{_FAMILY_VERSION}\b", value)
     if pair:
-        return FoundRef(pair.group("family"), pair.group("version"), found.line, value)
+        return FoundRef(pair.group("family"), pair.group("version"), found.line, f"{found.label}: {value}")
     word = re.fullmatch(r"`?([A-Za-z][\w.-]*)`?(?:\s*\(.*\))?", value)
     if word and word.group(1).lower() not in _STOP_FAMILIES:
         return FoundRef(word.group(1), "", found.line, value)

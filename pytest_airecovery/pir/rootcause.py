@@ -152,8 +152,10 @@ def category_in_heading(heading: str) -> str | None:
 # Negation. A forward negator ("no", "not", "without", ...) denies the rest of its clause; a
 # negated verb phrase ("was not", "unchanged", "ruled out") denies the whole clause, subject
 # included: "The training data was not modified" names no training-data cause.
+# A bare comma does not end a clause: "No configuration, training data or dependency changed" is
+# one negated list. ", and ..." / ", or ..." does.
 _CLAUSE_BREAK = re.compile(
-    r"[,;:()\[\]—–]|\s-\s|\b(?:but|however|although|though|while|whereas|because|since|so|instead|"
+    r",(?=\s*(?:and|or|then)\b)|[;:()\[\]—–]|\s-\s|\b(?:but|however|although|though|while|whereas|because|since|so|instead|"
     r"which|that|who|when|after|before|yet|until)\b", re.IGNORECASE)
 _FORWARD_NEGATION = re.compile(
     r"\b(?:no|nobody|nothing|no one|not(?!\s+only\b)|without|never|neither|nor|none|rather than|instead of|ruled out)\b|n't\b", re.IGNORECASE)
