@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_airecovery.pir.model import parse_pir_text
 from pytest_airecovery.pir.rootcause import affirmed, infer_category
@@ -189,3 +191,23 @@ def test_a_word_ending_in_t_after_the_time_is_not_a_zone(text: str) -> None:
     stamp = parse_stamp(text)
     assert stamp is not None and stamp.hour == 8 and stamp.offset_minutes is None
     assert stamp.rest == text.split("08:10 ")[1]
+
+
+@pytest.mark.parametrize("opening", ["Training data: 40k tickets from March.", "Configuration: default thresholds."])
+def test_a_descriptive_opening_is_not_a_category_label(opening: str) -> None:
+    text = ISSUE_PIR.replace("Adversarial exploitation: attackers discovered", opening + " Attackers discovered")
+    assert not _pir(text).category.explicit
+
+
+def test_a_model_version_line_gives_a_version_not_a_family() -> None:
+    pir = _pir(ISSUE_PIR.replace("- Model: modfilter\n", "- Model version: v4.2\n"))
+    assert skeleton(pir, None)[0]["models"] == {"known_good": "TODO@v4.1", "known_bad": "TODO@v4.2"}
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(list("abnotwhuc ,;:-—()'.") + ["no ", "not ", "unchanged", " but ", "was not "]),
+                max_size=40).map("".join))
+def test_affirmed_keeps_length_and_never_adds_text(sentence: str) -> None:
+    kept = affirmed(sentence)
+    assert len(kept) == len(sentence)
+    assert all(k in (c, " ") for k, c in zip(kept, sentence))

@@ -21,7 +21,7 @@ _FILLER = r"(?:(?:the|a|model|models|version|release|build|checkpoint|previous|p
           r"production|prod|to|of)\s+)*"
 _TARGET = rf"{_FILLER}(?:{_FAMILY_VERSION}|(?P<ref>{_REF}))(?![\w@])"
 _ROLLBACK = re.compile(
-    rf"\b(?:roll(?:ed|ing)?(?:\s+\w+){{0,3}}?(?:\s+|-)?back|reverted|reverting|revert|downgraded|pinned back)\b"
+    rf"\b(?:roll(?:ed|ing)?(?:\s+\w+){{0,3}}?(?:\s+|-)?back|reverted|reverting|revert|downgraded|pinned back|switched back|went back)\b"
     rf"(?:\s+\S+){{0,3}}?\s+(?:from\s+{_FILLER}(?:{_FAMILY_VERSION.replace('?P<family>', '?P<bad_family>').replace('?P<version>', '?P<bad_version>')}"
     rf"|(?P<bad_ref>{_REF}))\s+)?to\s+{_TARGET}", re.IGNORECASE)
 _RELEASE = re.compile(
@@ -93,6 +93,9 @@ def _field_ref(found: Field | None) -> FoundRef | None:
     at = re.fullmatch(r"([A-Za-z0-9][\w.-]*)@([\w.+-]*\w)", value.split()[0] if value else "")
     if at:
         return FoundRef(at.group(1), at.group(2), found.line, f"{found.label}: {value}")
+    version = re.fullmatch(r"`?(v?\d+(?:\.\d+)*(?:[-+][\w.]*\w)?)`?", value)
+    if version:  # "Model version: v3.2" names the version, not a family
+        return FoundRef(None, version.group(1), found.line, f"{found.label}: {value}")
     pair = re.match(rf"{_FAMILY_VERSION}\b", value)
     if pair:
         return FoundRef(pair.group("family"), pair.group("version"), found.line, f"{found.label}: {value}")

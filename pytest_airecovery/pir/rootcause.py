@@ -113,13 +113,14 @@ _CATEGORY_PREFIXES = (("train", "training_data_contamination"), ("data", "traini
 
 
 # Full category names a PIR may open a root-cause paragraph with ("Configuration error: ...").
-# Stricter than explicit_category's prefixes: "Data: ..." or "Attack surface: ..." are not labels.
+# Stricter than explicit_category's prefixes: "Data: ...", "Training data: ..." or
+# "Configuration: ..." open a description, not a verdict, so they are not labels.
 CATEGORY_NAMES: dict[str, str] = {
     "training data contamination": "training_data_contamination", "data contamination": "training_data_contamination",
     "training data poisoning": "training_data_contamination", "data poisoning": "training_data_contamination",
-    "training data": "training_data_contamination", "configuration error": "configuration_error",
+    "configuration error": "configuration_error",
     "config error": "configuration_error", "misconfiguration": "configuration_error",
-    "configuration": "configuration_error", "supply chain compromise": "supply_chain_compromise",
+    "supply chain compromise": "supply_chain_compromise",
     "supply chain": "supply_chain_compromise", "supply chain attack": "supply_chain_compromise",
     "adversarial exploitation": "adversarial_exploitation", "adversarial attack": "adversarial_exploitation",
     "adversarial": "adversarial_exploitation",
