@@ -65,8 +65,8 @@ def test_covered_by_may_name_pins_and_datasets(tmp_path: Path) -> None:
     [
         ('["pin:known_good"]', False, "'pin:known_good': models.known_good has no sha256 pin to verify"),
         ('["pin:candidate"]', True, "'pin:candidate': a pin is pin:known_good or pin:known_bad"),
-        ('["dataset:eval"]', True, "'dataset:eval': no entry of `datasets` has that path or name "
-                                   "(datasets: data/train.jsonl)"),
+        ('["dataset:eval"]', True, ("'dataset:eval': no entry of `datasets` has that path or name "
+                                   "(datasets: data/train.jsonl)")),
         ('[labels, nolabels]', True, "no case with id 'nolabels' in this file"),
     ],
 )

@@ -54,8 +54,8 @@ def test_an_opening_category_label_wins_over_negated_keyword_counts() -> None:
         ("**Category:** Configuration error\n\nThe training data pipeline read a stale flag.", "configuration_error"),
         ("Root cause category: supply chain compromise\n\nTraining data was poisoned? No.", "supply_chain_compromise"),
         ("**Configuration error.** The poisoned-sample filter threshold was set to 0.", "configuration_error"),
-        ("Supply chain compromise — a typo-squatted tokenizer package replaced the real one. "
-         "Its training data and config files were fine.", "supply_chain_compromise"),
+        (("Supply chain compromise — a typo-squatted tokenizer package replaced the real one. "
+         "Its training data and config files were fine."), "supply_chain_compromise"),
     ],
 )
 def test_bold_and_plain_category_labels_win(root_cause: str, category: str) -> None:
@@ -85,8 +85,8 @@ def test_labelled_paragraphs_that_disagree_state_nothing() -> None:
          "adversarial_exploitation"),
         ("A vendor package was swapped upstream, without any change to the training data or the config.",
          "supply_chain_compromise"),
-        ("The training data and the configuration were unchanged; a compromised package from a third-party "
-         "mirror replaced the tokenizer.", "supply_chain_compromise"),
+        (("The training data and the configuration were unchanged; a compromised package from a third-party "
+         "mirror replaced the tokenizer."), "supply_chain_compromise"),
         ("The deployment config was not modified. Poisoned samples in the fine-tuning data planted a backdoor.",
          "training_data_contamination"),
         ("It was a misconfigured threshold rather than poisoned training data.", "configuration_error"),

@@ -40,9 +40,9 @@ from pytest_airecovery.pir.timeline import (
     dominant_offset,
     find_date,
     find_zone,
-    table_header_zone,
     parse_date_value,
     parse_duration,
+    table_header_zone,
 )
 
 __all__ = ["ActionItemDraft", "Pir", "PirError", "parse_pir", "parse_pir_text"]

@@ -197,6 +197,7 @@ def build_timeline(
             if stamp is None and not _is_table_header(entry):
                 untimed.append(entry)
             continue
+        offset: int | None
         if stamp.offset_minutes is not None:
             offset, given, source = stamp.offset_minutes, True, ""
         elif stated_zone is not None:
