@@ -17,6 +17,7 @@ error until none is left:
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from pytest_airecovery.pir.timeline import TimelineEvent, iso_utc
 from pytest_airecovery.pir.yamlout import Comments, emit
 
 TODO_TITLE = "TODO: one-line title of the incident"
+# An action item about hashes or manifests can be covered by the file's pins and datasets.
+_PINNING = re.compile(r"(?i)\b(pin|pinned|hash(es)?|checksums?|sha-?256|manifests?|merkle|signatures?)\b")
 PLACEHOLDER_GOOD = "TODO@known-good"
 PLACEHOLDER_BAD = "TODO@known-bad"
 
@@ -61,9 +64,11 @@ def skeleton(pir: Pir, pir_ref: str | None) -> tuple[dict[str, Any], Comments]:
             notes.after(f"{path}/priority", "TODO: the PIR gives no priority; P3 assumed")
         if item.priority in ("P0", "P1"):
             entry["covered_by"] = []
-            notes.after(f"{path}/covered_by", "TODO: ids of the cases that test this item (a P0 item must have one)"
+            hint = " or the pins/datasets that verify it (pin:known_good, dataset:<name>)" \
+                if _PINNING.search(item.text) else ""
+            notes.after(f"{path}/covered_by", f"TODO: ids of the cases that test this item{hint} (a P0 item must have one)"
                         if item.priority == "P0" else
-                        "TODO: ids of the cases that test this item, or delete the line (then a warning)")
+                        f"TODO: ids of the cases that test this item{hint}, or delete the line (then a warning)")
         items.append(entry)
     if items:
         data["action_items"] = items
