@@ -91,7 +91,7 @@ def test_validate_lists_what_a_fresh_skeleton_leaves_to_fill(tmp_path: Path, cap
     lines = out.splitlines()
     assert all(line.startswith(name + ":") for line in lines[:-1])
     text = "\n".join(lines)
-    for expected in ("title: 'TODO", "detected_at: YYYY-MM-DDT14:23:00Z", "known_good: TODO@known-good",
+    for expected in ("title: 'TODO", "detected_at: YYYY-MM-DDT14:23:00Z", "known_good: TODO@v3.1",
                      "inputs: [TODO]", "equals: TODO", "action item P0-1 (P0) has no covering case",
                      "warning: action item P1-1 (P1) has no covering case"):
         assert expected in text

@@ -188,7 +188,7 @@ class _SpecBuilder:
             seen[raw_case["id"]] = line_of(self.positions, case_path)
             cases.append(self.case(raw_case, case_path))
         action_items = [
-            self.action_item(item, f"action_items/{index}", seen)
+            self.action_item(item, f"action_items/{index}", seen, data)
             for index, item in enumerate(data.get("action_items", []))
         ]
         ids = [item.id for item in action_items]
@@ -307,11 +307,16 @@ class _SpecBuilder:
             why=raw.get("why"),
         )
 
-    def action_item(self, raw: dict[str, Any], path: str, case_ids: dict[str, int]) -> ActionItem:
+    def action_item(
+        self, raw: dict[str, Any], path: str, case_ids: dict[str, int], data: dict[str, Any] | None = None
+    ) -> ActionItem:
+        from pytest_airecovery.cases.spec import covered_by_problem
+
         covered = tuple(raw.get("covered_by", ()))
-        for index, case_id in enumerate(covered):
-            if case_id not in case_ids:
-                raise self.error(f"{path}/covered_by/{index}", f"no case with id {case_id!r} in this file")
+        for index, entry in enumerate(covered):
+            problem = covered_by_problem(entry, case_ids, data or {})  # a case id, pin:... or dataset:...
+            if problem:
+                raise self.error(f"{path}/covered_by/{index}", problem)
         return ActionItem(raw["id"], raw["priority"], raw["text"], covered, line_of(self.positions, path))
 
 

@@ -72,8 +72,52 @@ class ActionItem:
     id: str
     priority: str
     text: str
-    covered_by: tuple[str, ...]
+    covered_by: tuple[str, ...]  # case ids, "pin:known_good", "pin:known_bad", "dataset:<path or name>"
     line: int
+
+
+PIN_TARGETS = ("known_good", "known_bad")
+
+
+def coverage_target(entry: str) -> tuple[str, str]:
+    """What a ``covered_by`` entry names: ``("case", id)``, ``("pin", "known_good")`` or
+    ``("dataset", "train")``. Case ids cannot contain ``:``, so the prefixes never clash."""
+    kind, sep, name = entry.partition(":")
+    if sep and kind in ("pin", "dataset"):
+        return kind, name
+    return "case", entry
+
+
+def datasets_named(name: str, paths: list[str]) -> list[int]:
+    """Indexes of the ``datasets`` entries ``dataset:<name>`` names: the ``path`` as written, its
+    last component, or that without its suffix (``train`` for ``data/train.jsonl``)."""
+    found = []
+    for index, path in enumerate(paths):
+        last = path.rstrip("/").rsplit("/", 1)[-1]
+        if name in (path, last, last.split(".", 1)[0]):
+            found.append(index)
+    return found
+
+
+def covered_by_problem(entry: str, case_ids: Any, data: dict[str, Any]) -> str | None:
+    """Why ``entry`` of a ``covered_by`` list names nothing in this file (raw file ``data``), or None."""
+    kind, name = coverage_target(entry)
+    if kind == "case":
+        return None if entry in case_ids else f"no case with id {entry!r} in this file"
+    if kind == "pin":
+        if name not in PIN_TARGETS:
+            return f"{entry!r}: a pin is pin:known_good or pin:known_bad"
+        model = data.get("models", {}).get(name)
+        if not (isinstance(model, dict) and model.get("sha256")):
+            return f"{entry!r}: models.{name} has no sha256 pin to verify"
+        return None
+    paths = [str(d.get("path", "")) for d in data.get("datasets", []) if isinstance(d, dict)]
+    matches = datasets_named(name, paths)
+    if not matches:
+        return f"{entry!r}: no entry of `datasets` has that path or name (datasets: {', '.join(paths) or 'none'})"
+    if len(matches) > 1:
+        return f"{entry!r}: names {len(matches)} datasets ({', '.join(paths[i] for i in matches)}); write the path"
+    return None
 
 
 @dataclass

@@ -35,6 +35,8 @@ def register(subparsers: Any) -> None:
     validate.add_argument("paths", nargs="*", metavar="PATH", help="Case files or directories (default: incident_cases/)")
     validate.add_argument("--strict", action="store_true", help="Treat warnings as errors")
     validate.add_argument("--format", choices=("text", "json"), default="text", help="Output format")
+    validate.add_argument("--verify-data", action="store_true", dest="verify_data",
+                          help="Also hash each `datasets` entry and compare it with its manifest (reads all the data)")
     validate.set_defaults(handler=_validate)
 
     lint_pir = subparsers.add_parser("lint-pir", help="Check a PIR: sections, timeline, severity, review window, action items")
@@ -141,7 +143,7 @@ def _validate(args: argparse.Namespace) -> int:
         files = find_case_files(args.paths)
         if not files:
             raise UsageError(f"no case files (.yaml, .yml, .json) under {' '.join(args.paths) or 'incident_cases'}")
-        result = validate_files(files)
+        result = validate_files(files, verify_data=args.verify_data)
     except (UsageError, OSError) as exc:
         return _fail_usage(str(exc))
     failed = result.errors > 0 or (args.strict and result.warnings > 0)

@@ -2,8 +2,17 @@
 
 A case *passes* when the run has at least one test of it (``case[row-N]``, ``case[aggregate]``,
 ``case[catches]``) and none of them failed, errored or was skipped-only. An action item is
-*passing* when every case in its ``covered_by`` passed: one failing covering case means the item
-is not verified (fail closed, like the gates).
+*passing* when every entry of its ``covered_by`` was verified: one failing covering case means the
+item is not verified (fail closed, like the gates).
+
+``covered_by`` may also name the file's pins and datasets (``pin:known_good``, ``pin:known_bad``,
+``dataset:<path or name>``), so "pin and verify hashes" can be covered. What verifies them in a run:
+
+* ``dataset:...`` -- a passing case of the same file: every test of a file checks its datasets
+  against their manifests before it uses any model output, so one pass shows the data matched;
+* ``pin:...`` -- a passing ``[catches]`` test of a case of the same file: only those tests must load
+  *and* hash both the known-good and the known-bad model (other tests skip a pin whose model is
+  unavailable), so without ``--incident-verify-catches`` a pin counts as not run.
 
 The plugin's terminal summary calls :func:`uncovered_action_items` with the cases that passed in
 the run; ``airecovery coverage --junit`` reads the same facts from ``pytest --junitxml``.
@@ -15,10 +24,11 @@ from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pytest_airecovery.cases.spec import ROOT_CAUSES, CaseFile
+from pytest_airecovery.cases.spec import ROOT_CAUSES, CaseFile, coverage_target
 
 PRIORITIES = ("P0", "P1", "P2", "P3")
 CaseKey = tuple[str, str]  # (incident id, case id)
+CATCHES = "[catches]"  # outcomes key (incident, "<case>[catches]"): case ids never contain "["
 
 
 class JunitError(Exception):
@@ -35,35 +45,52 @@ class UncoveredItem:
     text: str
     path: str
     line: int
-    reason: str  # "no covering case" or "covering cases not passing: a, b"
+    reason: str  # "no covering case", "covering cases not passing: a, b" or "not verified in this run: pin:known_good"
 
     def render(self) -> str:
         return f"{self.incident_id} {self.item_id} ({self.priority}) {self.text}: {self.reason}"
 
 
 def uncovered_action_items(
-    case_files: Iterable[CaseFile], passing_case_ids: Collection[CaseKey]
+    case_files: Iterable[CaseFile], passing_case_ids: Collection[CaseKey],
+    catches_passed: Collection[CaseKey] | None = None,
 ) -> list[UncoveredItem]:
     """Action items not covered by a passing case, most urgent first.
 
-    ``passing_case_ids`` holds ``(incident id, case id)`` pairs of cases whose every test passed.
-    An item is covered only when *all* of its ``covered_by`` cases are in it.
+    ``passing_case_ids`` holds ``(incident id, case id)`` pairs of cases whose every test passed,
+    ``catches_passed`` those whose ``[catches]`` test passed (it verifies the pins; None when the
+    caller does not know, and then a ``pin:`` entry is not verified). An item is covered only when
+    *all* of its ``covered_by`` entries are.
     """
     passing = set(passing_case_ids)
+    catches = set(catches_passed or ())
     found = []
     for case_file in case_files:
         incident = case_file.incident.id
+        mine = [case.id for case in case_file.cases]
         for item in case_file.action_items:
             if not item.covered_by:
                 reason = "no covering case"
             else:
-                missing = [case for case in item.covered_by if (incident, case) not in passing]
+                missing = [entry for entry in item.covered_by
+                           if not _entry_verified(entry, incident, mine, passing, catches)]
                 if not missing:
                     continue
-                reason = "covering cases not passing: " + ", ".join(missing)
+                cases_only = all(coverage_target(entry)[0] == "case" for entry in missing)
+                reason = ("covering cases not passing: " if cases_only else "not verified in this run: ") + \
+                    ", ".join(missing)
             found.append(UncoveredItem(incident, item.id, item.priority, item.text,
                                        str(case_file.path), item.line, reason))
     return sorted(found, key=lambda u: (PRIORITIES.index(u.priority), u.incident_id, u.item_id))
+
+
+def _entry_verified(entry: str, incident: str, file_cases: list[str], passing: set[CaseKey],
+                    catches: set[CaseKey]) -> bool:
+    kind, _ = coverage_target(entry)
+    if kind == "case":
+        return (incident, entry) in passing
+    proof = catches if kind == "pin" else passing
+    return any((incident, case) in proof for case in file_cases)
 
 
 # --- JUnit XML ------------------------------------------------------------------------------
@@ -99,8 +126,28 @@ def read_junit(path: Path, case_files: Iterable[CaseFile]) -> dict[CaseKey, str]
             testcase.get("classname", ""), by_file_name)
         if not case_id or incident is None:
             continue
-        outcomes.setdefault((incident, case_id), []).append(_outcome(testcase))
+        outcome = _outcome(testcase)
+        outcomes.setdefault((incident, case_id), []).append(outcome)
+        if name.endswith(CATCHES):
+            outcomes.setdefault((incident, case_id + CATCHES), []).append(outcome)
+        integrity = _integrity_failure(testcase) if outcome == "failed" else None
+        if integrity:  # a pin or dataset check failed: every such entry of the incident is failing
+            outcomes.setdefault((incident, integrity), []).append("failed")
     return {key: _combine(values) for key, values in outcomes.items()}
+
+
+PIN_FAILED, DATA_FAILED = "[pin-failed]", "[dataset-failed]"
+
+
+def _integrity_failure(testcase: object) -> str | None:
+    """The plugin's supply-chain and data-integrity messages, read from a failed test's report."""
+    text = " ".join((child.get("message") or "") + " " + (child.text or "")
+                    for child in testcase if child.tag in ("failure", "error"))  # type: ignore[attr-defined]
+    if "supply-chain check" in text:
+        return PIN_FAILED
+    if "data integrity check failed" in text:
+        return DATA_FAILED
+    return None
 
 
 def _property(testcase: object, name: str) -> str | None:
@@ -158,23 +205,37 @@ def item_coverage(case_files: Iterable[CaseFile], outcomes: dict[CaseKey, str] |
     rows = []
     for case_file in case_files:
         incident = case_file.incident.id
+        mine = [case.id for case in case_file.cases]
         for item in case_file.action_items:
+            statuses = [_entry_status(entry, incident, mine, outcomes) for entry in item.covered_by]
             rows.append(ItemCoverage(incident, item.id, item.priority, item.text, item.covered_by,
-                                     _item_status(incident, item.covered_by, outcomes)))
+                                     _combine_status(statuses)))
     return sorted(rows, key=lambda r: (PRIORITIES.index(r.priority), r.incident_id, r.item_id))
 
 
-def _item_status(incident: str, covered_by: tuple[str, ...], outcomes: dict[CaseKey, str] | None) -> str:
-    if not covered_by:
+def _combine_status(statuses: list[str]) -> str:
+    if not statuses:
         return "no case"
+    for status in ("failing", "not run"):
+        if status in statuses:
+            return status
+    return "passing"
+
+
+def _entry_status(entry: str, incident: str, file_cases: list[str], outcomes: dict[CaseKey, str] | None) -> str:
+    """One ``covered_by`` entry: passing, failing or not run (see the module docstring)."""
     if outcomes is None:
         return "not run"
-    results = [outcomes.get((incident, case)) for case in covered_by]
-    if any(r in ("failed", "skipped") for r in results):
+    kind, _ = coverage_target(entry)
+    if kind == "case":
+        result = outcomes.get((incident, entry))
+        return "failing" if result in ("failed", "skipped") else "not run" if result is None else "passing"
+    if outcomes.get((incident, PIN_FAILED if kind == "pin" else DATA_FAILED)) == "failed":
         return "failing"
-    if any(r is None for r in results):
-        return "not run"
-    return "passing"
+    suffix = CATCHES if kind == "pin" else ""
+    if any(outcomes.get((incident, case + suffix)) == "passed" for case in file_cases):
+        return "passing"
+    return "not run"
 
 
 def category_coverage(case_files: Iterable[CaseFile], outcomes: dict[CaseKey, str] | None) -> list[CategoryCoverage]:

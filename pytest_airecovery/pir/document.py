@@ -40,6 +40,9 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
     "review_date": ("review date", "reviewed", "reviewed on", "review held", "review held on",
                     "pir date", "pir held", "review", "date of review", "review meeting"),
     "category": ("category", "root cause category", "cause category"),
+    "time_zone": ("time zone", "timezone", "zone", "times in", "all times in", "times"),
+    "model": ("model", "affected model", "model name", "model version", "affected model version",
+              "model family"),
 }
 
 MAX_LABEL_CHARS = 40

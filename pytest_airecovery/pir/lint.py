@@ -110,7 +110,8 @@ def _sections(pir: Pir) -> list[Finding]:
         found.append(Finding(1, "error", "missing-section", f"no '{SECTION_TITLES[key]}' section"))
     for key in ("root_cause", "action_items", "timeline"):
         section = pir.doc.section(key)
-        if section is not None and not section.entries:
+        entries = pir.timeline_entries if key == "timeline" else section.entries if section else []
+        if section is not None and not entries:
             found.append(Finding(section.line, "error", "missing-section",
                                  f"the '{section.heading}' section is empty"))
     return found

@@ -16,18 +16,33 @@ from pytest_airecovery.pir.document import (
     Field,
     PirDocument,
     PirError,
+    Section,
     parse_markdown,
     read_text,
     strip_emphasis,
 )
-from pytest_airecovery.pir.rootcause import FailureMode, Inference, failure_modes, infer_category
+from pytest_airecovery.pir.refs import PirRefs, find_refs
+from pytest_airecovery.pir.rootcause import (
+    FailureMode,
+    Inference,
+    category_in_heading,
+    explicit_category,
+    failure_modes,
+    infer_category,
+    leading_label,
+    sentences,
+)
 from pytest_airecovery.pir.timeline import (
     Stamp,
+    StatedZone,
     TimelineEvent,
     build_timeline,
     dominant_offset,
+    find_date,
+    find_zone,
     parse_date_value,
     parse_duration,
+    table_header_zone,
 )
 
 __all__ = ["ActionItemDraft", "Pir", "PirError", "parse_pir", "parse_pir_text"]
@@ -60,6 +75,7 @@ class Pir:
     duration: timedelta | None = None
     events: list[TimelineEvent] = field(default_factory=list)
     untimed: list[Entry] = field(default_factory=list)
+    timeline_entries: list[Entry] = field(default_factory=list)  # with those of day sub-headings
     detected: TimelineEvent | None = None
     resolved: TimelineEvent | None = None
     root_cause_text: str = ""
@@ -68,6 +84,7 @@ class Pir:
     modes: list[FailureMode] = field(default_factory=list)
     action_items: list[ActionItemDraft] = field(default_factory=list)
     review: Stamp | None = None
+    refs: PirRefs = field(default_factory=lambda: PirRefs(None, None, None, None))
 
     @property
     def shown_as(self) -> str:
@@ -102,6 +119,7 @@ def parse_pir_text(text: str, shown_as: str) -> Pir:
     _read_timeline(pir)
     _read_root_cause(pir)
     _read_action_items(pir)
+    _read_refs(pir)
     review = doc.field_value("review_date")
     if review:
         pir.review = parse_date_value(review)[1]
@@ -124,6 +142,7 @@ def clean_title(heading: str | None, incident_id: str | None) -> str | None:
         text = text.replace(incident_id, " ")
     text = re.sub(r"(?i)\b(post[- ]incident review|pir|template|incident report|incident|review)\b", " ", text)
     text = " ".join(text.strip(" :-–—|()[]").split()).strip(" :-–—|")
+    text = re.sub(r"\s+([:;,.])", r"\1", text)  # "Routing incident X: ..." -> "Routing: ..."
     return text if len(re.sub(r"[^A-Za-z]", "", text)) >= 3 else None
 
 
@@ -135,27 +154,66 @@ def _id_from_title(doc: PirDocument) -> Field | None:
     return None
 
 
-def _start_day(doc: PirDocument) -> date | None:
-    for text in (doc.field_value("date"), doc.title):
-        if text:
-            for match in re.finditer(r"\d{4}[-/]\d{1,2}[-/]\d{1,2}", text):
-                day = parse_date_value(match.group(0))[0]
-                if day:
-                    return day
+def _start_day(doc: PirDocument, heading: str) -> date | None:
+    """The timeline's date when its lines give none: its heading, the ``Date:`` field, the title."""
+    for text in (heading, doc.field_value("date"), doc.title):
+        day = find_date(text) if text else None
+        if day is not None:
+            return day
     return None
+
+
+def _stated_zone(doc: PirDocument, section: Section, entries: list[Entry]) -> StatedZone | None:
+    """A zone stated once for the whole timeline: its heading, a table header, a ``Time zone:`` field."""
+    offset = find_zone(section.heading)
+    if offset is not None:
+        return StatedZone(offset, f"the timeline heading, line {section.line}")
+    in_table = table_header_zone(entries)
+    if in_table is not None:
+        return StatedZone(in_table[0], f"the timeline table's header, line {in_table[1]}")
+    found = doc.fields.get("time_zone")
+    offset = find_zone(found.value) if found else None
+    if found is not None and offset is not None:
+        return StatedZone(offset, f"the '{found.label}:' line, line {found.line}")
+    return None
+
+
+def _timeline_entries(doc: PirDocument, section: Section) -> list[Entry]:
+    """The section's entries and those of its sub-sections (``### 2026-09-02`` day headings,
+    ``### Detection``): a day heading becomes a ``Date:`` entry, so its date carries on."""
+    entries = list(section.entries)
+    index = doc.sections.index(section)
+    for sub in doc.sections[index + 1:]:
+        if sub.level <= section.level or sub.key is not None:
+            break
+        day = find_date(sub.heading)
+        if day is not None:
+            entries.append(Entry(f"Date: {day.isoformat()}", sub.line, "paragraph"))
+        entries += sub.entries
+    return entries
 
 
 def _read_timeline(pir: Pir) -> None:
     section = pir.doc.section("timeline")
     if section is None:
         return
-    entries = section.entries
-    pir.events, pir.untimed = build_timeline(entries, _start_day(pir.doc), dominant_offset(entries))
+    entries = pir.timeline_entries = _timeline_entries(pir.doc, section)
+    pir.events, pir.untimed = build_timeline(entries, _start_day(pir.doc, section.heading),
+                                             dominant_offset(entries), _stated_zone(pir.doc, section, entries))
     if not pir.events:
         return
     pir.detected = next((e for e in pir.events if _DETECTED.search(e.text)), pir.events[0])
     resolved = [e for e in pir.events if _RESOLVED.search(e.text)]
     pir.resolved = resolved[-1] if resolved else pir.events[-1]
+
+
+def _read_refs(pir: Pir) -> None:
+    """Rollback target and bad release: the timeline first, then the rest of the document."""
+    doc = pir.doc
+    timeline = pir.timeline_entries
+    seen = {id(entry) for entry in timeline}
+    others = [entry for entry in doc.preamble + [e for s in doc.sections for e in s.entries] if id(entry) not in seen]
+    pir.refs = find_refs(timeline, others, doc.fields.get("model"))
 
 
 def timeline_severity(pir: Pir) -> tuple[str, TimelineEvent] | None:
@@ -173,22 +231,48 @@ def _read_root_cause(pir: Pir) -> None:
     if section is None:
         return
     explicit = None
+    labelled: list[tuple[str, str]] = []  # (category, sentence) of paragraphs opening with one
     parts: list[str] = []
     bullets: list[str] = []
     for entry in section.entries:
-        if entry.text.lower().startswith(("category:", "root cause category:")) or \
-                strip_emphasis(entry.text).lower().startswith(("category:", "root cause category:")):
-            explicit = strip_emphasis(entry.text).partition(":")[2].strip()
+        if entry.text.lower().startswith(_CATEGORY_LINES) or \
+                strip_emphasis(entry.text).lower().startswith(_CATEGORY_LINES):
+            explicit = explicit or strip_emphasis(entry.text).partition(":")[2].strip()
             continue
+        label = leading_label(entry.text)
         text = strip_emphasis(entry.text)
+        if label:
+            labelled.append((label, (sentences(text) or [text])[0]))
         parts.append(text if text.endswith((".", "!", "?", ":")) else text + ".")
         if entry.kind in ("bullet", "numbered"):
             bullets.append(text)
     pir.root_cause_line = section.entries[0].line if section.entries else section.line
     pir.root_cause_text = " ".join(parts)
-    explicit = explicit or pir.doc.field_value("category")
-    pir.category = infer_category(pir.root_cause_text, explicit)
+    pir.category = _stated_category(pir, section.heading, explicit, labelled) or \
+        infer_category(pir.root_cause_text)
     pir.modes = failure_modes(pir.root_cause_text, bullets) if pir.root_cause_text else []
+
+
+_CATEGORY_LINES = ("category:", "root cause category:", "root-cause category:")
+
+
+def _stated_category(pir: Pir, heading: str, explicit: str | None,
+                     labelled: list[tuple[str, str]]) -> Inference | None:
+    """The category the PIR states, most specific first: a ``Category:`` line, a paragraph that
+    opens with a category name, a category in the section heading, a ``Category:`` field
+    elsewhere. Labelled paragraphs that disagree state nothing (the keywords decide, and the
+    reviewer is asked to check)."""
+    if explicit and explicit_category(explicit):
+        return infer_category("", explicit)
+    if labelled and len({category for category, _ in labelled}) == 1:
+        return Inference(labelled[0][0], labelled[0][1], 0, explicit=True)
+    from_heading = category_in_heading(heading)
+    if from_heading:
+        return Inference(from_heading, heading, 0, explicit=True)
+    field = pir.doc.field_value("category")
+    if field and explicit_category(field):
+        return infer_category("", field)
+    return None
 
 
 def _read_action_items(pir: Pir) -> None:

@@ -2,7 +2,10 @@
 
 Keyword scoring, deliberately simple and explainable: every category has weighted phrases; the
 sentence with the highest score wins and is quoted back, so a reviewer sees *why* a category was
-chosen and can correct it. An explicit ``Category:`` line in the PIR always wins.
+chosen and can correct it. An explicit label always wins over the counts: a ``Category:`` line,
+or a root-cause paragraph that opens with a category name ("Adversarial exploitation: ...").
+Negated mentions ("No training data changed", "without any config change", "the weights were
+unchanged") are removed before scoring, so denying a cause never counts as naming it.
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ def infer_category(text: str, explicit: str | None = None) -> Inference:
     totals = {category: 0 for category in CATEGORIES}
     best_sentence: dict[str, tuple[int, str]] = {}
     for sentence in sentences(text):
-        lowered = sentence.lower()
+        lowered = affirmed(sentence).lower()
         for category, cues in CATEGORY_CUES.items():
             score = sum(weight for pattern, weight in cues if re.search(pattern, lowered))
             totals[category] += score
@@ -107,6 +110,81 @@ _CATEGORY_PREFIXES = (("train", "training_data_contamination"), ("data", "traini
                       ("misconfig", "configuration_error"), ("supply", "supply_chain_compromise"),
                       ("third", "supply_chain_compromise"), ("adversar", "adversarial_exploitation"),
                       ("attack", "adversarial_exploitation"), ("other", "other"))
+
+
+# Full category names a PIR may open a root-cause paragraph with ("Configuration error: ...").
+# Stricter than explicit_category's prefixes: "Data: ...", "Training data: ..." or
+# "Configuration: ..." open a description, not a verdict, so they are not labels.
+CATEGORY_NAMES: dict[str, str] = {
+    "training data contamination": "training_data_contamination", "data contamination": "training_data_contamination",
+    "training data poisoning": "training_data_contamination", "data poisoning": "training_data_contamination",
+    "configuration error": "configuration_error",
+    "config error": "configuration_error", "misconfiguration": "configuration_error",
+    "supply chain compromise": "supply_chain_compromise",
+    "supply chain": "supply_chain_compromise", "supply chain attack": "supply_chain_compromise",
+    "adversarial exploitation": "adversarial_exploitation", "adversarial attack": "adversarial_exploitation",
+    "adversarial": "adversarial_exploitation",
+}
+_LEADING_LABEL = re.compile(
+    r"^\s*(?:\*\*|__)?(?P<label>[A-Za-z][A-Za-z _-]{2,40}?)(?:\*\*|__)?\s*(?:[:—–]|\.(?:\*\*|__))\s*(?:\*\*|__)?")
+
+
+def leading_label(text: str) -> str | None:
+    """The category a paragraph opens with: ``Adversarial exploitation: attackers ...`` or
+    ``**Configuration error.** The flag ...``; None when its first words are not a category name."""
+    match = _LEADING_LABEL.match(text)
+    if not match:
+        return None
+    name = " ".join(re.sub(r"[^a-z]+", " ", match.group("label").lower()).split())
+    if name.startswith("root cause "):  # "Root cause: configuration error ..." names it after the colon
+        return None
+    return CATEGORY_NAMES.get(name) or (name.replace(" ", "_") if name.replace(" ", "_") in CATEGORIES else None)
+
+
+def category_in_heading(heading: str) -> str | None:
+    """``Root cause: configuration error`` or ``Root Cause (supply chain compromise)`` -> key."""
+    match = re.match(r"(?i)^\W*root[- ]causes?(?: category)?\s*[:(—–-]\s*(?P<rest>[^)]*)", heading)
+    if not match:
+        return None
+    name = " ".join(re.sub(r"[^a-z]+", " ", match.group("rest").lower()).split())
+    return CATEGORY_NAMES.get(name) or (name.replace(" ", "_") if name.replace(" ", "_") in CATEGORIES else None)
+
+
+# Negation. A forward negator ("no", "not", "without", ...) denies the rest of its clause; a
+# negated verb phrase ("was not", "unchanged", "ruled out") denies the whole clause, subject
+# included: "The training data was not modified" names no training-data cause.
+# A bare comma does not end a clause: "No configuration, training data or dependency changed" is
+# one negated list. ", and ..." / ", or ..." does.
+_CLAUSE_BREAK = re.compile(
+    r",(?=\s*(?:and|or|then)\b)|[;:()\[\]—–]|\s-\s|\b(?:but|however|although|though|while|whereas|because|since|so|instead|"
+    r"which|that|who|when|after|before|yet|until)\b", re.IGNORECASE)
+_FORWARD_NEGATION = re.compile(
+    r"\b(?:no|nobody|nothing|no one|not(?!\s+only\b)|without|never|neither|nor|none|rather than|instead of|ruled out)\b|n't\b", re.IGNORECASE)
+_CLAUSE_NEGATION = re.compile(
+    r"\b(?:(?:was|were|is|are|has|have|had|did|does|do|been|be|could|would|will)\s+(?:not|never)|"
+    r"(?:was|were|is|are|has|have|had|did|does|do|could|would)n't|unchanged|untouched|unaffected|"
+    r"unmodified|intact|ruled out|not (?:the|a) (?:cause|factor)|not involved|played no (?:part|role))\b",
+    re.IGNORECASE)
+
+
+def affirmed(sentence: str) -> str:
+    """``sentence`` with its negated parts blanked out (same length, so offsets still hold)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for boundary in list(_CLAUSE_BREAK.finditer(sentence)) + [None]:
+        end = boundary.start() if boundary else len(sentence)
+        clause = sentence[start:end]
+        if _CLAUSE_NEGATION.search(clause):
+            spans.append((start, end))
+        else:
+            forward = _FORWARD_NEGATION.search(clause)
+            if forward:
+                spans.append((start + forward.start(), end))
+        start = boundary.end() if boundary else len(sentence)
+    chars = list(sentence)
+    for begin, end in spans:
+        chars[begin:end] = " " * (end - begin)
+    return "".join(chars)
 
 
 def explicit_category(text: str) -> str | None:
@@ -136,7 +214,7 @@ def failure_modes(text: str, bullets: list[str]) -> list[FailureMode]:
         return found
     for sentence in sentences(text):
         # one case per sentence: "a backdoor that lets messages bypass the filter" is one mode
-        mode = _mode_id(sentence)
+        mode = _mode_id(affirmed(sentence))
         if mode is not None and mode not in used:
             used.add(mode)
             found.append(FailureMode(mode, sentence))

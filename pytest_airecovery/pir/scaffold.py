@@ -17,6 +17,7 @@ error until none is left:
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from pytest_airecovery.pir.timeline import TimelineEvent, iso_utc
 from pytest_airecovery.pir.yamlout import Comments, emit
 
 TODO_TITLE = "TODO: one-line title of the incident"
+# An action item about hashes or manifests can be covered by the file's pins and datasets.
+_PINNING = re.compile(r"(?i)\b(pin|pinned|hash(es)?|checksums?|sha-?256|manifests?|merkle|signatures?)\b")
 PLACEHOLDER_GOOD = "TODO@known-good"
 PLACEHOLDER_BAD = "TODO@known-bad"
 
@@ -51,9 +54,7 @@ def skeleton(pir: Pir, pir_ref: str | None) -> tuple[dict[str, Any], Comments]:
     if pir_ref:
         incident["pir"] = pir_ref
     data: dict[str, Any] = {"schema_version": 1, "incident": incident}
-    data["models"] = {"known_good": PLACEHOLDER_GOOD, "known_bad": PLACEHOLDER_BAD}
-    notes.after("models/known_good", "TODO: the model before the incident or the rollback target, family@version")
-    notes.after("models/known_bad", "TODO: the model that caused the incident (same family)")
+    data["models"] = _models(pir, notes)
     data["cases"] = [_case(index, mode.case_id, mode.sentence, notes) for index, mode in enumerate(pir.modes)]
     items = []
     for index, item in enumerate(pir.action_items):
@@ -63,9 +64,11 @@ def skeleton(pir: Pir, pir_ref: str | None) -> tuple[dict[str, Any], Comments]:
             notes.after(f"{path}/priority", "TODO: the PIR gives no priority; P3 assumed")
         if item.priority in ("P0", "P1"):
             entry["covered_by"] = []
-            notes.after(f"{path}/covered_by", "TODO: ids of the cases that test this item (a P0 item must have one)"
+            hint = " or the pins/datasets that verify it (pin:known_good, dataset:<name>)" \
+                if _PINNING.search(item.text) else ""
+            notes.after(f"{path}/covered_by", f"TODO: ids of the cases that test this item{hint} (a P0 item must have one)"
                         if item.priority == "P0" else
-                        "TODO: ids of the cases that test this item, or delete the line (then a warning)")
+                        f"TODO: ids of the cases that test this item{hint}, or delete the line (then a warning)")
         items.append(entry)
     if items:
         data["action_items"] = items
@@ -87,6 +90,8 @@ def _timestamp(incident: dict[str, Any], key: str, event: TimelineEvent | None, 
     offset = event.when.utcoffset()
     zone = "UTC" if not offset else f"{event.when:%z}"
     assumed = "" if event.zone_given else ", no zone given: UTC assumed"
+    if event.zone_source:
+        assumed = f", zone from {event.zone_source}"
     source = f"{event.when:%H:%M} {zone} {event.text!r} (PIR line {event.line}{assumed})"
     if event.dated:
         incident[key] = iso_utc(event.when)
@@ -95,6 +100,39 @@ def _timestamp(incident: dict[str, Any], key: str, event: TimelineEvent | None, 
         # a comment, not a value: a date-less time would fail the schema's timestamp pattern
         notes.above("incident/root_cause",
                     f"{key}: YYYY-MM-DDT{iso_utc(event.when)[11:]}  TODO: the timeline has no date; {source}")
+
+
+def _models(pir: Pir, notes: Comments) -> dict[str, str]:
+    """Refs the PIR names, as proposals with their source; TODO where it names none.
+
+    Both refs get one family (the loader requires it), so a version the PIR gives alone takes the
+    family of the other ref or of the ``Model:`` line, and a ref not found keeps ``TODO``.
+    """
+    refs = pir.refs
+    family = refs.family
+    models = {}
+    for key, found, what in (("known_good", refs.known_good, "rollback target"),
+                             ("known_bad", refs.known_bad, "release that caused the incident")):
+        path = f"models/{key}"
+        if found is None:
+            models[key] = PLACEHOLDER_GOOD if key == "known_good" else PLACEHOLDER_BAD
+            if family:
+                models[key] = f"{family}@TODO-{key.replace('_', '-')}"
+            notes.after(path, "TODO: the model before the incident or the rollback target, family@version"
+                        if key == "known_good" else "TODO: the model that caused the incident (same family)")
+            continue
+        models[key] = f"{family or 'TODO'}@{found.version}"
+        source = f"{what} from {found.text!r} (PIR line {found.line})"
+        if family is None:
+            notes.after(path, f"TODO: the model family; {source} names only the version")
+        elif found.family is not None and found.family != family:
+            notes.after(path, f"TODO: the PIR says {found.ref}, but one case file has one family ({family}); {source}")
+        elif found.family is None and refs.model_field is not None:
+            notes.after(path, f"{source}; family from the '{refs.model_field.label}:' line "
+                        f"(line {refs.model_field.line}); check it")
+        else:
+            notes.after(path, f"{source}; check it")
+    return models
 
 
 def _category_note(pir: Pir) -> list[str]:

@@ -4,7 +4,11 @@ Accepted at the start of a timeline entry (bold or backticks around it are fine)
 ``14:23``, ``14:23:05``, ``2:23 PM``, an optional date before it (``2026-03-14``, ``2026/03/14``,
 ``14 Mar 2026``, ``Mar 14, 2026``, ``2026-03-14T14:23``) and an optional zone after it (``Z``,
 ``UTC``, ``GMT``, ``UTC+2``, ``+02:00``, ``+0200`` or a common abbreviation such as ``CET``,
-``PST``). A date alone (``2026-03-14``) carries over to the entries after it.
+``PST``). A date alone (``2026-03-14``, ``Date: 2026-03-14``) carries over to the entries after it.
+
+The whole timeline's date and zone may also be stated once, in its heading (``## Timeline (all
+times UTC, 2026-09-02)``), a table's header (``| Time (UTC) | Event |``) or the PIR's ``Date:`` and
+``Time zone:`` fields; :func:`find_date` and :func:`find_zone` read them from free text.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _DATE = (r"(?P<iso>\d{4})[-/](?P<iso_m>\d{1,2})[-/](?P<iso_d>\d{1,2})"
          rf"|(?P<dm_d>\d{{1,2}})\s+(?P<dm_m>{_MONTH})(?:\s+(?P<dm_y>\d{{4}}))?"
          rf"|(?P<md_m>{_MONTH})\s+(?P<md_d>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<md_y>\d{{4}}))?")
-_ZONE = r"Z|(?:UTC|GMT)\s*[+-]\s*\d{1,2}(?::?\d{2})?|[+-]\d{2}:?\d{2}|[A-Z]{1,4}T|UTC|GMT"
+_ZONE = r"Z|(?:UTC|GMT)\s*[+-]\s*\d{1,2}(?::?\d{2})?|[+-]\d{2}:?\d{2}|(?-i:[A-Z]{1,3}T)|UTC|GMT"
 _TIME = r"(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.\d+)?)?\s*(?P<ampm>[ap]\.?m\.?)?"
 STAMP = re.compile(
     rf"^\s*(?:(?P<date>{_DATE})(?:\s*,?\s*|T)(?=\d|$|\s|[-–—:|]))?(?:{_TIME})?\s*(?P<zone>{_ZONE})?(?![A-Za-z0-9])",
@@ -58,6 +62,7 @@ class TimelineEvent:
     dated: bool
     zone_given: bool
     next_day: bool = False  # a date-less late→early step, taken as crossing midnight
+    zone_source: str = ""  # where the zone came from: "" (the line itself or assumed) or e.g. "the timeline heading (line 7)"
 
 
 def parse_stamp(text: str) -> Stamp | None:
@@ -157,13 +162,23 @@ def format_duration(delta: timedelta) -> str:
     return f"{sign}{hours} h" if hours else f"{sign}{minutes} min"
 
 
+@dataclass(frozen=True)
+class StatedZone:
+    """A zone the PIR states once for the whole timeline, and where it says so."""
+
+    offset_minutes: int
+    source: str  # "the timeline heading (line 7)"
+
+
 def build_timeline(
-    entries: list[Entry], start_day: date | None, default_offset: int | None
+    entries: list[Entry], start_day: date | None, default_offset: int | None,
+    stated_zone: StatedZone | None = None,
 ) -> tuple[list[TimelineEvent], list[Entry]]:
     """Timeline events in written order, and the entries that carry no time.
 
-    A date carries over to later entries without one. Entries without a zone take the zone most
-    entries give (``default_offset``), else UTC; ``zone_given`` says which.
+    A date carries over to later entries without one. Entries without a zone take the zone the
+    timeline states (``stated_zone``, counted as given), else the zone most entries give
+    (``default_offset``), else UTC; ``zone_given`` says which.
     """
     events: list[TimelineEvent] = []
     untimed: list[Entry] = []
@@ -171,6 +186,10 @@ def build_timeline(
     shift = timedelta()  # days added by midnight crossings since the last written date
     for entry in entries:
         text = entry.cells[0] + " " + " ".join(entry.cells[1:]) if entry.kind == "table" else entry.text
+        field_day = _date_field(text)
+        if field_day is not None:  # "Date: 2026-09-02" inside the timeline
+            day, shift = field_day, timedelta()
+            continue
         stamp = parse_stamp(text)
         if stamp is not None and stamp.day is not None:
             day, shift = stamp.day, timedelta()
@@ -178,7 +197,13 @@ def build_timeline(
             if stamp is None and not _is_table_header(entry):
                 untimed.append(entry)
             continue
-        offset = stamp.offset_minutes if stamp.offset_minutes is not None else default_offset
+        offset: int | None
+        if stamp.offset_minutes is not None:
+            offset, given, source = stamp.offset_minutes, True, ""
+        elif stated_zone is not None:
+            offset, given, source = stated_zone.offset_minutes, True, stated_zone.source
+        else:
+            offset, given, source = default_offset, False, ""
         zone = timezone(timedelta(minutes=offset or 0))
         when = datetime.combine(day or date(1970, 1, 1), datetime.min.time(), zone).replace(
             hour=stamp.hour, minute=stamp.minute, second=stamp.second) + shift
@@ -190,9 +215,55 @@ def build_timeline(
             shift += timedelta(days=1)
             when += timedelta(days=1)
             next_day = True
-        events.append(TimelineEvent(entry.line, stamp.rest, when, day is not None,
-                                    stamp.offset_minutes is not None, next_day))
+        events.append(TimelineEvent(entry.line, stamp.rest, when, day is not None, given, next_day, source))
     return events, untimed
+
+
+_DATE_FIELD = re.compile(r"^\s*(?:\*\*|__)?(?:date|day|incident date)\s*(?:\*\*|__)?\s*:\s*(?:\*\*|__)?\s*(?P<rest>.+)$",
+                         re.IGNORECASE)
+
+
+def _date_field(text: str) -> date | None:
+    """``Date: 2026-09-02`` (a date and nothing else) as a timeline line; None otherwise."""
+    match = _DATE_FIELD.match(text)
+    if not match:
+        return None
+    stamp = parse_stamp(match.group("rest"))
+    if stamp is None or stamp.day is None or stamp.hour is not None or stamp.rest:
+        return None
+    return stamp.day
+
+
+_DATE_ANYWHERE = re.compile(rf"(?<![\w-])(?:{_DATE})(?![\w-])", re.IGNORECASE)
+_ZONE_ANYWHERE = re.compile(
+    r"(?<![\w+-])(?P<zone>(?:UTC|GMT)(?:\s*[+-]\s*\d{1,2}(?::?\d{2})?)?|[A-Z]{2,4}T|Z)(?![\w+-])"
+    r"|(?<![\w:+-])(?P<offset>[+-]\d{2}:\d{2})(?![\w:])")
+
+
+def find_date(text: str) -> date | None:
+    """The first full date (with a year) anywhere in ``text``: ``Timeline (UTC, 2 Sep 2026)``."""
+    for match in _DATE_ANYWHERE.finditer(text):
+        day = _date_of(match)
+        if day is not None:
+            return day
+    return None
+
+
+def find_zone(text: str) -> int | None:
+    """The one zone ``text`` names (``all times UTC``, ``Time (CEST)``, ``UTC+2``), in minutes east
+    of UTC; None when it names none, an unknown one, or two different ones."""
+    offsets = set()
+    for match in _ZONE_ANYWHERE.finditer(text):
+        zone = match.group("zone") or match.group("offset")
+        if zone == "Z":
+            continue  # a lone "Z" in prose is a letter, not Zulu time
+        offset = zone_offset(zone)
+        if offset is None:
+            if zone.isupper() and zone.endswith("T") and len(zone) >= 3:
+                return None  # "IST": a zone we refuse to guess
+            continue
+        offsets.add(offset)
+    return offsets.pop() if len(offsets) == 1 else None
 
 
 def dominant_offset(entries: list[Entry]) -> int | None:
@@ -206,7 +277,17 @@ def dominant_offset(entries: list[Entry]) -> int | None:
 
 def _is_table_header(entry: Entry) -> bool:
     return entry.kind == "table" and any(
-        cell.strip().lower() in ("time", "when", "timestamp", "time (utc)") for cell in entry.cells)
+        re.fullmatch(r"(?:time|when|timestamp|date|date/time|date and time)(?:\s*\(.*\))?", cell.strip().lower())
+        for cell in entry.cells)
+
+
+def table_header_zone(entries: list[Entry]) -> tuple[int, int] | None:
+    """A zone stated in a timeline table's header (``| Time (UTC) | Event |``): (offset, line)."""
+    for entry in entries:
+        if _is_table_header(entry):
+            offset = find_zone(" ".join(entry.cells))
+            return (offset, entry.line) if offset is not None else None
+    return None
 
 
 def iso_utc(when: datetime) -> str:

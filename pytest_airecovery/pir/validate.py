@@ -7,7 +7,10 @@ Errors (exit status 1):
 * every line containing the word ``TODO`` (a skeleton from ``new-case`` that is not finished);
 * files of the same incident (an incident may have several, e.g. an adversarial suite beside the
   plain cases) that disagree on severity or root-cause category, or repeat a case or action-item id;
-* a P0 action item that no case covers (``covered_by`` empty or absent).
+* a P0 action item that no case covers (``covered_by`` empty or absent);
+* a ``datasets`` manifest that fails its own integrity check (damaged, truncated, not a manifest)
+  or whose Merkle root differs from the pinned ``merkle_root``; with ``--verify-data``, a dataset
+  that differs from its manifest (this hashes the data, so it is opt-in; the run always does it).
 
 Warnings (exit status 0 unless ``--strict``):
 
@@ -15,7 +18,8 @@ Warnings (exit status 0 unless ``--strict``):
 * a P0 or P1 item covered only by ``guard: true`` cases (they protect behaviour the fix must keep
   and get no ``[catches]`` proof);
 * a case with no ``[catches]`` proof possible because the file has no ``known_bad`` model
-  (``--incident-verify-catches`` cannot show the case would have caught the incident).
+  (``--incident-verify-catches`` cannot show the case would have caught the incident);
+* a dataset without a pinned ``merkle_root`` (a manifest rebuilt over changed data still verifies).
 
 Only the built-in checks are known here; a case file using a custom check registered by a
 conftest hook is reported as ``unknown check`` (run pytest's collection for those files).
@@ -34,7 +38,7 @@ from pytest_airecovery.cases.loader import (
     load_case_file,
     parse_and_validate,
 )
-from pytest_airecovery.cases.spec import CaseFile
+from pytest_airecovery.cases.spec import CaseFile, DatasetSpec
 from pytest_airecovery.cases.yamlpos import Positions
 from pytest_airecovery.pir.casefiles import check_lookup, shown
 
@@ -71,7 +75,7 @@ class ValidationResult:
         return len(self.problems) - self.errors
 
 
-def validate_files(files: Sequence[Path]) -> ValidationResult:
+def validate_files(files: Sequence[Path], verify_data: bool = False) -> ValidationResult:
     lookup = check_lookup()
     problems: list[Problem] = []
     loaded: list[CaseFile] = []
@@ -92,6 +96,7 @@ def validate_files(files: Sequence[Path]) -> ValidationResult:
             continue
         loaded.append(case_file)
         problems += semantic_problems(case_file, name)
+        problems += dataset_problems(case_file, name, verify_data)
         problems += _across_files(case_file, name, positions, first_seen)
     problems.sort(key=lambda p: (files_order(files, p.path), p.line, p.severity != "error"))
     return ValidationResult([shown(p) for p in files], problems, loaded)
@@ -177,3 +182,54 @@ def semantic_problems(case_file: CaseFile, name: str) -> list[Problem]:
                                 "models.known_bad is missing: --incident-verify-catches cannot prove the "
                                 "cases catch the incident"))
     return problems
+
+
+def dataset_problems(case_file: CaseFile, name: str, verify_data: bool = False) -> list[Problem]:
+    """Each ``datasets`` entry: its manifest reads and checks against itself, its root matches the
+    pin; with ``verify_data`` the data is hashed and compared too. The loader has already checked
+    that the dataset and manifest paths exist."""
+    if not case_file.datasets:
+        return []
+    from pytest_airecovery.data.errors import DataKitError, ManifestTamperedError
+    from pytest_airecovery.data.manifest import read_manifest
+
+    problems = []
+    base = case_file.path.parent
+    for dataset in case_file.datasets:
+        where = f"datasets: {dataset.path}"
+        try:
+            manifest = read_manifest(str(base / dataset.manifest))
+        except ManifestTamperedError as exc:
+            detail = "; ".join(f"{kind}: {text}" for kind, text in exc.problems)
+            problems.append(Problem(name, dataset.line, "error",
+                                    f"{where}: manifest {dataset.manifest} fails its integrity check: {detail}"))
+            continue
+        except (DataKitError, OSError) as exc:
+            problems.append(Problem(name, dataset.line, "error", f"{where}: cannot read manifest {dataset.manifest}: {exc}"))
+            continue
+        if dataset.merkle_root is None:
+            problems.append(Problem(name, dataset.line, "warning",
+                                    f"{where}: no merkle_root pinned, so a manifest rebuilt over changed data would "
+                                    f"still verify; pin merkle_root: {manifest.merkle_root}"))
+        elif dataset.merkle_root != manifest.merkle_root:
+            problems.append(Problem(name, dataset.line, "error",
+                                    f"{where}: manifest {dataset.manifest} has Merkle root {manifest.merkle_root}, "
+                                    f"the case file pins {dataset.merkle_root}"))
+            continue
+        if verify_data:
+            problems += _verify_data(case_file, name, dataset)
+    return problems
+
+
+def _verify_data(case_file: CaseFile, name: str, dataset: DatasetSpec) -> list[Problem]:
+    from pytest_airecovery.data.errors import DataKitError
+    from pytest_airecovery.data.fixtures import verify_case_dataset
+
+    path, manifest, root, line = dataset.path, dataset.manifest, dataset.merkle_root, dataset.line
+    try:
+        diff = verify_case_dataset(case_file.path.parent, path, manifest, root)
+    except (DataKitError, OSError) as exc:
+        return [Problem(name, line, "error", f"datasets: {path}: cannot verify against {manifest}: {exc}")]
+    if diff.identical:
+        return []
+    return [Problem(name, line, "error", f"datasets: {path} differs from {manifest}: {diff.summary()}")]
