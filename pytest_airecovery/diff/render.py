@@ -54,8 +54,7 @@ def summary_lines(diff: Any) -> list[str]:
     flips = diff.flips()
     if flips:
         lines.append("flips (known-good → candidate):")
-        for (before, after), count in list(flips.items())[:MAX_FLIP_ROWS]:
-            lines.append(f"  {before!r:>8} → {after!r:<8} {count:>7}")
+        lines.extend(_flip_rows(list(flips.items())[:MAX_FLIP_ROWS]))
         if len(flips) > MAX_FLIP_ROWS:
             lines.append(f"  ... {len(flips) - MAX_FLIP_ROWS} more pairs")
     summaries = diff.field_summaries()
@@ -101,6 +100,19 @@ def render(diff: Any, *, colour: bool = False, top_k: int = TOP_K_INPUTS, max_li
     if len(lines) > max_lines:
         lines = lines[: max_lines - 1] + [f"... {len(lines) - max_lines + 1} more lines"]
     return "\n".join(lines)
+
+
+def _flip_rows(pairs: list[tuple[tuple[Any, Any], int]]) -> list[str]:
+    """``from → to  count`` rows in columns as wide as their longest label (any length, any script)."""
+    shown = [(_label(before), _label(after), str(count)) for (before, after), count in pairs]
+    widths = [max(8, *(len(row[column]) for row in shown)) for column in range(2)]
+    count_width = max(7, *(len(row[2]) for row in shown))
+    return [f"  {a:>{widths[0]}} → {b:<{widths[1]}} {n:>{count_width}}" for a, b, n in shown]
+
+
+def _label(value: Any) -> str:
+    """A label as its repr, which keeps accented and other non-ASCII letters as they are."""
+    return repr(value)
 
 
 def _num(value: float | None) -> str:
