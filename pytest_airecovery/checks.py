@@ -9,6 +9,7 @@ mismatch otherwise. An aggregate check is ``func(subjects, arg, rows) -> (messag
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -190,7 +191,7 @@ def same_label(got: Any, expected: Any) -> bool:
 
 
 def _is_nan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value) or type(value).__name__ in ("float64", "float32") and value != value
+    return isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and math.isnan(value)
 
 
 def _as_number(value: Any) -> float | None:

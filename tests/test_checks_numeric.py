@@ -93,6 +93,8 @@ def test_a_tolerance_that_is_not_a_finite_non_negative_number_is_refused(bad: ob
         diff_outputs(good, cand, tolerance={"score": bad})  # type: ignore[dict-item]
     with pytest.raises(ValueError, match="tolerance for 'score'"):
         diff_outputs(good, cand).assert_within({"score": bad})  # type: ignore[dict-item]
+    with pytest.raises(ValueError, match="tolerance for 'typo'"):
+        diff_outputs(good, cand, tolerance={"typo": bad})  # type: ignore[dict-item]
 
 
 finite_or_not = st.one_of(

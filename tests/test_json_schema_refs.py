@@ -9,6 +9,7 @@ import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 # Imported before pytester's in-process runs snapshot sys.modules.
 import jsonschema  # noqa: F401
@@ -21,9 +22,9 @@ ALLOW_ANYTHING = {"type": "integer"}  # what the outside documents hold: the che
 
 
 class _Counting(http.server.BaseHTTPRequestHandler):
-    requests: list[str] = []
+    requests: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+    def do_GET(self) -> None:
         type(self).requests.append(self.path)
         body = json.dumps(ALLOW_ANYTHING).encode()
         self.send_response(200)
@@ -38,7 +39,7 @@ class _Counting(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def schema_server() -> Iterator[tuple[str, list[str]]]:
-    requests: list[str] = []
+    requests: ClassVar[list[str]] = []
     handler = type("Handler", (_Counting,), {"requests": requests})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

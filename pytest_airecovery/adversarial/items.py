@@ -9,7 +9,6 @@ the known-good model passes it (the variant is a fair test).
 from __future__ import annotations
 
 import unicodedata
-
 from typing import Any
 
 import pytest

@@ -124,6 +124,8 @@ def diff_runs(
 
     if not known_good_runs or not candidate_runs:
         raise ValueError("each side needs at least one run of outputs")
+    for field in list(tolerance) if isinstance(tolerance, Mapping) else [ROOT]:
+        _tolerance_for(tolerance, field)  # every tolerance given is checked, not only those of fields present
     good = [run if isinstance(run, list) else list(run) for run in known_good_runs]
     cand = [run if isinstance(run, list) else list(run) for run in candidate_runs]
     n_good, n_cand = min(map(len, good)), min(map(len, cand))
