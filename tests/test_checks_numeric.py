@@ -140,6 +140,17 @@ def test_flips_table_lines_up_for_labels_of_any_length_and_keeps_accents() -> No
     assert not any("\\x" in row or "\\u" in row for row in lines)
 
 
+def test_flips_table_lines_up_wide_characters_by_display_width() -> None:
+    from pytest_airecovery.diff.render import _width
+
+    good = [{"label": "猫"}, {"label": "a"}, {"label": "a"}]
+    cand = [{"label": "犬犬犬犬犬"}, {"label": "bbbbbbbbbbbbbbb"}, {"label": "bbbbbbbbbbbbbbb"}]
+    lines = summary_lines(diff_outputs(good, cand))
+    rows = lines[lines.index("flips (known-good → candidate):") + 1 :][:2]
+    assert len({_width(row) for row in rows}) == 1, rows
+    assert len({_width(row[: row.index("→")]) for row in rows}) == 1, rows
+
+
 # --- within -----------------------------------------------------------------------------------------
 
 
