@@ -318,6 +318,8 @@ def check_within(subject: Any, arg: Any, row: Row) -> str | None:
     from pytest_airecovery.diff.compare import Tolerance, compare
 
     expected = _plain_value(resolve_value(arg["value"], row))
+    if isinstance(expected, str):  # a number kept as text in a column ("0.5"): read as before
+        expected = float(expected)
     tolerance = Tolerance(abs=arg.get("abs", 0.0), rel=arg.get("rel", 0.0))
     unusable = _non_finite(expected)
     if unusable:

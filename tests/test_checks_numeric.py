@@ -173,6 +173,7 @@ def test_within_keeps_its_scalar_message() -> None:
     assert check_within(0.92, {"value": 0.9, "abs": 0.05}, _row()) is None
     assert check_within(0.1, {"value": 0.9, "abs": 0.05}, _row()) == "expected 0.9 ± 0.05, got 0.1"
     assert check_within(95.0, {"value": 100, "rel": 0.1}, _row()) is None
+    assert check_within(0.52, {"value": {"from": "target"}, "abs": 0.05}, _row(target="0.5")) is None
 
 
 def test_within_compares_numbers_at_any_depth_from_a_column() -> None:
