@@ -9,11 +9,14 @@ mismatch otherwise. An aggregate check is ``func(subjects, arg, rows) -> (messag
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+from pytest_airecovery.diff.compare import finite_numbers, outside_bounds
 
 InputCheckFn = Callable[[Any, Any, "Row"], "str | None"]
 AggregateCheckFn = Callable[[list[Any], Any, "Rows"], "tuple[str | None, Any]"]
@@ -67,6 +70,17 @@ class CheckDef:
     func: Callable[..., Any]
     default_field: str | None = None
     description: str = ""
+    # At collection: ``validate(arg)`` returns ``(where in the argument, message)`` for an unusable one.
+    validate: Callable[[Any], tuple[str, str] | None] | None = None
+
+
+class CheckArgumentError(Exception):
+    """A check's argument is unusable; ``where`` is the path inside the argument (``value``, ``max``)."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.where = where
+        self.message = message
 
 
 class CheckRegistry:
@@ -83,12 +97,14 @@ class CheckRegistry:
         kind: str = "input",
         default_field: str | None = None,
         description: str = "",
+        validate: Callable[[Any], tuple[str, str] | None] | None = None,
     ) -> None:
+        """Register a check; ``validate(arg)`` returns ``(where, message)`` for an unusable argument."""
         if kind not in ("input", "aggregate"):
             raise ValueError(f"check kind must be 'input' or 'aggregate', not {kind!r}")
         if name in ("field", "why"):
             raise ValueError(f"{name!r} is reserved for check options")
-        self._checks[name] = CheckDef(name, kind, func, default_field, description)
+        self._checks[name] = CheckDef(name, kind, func, default_field, description, validate)
 
     def input_check(self, name: str, *, default_field: str | None = None) -> Callable[[InputCheckFn], InputCheckFn]:
         def decorate(func: InputCheckFn) -> InputCheckFn:
@@ -161,7 +177,9 @@ def resolve_value(arg: Any, row: Row) -> Any:
 
 
 def same_label(got: Any, expected: Any) -> bool:
-    """Labels compare by value: 7, 7.0 and "7" are one label; True is not 1."""
+    """Labels compare by value: 7, 7.0 and "7" are one label; True is not 1; NaN is no label."""
+    if _is_nan(got) or _is_nan(expected):
+        return False  # a NaN read from a column must not match a "nan" text label
     if isinstance(got, bool) or isinstance(expected, bool):
         return got is expected if isinstance(got, bool) and isinstance(expected, bool) else False
     if got == expected:
@@ -170,6 +188,10 @@ def same_label(got: Any, expected: Any) -> bool:
     if got_number is not None and expected_number is not None:
         return got_number == expected_number
     return str(got) == str(expected)
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and math.isnan(value)
 
 
 def _as_number(value: Any) -> float | None:
@@ -193,9 +215,28 @@ def _strings(arg: Any) -> list[str]:
     return [arg] if isinstance(arg, str) else list(arg)
 
 
+MAX_PATTERN_LENGTH = 1000  # characters of a `regex` / `not_regex` pattern
+
+
 @lru_cache(maxsize=256)
 def _compiled(pattern: str) -> re.Pattern[str]:
+    """The compiled pattern; a bad one raises SubjectError (collection names it first, with its line)."""
+    problem = pattern_problem(pattern)
+    if problem:
+        raise SubjectError(problem)
     return re.compile(pattern)
+
+
+def pattern_problem(pattern: Any) -> str | None:
+    if not isinstance(pattern, str):
+        return f"expected a regular expression (a string), got {type(pattern).__name__}"
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        return f"the pattern has {len(pattern)} characters; at most {MAX_PATTERN_LENGTH} are allowed"
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"invalid regular expression: {exc}"
+    return None
 
 
 # --- built-in per-input checks ---------------------------------------------------------------
@@ -252,13 +293,20 @@ def check_json_schema(subject: Any, arg: Any, row: Row) -> str | None:
 
     import jsonschema
 
+    from pytest_airecovery.local_schema import SchemaProblem, checked_validator
+
     if isinstance(subject, str):
         try:
             subject = json.loads(subject)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             return f"expected JSON output, got {_short(subject)} ({exc})"
-    validator = jsonschema.Draft202012Validator(arg)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(subject))
+    try:
+        # Collection checked the schema already; a check called directly is held to the same rules.
+        error = jsonschema.exceptions.best_match(checked_validator(arg).iter_errors(subject))
+    except SchemaProblem as exc:
+        raise SubjectError(str(exc)) from None
+    except RecursionError:
+        raise SubjectError("the output is nested too deeply to validate") from None
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "(root)"
@@ -266,11 +314,54 @@ def check_json_schema(subject: Any, arg: Any, row: Row) -> str | None:
 
 
 def check_within(subject: Any, arg: Any, row: Row) -> str | None:
-    expected = float(resolve_value(arg["value"], row))
-    got = _number(subject)
-    tolerance = max(float(arg.get("abs", 0.0)), float(arg.get("rel", 0.0)) * abs(expected))
-    if not math.isfinite(got) or abs(got - expected) > tolerance:
-        return f"expected {expected} ± {tolerance:g}, got {got}"
+    """Numbers within ``max(abs, rel·|value|)`` of ``value``: a number, or numbers at any depth."""
+    from pytest_airecovery.diff.compare import Tolerance, compare
+
+    expected = _plain_value(resolve_value(arg["value"], row))
+    if isinstance(expected, str):  # a number kept as text in a column ("0.5"): read as before
+        expected = float(expected)
+    tolerance = Tolerance(abs=arg.get("abs", 0.0), rel=arg.get("rel", 0.0))
+    unusable = _non_finite(expected)
+    if unusable:
+        return f"the expected value {unusable}: it is never a threshold, so this check cannot pass"
+    if _is_scalar_number(expected):
+        got = _number(subject)
+        found = compare(expected, got, tolerance)
+        return f"expected {expected} ± {tolerance.text(expected)}, got {got}" if found else None
+    found = compare(expected, _plain_value(subject), tolerance)
+    if not found:
+        return None
+    shown = "; ".join(change.describe() for change in found.changes[:3])
+    more = f" (+{len(found.changes) - 3} more)" if len(found.changes) > 3 else ""
+    return f"{len(found.changes)} value(s) outside the tolerance ({_tolerance_text(tolerance)}): {shown}{more}"
+
+
+def _tolerance_text(tolerance: Any) -> str:
+    parts = [f"abs {tolerance.abs:g}"] if tolerance.abs or not tolerance.rel else []
+    return ", ".join(parts + ([f"rel {tolerance.rel:g}"] if tolerance.rel else []))
+
+
+def _is_scalar_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
+def _plain_value(value: Any) -> Any:
+    """numpy values (a column of an .npz) as Python ones."""
+    tolist = getattr(value, "tolist", None)
+    return tolist() if tolist is not None and hasattr(value, "shape") else value
+
+
+def _non_finite(value: Any) -> str | None:
+    """``is NaN`` / ``is inf`` (with where) if any number in ``value`` is not finite."""
+    pending: list[tuple[Any, str]] = [(value, "")]
+    while pending:
+        item, where = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"{'at ' + where + ' ' if where else ''}is {item}"
+        if isinstance(item, Mapping):
+            pending.extend((v, f"{where}[{k!r}]") for k, v in item.items())
+        elif isinstance(item, (list, tuple)):
+            pending.extend((v, f"{where}[{i}]") for i, v in enumerate(item))
     return None
 
 
@@ -298,16 +389,14 @@ def check_accuracy(subjects: list[Any], arg: Any, rows: Rows) -> tuple[str | Non
         raise SubjectError("accuracy needs `label_from` (a column) or `label`")
     correct = sum(same_label(got, want) for got, want in zip(subjects, expected))
     accuracy = correct / len(subjects)
-    if accuracy >= arg["min"]:
-        return None, accuracy
-    return f"accuracy {accuracy:.4f} ({correct}/{len(subjects)}) is below the minimum {arg['min']}", accuracy
+    return outside_bounds("accuracy", accuracy, {"min": arg["min"]}, f" ({correct}/{len(subjects)})"), accuracy
 
 
 def check_rate_of_label(subjects: list[Any], arg: Any, rows: Rows) -> tuple[str | None, Any]:
     label = arg["label"]
     hits = sum(same_label(got, label) for got in subjects)
     rate = hits / len(subjects)
-    return _bounded(f"rate of label {label!r}", rate, arg, f" ({hits}/{len(subjects)})"), rate
+    return outside_bounds(f"rate of label {label!r}", rate, arg, f" ({hits}/{len(subjects)})"), rate
 
 
 def check_mean_score(subjects: list[Any], arg: Any, rows: Rows) -> tuple[str | None, Any]:
@@ -315,15 +404,7 @@ def check_mean_score(subjects: list[Any], arg: Any, rows: Rows) -> tuple[str | N
     mean = math.fsum(values) / len(values)
     if not math.isfinite(mean):
         return f"mean score is {mean}", mean
-    return _bounded("mean score", mean, arg, ""), mean
-
-
-def _bounded(what: str, measured: float, arg: Mapping[str, Any], detail: str) -> str | None:
-    if "max" in arg and measured > arg["max"]:
-        return f"{what} {measured:.4f}{detail} is above the maximum {arg['max']}"
-    if "min" in arg and measured < arg["min"]:
-        return f"{what} {measured:.4f}{detail} is below the minimum {arg['min']}"
-    return None
+    return outside_bounds("mean score", mean, arg, ""), mean
 
 
 def _number(subject: Any) -> float:
@@ -336,29 +417,80 @@ def _short(text: str, limit: int = 120) -> str:
     return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
+# --- argument validation at collection ------------------------------------------------------
+
+
+def validate_argument(definition: CheckDef, arg: Any) -> None:
+    """Raise :class:`CheckArgumentError` if ``arg`` can never make a meaningful check.
+
+    The loader calls this for every check of a case file, so the error names the file, line and
+    field. No check's argument may hold a NaN: every comparison with NaN is false, so a NaN bound
+    (``max: .nan``) or value (``within: {value: .nan}``) would pass whatever the model did.
+    """
+    where = _nan_at(arg)
+    if where is not None:
+        raise CheckArgumentError(where, "NaN is never a threshold or an expected value")
+    validate = getattr(definition, "validate", None)
+    problem = validate(arg) if validate is not None else None
+    if problem is not None:
+        raise CheckArgumentError(*problem)
+
+
+def _nan_at(value: Any) -> str | None:
+    pending: list[tuple[Any, str]] = [(value, "")]
+    while pending:
+        item, where = pending.pop()
+        if isinstance(item, float) and math.isnan(item):
+            return where
+        if isinstance(item, Mapping):
+            pending.extend((v, f"{where}/{k}".lstrip("/")) for k, v in item.items())
+        elif isinstance(item, list):
+            pending.extend((v, f"{where}/{i}".lstrip("/")) for i, v in enumerate(item))
+    return None
+
+
+def _validate_pattern(arg: Any) -> tuple[str, str] | None:
+    problem = pattern_problem(arg)
+    return ("", problem) if problem else None
+
+
+def _validate_schema(arg: Any) -> tuple[str, str] | None:
+    from pytest_airecovery.local_schema import SchemaProblem, check_schema
+
+    try:
+        check_schema(arg)
+    except SchemaProblem as exc:
+        return exc.where, exc.message
+    return None
+
+
 def builtin_registry() -> CheckRegistry:
     registry = CheckRegistry()
-    for name, input_func, default_field in (
-        ("equals", check_equals, None),
-        ("label", check_label, "label"),
-        ("label_from", check_label_from, "label"),
-        ("not_label", check_not_label, "label"),
-        ("contains", check_contains, "text"),
-        ("not_contains", check_not_contains, "text"),
-        ("regex", check_regex, "text"),
-        ("not_regex", check_not_regex, "text"),
-        ("json_schema", check_json_schema, None),
-        ("within", check_within, "score"),
-        ("prob_at_most", check_prob_at_most, None),
-        ("prob_at_least", check_prob_at_least, None),
+    bounds = finite_numbers("min", "max")
+    for name, input_func, default_field, validate in (
+        ("equals", check_equals, None, None),
+        ("label", check_label, "label", None),
+        ("label_from", check_label_from, "label", None),
+        ("not_label", check_not_label, "label", None),
+        ("contains", check_contains, "text", None),
+        ("not_contains", check_not_contains, "text", None),
+        ("regex", check_regex, "text", _validate_pattern),
+        ("not_regex", check_not_regex, "text", _validate_pattern),
+        ("json_schema", check_json_schema, None, _validate_schema),
+        ("within", check_within, "score", finite_numbers("value", "abs", "rel", non_negative=("abs", "rel"))),
+        ("prob_at_most", check_prob_at_most, None, finite_numbers("value")),
+        ("prob_at_least", check_prob_at_least, None, finite_numbers("value")),
     ):
-        registry.add(name, input_func, kind="input", default_field=default_field, description=input_func.__doc__ or "")
+        registry.add(
+            name, input_func, kind="input", default_field=default_field, description=input_func.__doc__ or "",
+            validate=validate,
+        )
     for name, aggregate_func, default_field in (
         ("accuracy", check_accuracy, "label"),
         ("rate_of_label", check_rate_of_label, "label"),
         ("mean_score", check_mean_score, "score"),
     ):
-        registry.add(name, aggregate_func, kind="aggregate", default_field=default_field)
+        registry.add(name, aggregate_func, kind="aggregate", default_field=default_field, validate=bounds)
     # Known-good comparisons (matches_known_good, flip_rate) live with the diff engine.
     from pytest_airecovery.diff.checks import register_diff_checks
 

@@ -8,6 +8,7 @@ the known-good model passes it (the variant is a fair test).
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import pytest
@@ -47,10 +48,31 @@ def variant_items(parent: Any, case: Any) -> list[VariantItem]:
 def shown_input(value: Any) -> str:
     """A variant as a person can read it: escapes make zero-width and look-alike characters visible."""
     if isinstance(value, str):
-        text = ascii(value)
+        text = visible_text(value)
         return text if len(text) <= MAX_SHOWN_INPUT else text[: MAX_SHOWN_INPUT - 1] + "…"
     shape = getattr(value, "shape", None)
     return f"array of shape {tuple(shape)}" if shape is not None else repr(value)[:MAX_SHOWN_INPUT]
+
+
+def visible_text(text: str) -> str:
+    """The text quoted, escaped (as ``ascii()`` would) only where a reader could be fooled.
+
+    Accented Latin letters (``café``) and text in one other script print as themselves; invisible
+    characters, combining marks, and letters of another script mixed with ASCII letters (a
+    Cyrillic ``х`` in ``zхq``, a small-capital ``ᴢ``, full-width ``ｚ``) print as escapes.
+    """
+    mixed = any(ch.isascii() and ch.isalpha() for ch in text)
+    shown = "".join(ascii(ch)[1:-1] if _suspicious(ch, mixed) else ch for ch in text.replace("\\", "\\\\"))
+    return "'" + shown.replace("'", "\\'") + "'"
+
+
+def _suspicious(ch: str, mixed: bool) -> bool:
+    if ch.isascii():
+        return not ch.isprintable() and ch != "\\"
+    if not ch.isprintable() or unicodedata.category(ch).startswith(("M", "Z")) or "\uff00" <= ch <= "\uffef":
+        return True  # zero-width, no-break and other odd spaces, combining marks, full-width forms
+    latin = "\u00c0" <= ch <= "\u024f" or "\u1e00" <= ch <= "\u1eff"  # accented Latin letters
+    return mixed and ch.isalpha() and not latin
 
 
 class VariantItem(CaseItem):

@@ -290,8 +290,12 @@ class _SpecBuilder:
         if definition.kind != kind:
             where = "expect_aggregate" if definition.kind == "aggregate" else "expect"
             raise self.error(f"{path}/{name}", f"{name!r} is an {definition.kind} check: put it under `{where}`")
-        from pytest_airecovery.checks import columns_read
+        from pytest_airecovery.checks import CheckArgumentError, columns_read, validate_argument
 
+        try:
+            validate_argument(definition, raw[name])
+        except CheckArgumentError as exc:
+            raise self.error(f"{path}/{name}/{exc.where}".rstrip("/"), exc.message) from None
         for column in columns_read(name, raw[name]):
             if not source.has_column(column):
                 available = ", ".join(source.columns()) or "none"

@@ -76,47 +76,6 @@ class FieldSummary:
     non_finite: int = 0
 
 
-def describe_pair(path: str, before: Any, after: Any) -> list[Change]:
-    """The changes between two unequal values at ``path``."""
-    if before is MISSING or after is MISSING:
-        return [Change("missing", path, before, after)]
-    if isinstance(before, FailedOutput) or isinstance(after, FailedOutput):
-        return [Change("error", path, before, after)]
-    if isinstance(before, str) and isinstance(after, str):
-        return [Change("text", path, before, after)]
-    numeric = (int, float)
-    if isinstance(before, numeric) and isinstance(after, numeric) and not isinstance(before, bool) and not isinstance(after, bool):
-        delta = abs(float(after) - float(before))
-        return [Change("number", path, before, after, delta if math.isfinite(delta) else math.inf)]
-    if type(before) is not type(after) and not (isinstance(before, Mapping) and isinstance(after, Mapping)):
-        return [Change("type", path, before, after)]
-    if isinstance(before, (Mapping, list, tuple)):
-        return _deep_changes(path, before, after)
-    return [Change("structure", path, before, after)]
-
-
-def _deep_changes(path: str, before: Any, after: Any) -> list[Change]:
-    from deepdiff import DeepDiff
-
-    try:
-        found = DeepDiff(before, after, ignore_nan_inequality=True, view="tree")
-    except Exception:  # noqa: BLE001 - deepdiff failing on odd values is still a difference
-        return [Change("structure", path, before, after)]
-    changes: list[Change] = []
-    for report_type, items in sorted(found.items()):
-        for item in items:
-            where = path + item.path(root="")
-            if report_type.endswith("_removed"):
-                changes.append(Change("missing", where, item.t1, MISSING))
-            elif report_type.endswith("_added"):
-                changes.append(Change("missing", where, MISSING, item.t2))
-            elif report_type in ("type_changes", "values_changed"):
-                changes.extend(describe_pair(where, item.t1, item.t2))
-            else:
-                changes.append(Change("structure", where, item.t1, item.t2))
-    return changes  # empty: equal but for NaNs in the same places
-
-
 def _plain(value: Any) -> Any:
     item = getattr(value, "item", None)
     return item() if item is not None and getattr(value, "shape", None) == () else value

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pytest_airecovery.diff.compare import finite_numbers, outside_bounds, threshold_problem
+
 MAX_CHANGES_SHOWN = 3
 MAX_FLIP_PAIRS_SHOWN = 5
 
@@ -44,11 +46,10 @@ def check_matches_known_good(subject: Any, arg: Any, row: Any) -> str | None:
 
 def check_flip_rate(subjects: list[Any], arg: Any, rows: Any) -> tuple[str | None, Any]:
     """Share of inputs whose label differs from the known-good model's (optionally: flipped into given labels)."""
-    from pytest_airecovery.checks import subject_of
     from pytest_airecovery.diff.changes import ROOT
     from pytest_airecovery.diff.engine import diff_outputs
 
-    good = [subject_of(output, None, "label") for output in rows.known_good_outputs()]
+    good = [_label_of(output) for output in rows.known_good_outputs()]
     diff = diff_outputs(good, subjects, label_field=ROOT, ids=[f"row {i}" for i in range(len(subjects))])
     into = arg.get("into")
     if into is None:
@@ -65,11 +66,7 @@ def check_flip_rate(subjects: list[Any], arg: Any, rows: Any) -> tuple[str | Non
         "flips": [{"from": a, "to": b, "count": n} for (a, b), n in pairs],
         "changed": [int(row) for row in diff.changed_rows],
     }
-    problem = None
-    if "max" in arg and rate > arg["max"]:
-        problem = f"{what} {rate:.4f} ({count}/{len(subjects)}) is above the maximum {arg['max']}"
-    elif "min" in arg and rate < arg["min"]:
-        problem = f"{what} {rate:.4f} ({count}/{len(subjects)}) is below the minimum {arg['min']}"
+    problem = outside_bounds(what, rate, arg, f" ({count}/{len(subjects)})")
     if problem and pairs:
         shown = ", ".join(f"{a!r} → {b!r} ×{n}" for (a, b), n in pairs[:MAX_FLIP_PAIRS_SHOWN])
         more = f", +{len(pairs) - MAX_FLIP_PAIRS_SHOWN} more pairs" if len(pairs) > MAX_FLIP_PAIRS_SHOWN else ""
@@ -77,10 +74,29 @@ def check_flip_rate(subjects: list[Any], arg: Any, rows: Any) -> tuple[str | Non
     return problem, measured
 
 
+def _label_of(output: Any) -> Any:
+    """The known-good output's label: its ``label`` key, or the whole output (as ``subject_of`` reads it)."""
+    return output["label"] if isinstance(output, Mapping) and "label" in output else output
+
+
+def _validate_matches(arg: Any) -> tuple[str, str] | None:
+    """``tolerance``, one number or one per field, is finite and ≥ 0 (a NaN one would pass everything)."""
+    tolerance = arg.get("tolerance") if isinstance(arg, Mapping) else None
+    if tolerance is None:
+        return None
+    for where, value in tolerance.items() if isinstance(tolerance, Mapping) else [("", tolerance)]:
+        problem = threshold_problem(value, minimum=0.0)
+        if problem:
+            return f"tolerance/{where}".rstrip("/"), problem
+    return None
+
+
 def register_diff_checks(registry: Any) -> None:
     registry.add(
-        "matches_known_good", check_matches_known_good, kind="input", description=check_matches_known_good.__doc__ or ""
+        "matches_known_good", check_matches_known_good, kind="input", description=check_matches_known_good.__doc__ or "",
+        validate=_validate_matches,
     )
     registry.add(
-        "flip_rate", check_flip_rate, kind="aggregate", default_field="label", description=check_flip_rate.__doc__ or ""
+        "flip_rate", check_flip_rate, kind="aggregate", default_field="label", description=check_flip_rate.__doc__ or "",
+        validate=finite_numbers("min", "max"),
     )

@@ -324,7 +324,7 @@ class Differ:
         diff.colour = use_colour(self.config)
         # Rides on the test report (and so across xdist) into JUnit XML and report plugins.
         report = diff.to_json(max_inputs=REPORT_MAX_INPUTS)
-        self.request.node.user_properties.append(("behaviour_diff", json.dumps(report, sort_keys=True)))
+        self.request.node.user_properties.append(("behaviour_diff", json.dumps(report, sort_keys=True, ensure_ascii=False)))
         return diff
 
     def _shown(self, path: Path) -> str:

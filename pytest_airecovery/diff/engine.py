@@ -3,7 +3,8 @@
 Outputs are compared field by field. Each field of the batch becomes one column per side,
 extracted once; labels and numbers (scalars or fixed-length vectors such as ``probs``) are then
 compared in numpy, and only values that are neither (nested dicts, ragged lists, mixed types) are
-compared pair by pair, with deepdiff run only on the pairs that are not equal. Per-input change
+compared pair by pair, with the deep comparison of :mod:`.compare` (numbers at any depth within
+the tolerance) run only on the pairs that are not equal. Per-input change
 descriptions are built lazily, so a diff of 100,000 outputs costs little more than the numpy
 conversion when few inputs changed.
 
@@ -27,8 +28,8 @@ from pytest_airecovery.diff.changes import (
     FailedOutput,
     FieldSummary,
     _plain,
-    describe_pair,
 )
+from pytest_airecovery.diff.compare import Tolerance, compare, threshold_problem
 
 if TYPE_CHECKING:
     from pytest_airecovery.diff.result import BehaviourDiff
@@ -123,6 +124,8 @@ def diff_runs(
 
     if not known_good_runs or not candidate_runs:
         raise ValueError("each side needs at least one run of outputs")
+    for field in list(tolerance) if isinstance(tolerance, Mapping) else [ROOT]:
+        _tolerance_for(tolerance, field)  # every tolerance given is checked, not only those of fields present
     good = [run if isinstance(run, list) else list(run) for run in known_good_runs]
     cand = [run if isinstance(run, list) else list(run) for run in candidate_runs]
     n_good, n_cand = min(map(len, good)), min(map(len, cand))
@@ -162,11 +165,17 @@ def _field_order(label_field: str) -> Any:
 
 
 def _tolerance_for(tolerance: float | Mapping[str, float] | None, field: str) -> float:
+    """The field's tolerance, for numbers at any depth of it; a NaN or negative one is refused."""
     if tolerance is None:
         return 0.0
     if isinstance(tolerance, Mapping):
-        return float(tolerance.get(field, tolerance.get("*", 0.0)))
-    return float(tolerance)
+        value, name = (tolerance[field], field) if field in tolerance else (tolerance.get("*", 0.0), "*")
+    else:
+        value, name = tolerance, None
+    problem = threshold_problem(value, minimum=0.0)
+    if problem:
+        raise ValueError(f"tolerance{f' for {name!r}' if name is not None else ''}: {problem}")
+    return float(value)
 
 
 def _columns(runs: list[list[Any]], n: int) -> dict[str, list[list[Any]]]:
@@ -262,7 +271,7 @@ def _compare_field(
         return _compare_numbers(field, "number", to_array[: len(col_good)], to_array[len(col_good) :], n, tol)
     if kind == "label":
         return _compare_labels(field, col_good, col_cand, n)
-    return _compare_generic(field, kind, col_good, col_cand, n, unstable)
+    return _compare_generic(field, kind, col_good, col_cand, n, unstable, tol)
 
 
 def _compare_list_vectors(
@@ -283,7 +292,7 @@ def _compare_list_vectors(
         part_good, part_cand = [good[row] for row in rows], [cand[row] for row in rows]
     arrays = _vectors([part_good, part_cand]) if rows.size else None
     if rows.size and arrays is None:  # ragged, nested or not numeric: compare those rows pair by pair
-        result = _compare_generic(field, "other", [part_good], [part_cand], rows.size, unstable[rows])
+        result = _compare_generic(field, "other", [part_good], [part_cand], rows.size, unstable[rows], tol)
         full = _FieldResult(field, "other", n)
         full.changed[rows] = result.changed
         full.eager = {int(rows[i]): changes for i, changes in result.eager.items()}
@@ -437,25 +446,34 @@ def _majorities(columns: list[list[Any]], n: int) -> tuple[list[Any], list[set[A
 
 
 def _compare_generic(
-    field: str, kind: str, col_good: list[list[Any]], col_cand: list[list[Any]], n: int, unstable: Any
+    field: str, kind: str, col_good: list[list[Any]], col_cand: list[list[Any]], n: int, unstable: Any, tol: float
 ) -> _FieldResult:
-    """Text, nested and mixed values: equality pair by pair, deepdiff only where unequal."""
+    """Text, nested and mixed values: equality pair by pair, the deep comparison only where unequal.
+
+    Numbers inside (``{label: p}`` probabilities, nested scores) move within ``tol`` like flat
+    ones; ``max_abs`` and the non-finite count cover every number compared, so
+    ``assert_within`` can judge the field.
+    """
     result = _FieldResult(field, kind, n)
     first_good, first_cand = col_good[0], col_cand[0]
     result.before, result.after = first_good, first_cand
+    tolerance = Tolerance(abs=tol)
     for row in range(n):
         a, b = first_good[row], first_cand[row]
         if _same(a, b):
             continue
-        if any(not _same(a, column[row]) for column in col_good[1:]) or any(
-            not _same(b, column[row]) for column in col_cand[1:]
+        if any(compare(a, column[row], tolerance) for column in col_good[1:]) or any(
+            compare(b, column[row], tolerance) for column in col_cand[1:]
         ):
             unstable[row] = True  # the model disagrees with itself here: no verdict
             continue
-        changes = describe_pair(field, a, b)
-        if changes:
+        found = compare(a, b, tolerance, field)
+        if found.max_abs is not None:
+            result.max_abs = found.max_abs if result.max_abs is None else max(result.max_abs, found.max_abs)
+        result.non_finite_moves += found.non_finite_moves
+        if found.changes:
             result.changed[row] = True
-            result.eager[row] = changes
+            result.eager[row] = found.changes
     return result
 
 

@@ -54,16 +54,16 @@ def summary_lines(diff: Any) -> list[str]:
     flips = diff.flips()
     if flips:
         lines.append("flips (known-good → candidate):")
-        for (before, after), count in list(flips.items())[:MAX_FLIP_ROWS]:
-            lines.append(f"  {before!r:>8} → {after!r:<8} {count:>7}")
+        lines.extend(_flip_rows(list(flips.items())[:MAX_FLIP_ROWS]))
         if len(flips) > MAX_FLIP_ROWS:
             lines.append(f"  ... {len(flips) - MAX_FLIP_ROWS} more pairs")
     summaries = diff.field_summaries()
     if summaries:
-        lines.append(f"  {'field':<16} {'kind':<7} {'changed':>8} {'max |Δ|':>10} {'mean |Δ|':>10}")
+        width = max(16, *(_width(s.field or "(output)") for s in summaries))
+        lines.append(f"  {_pad('field', width)} {'kind':<7} {'changed':>8} {'max |Δ|':>10} {'mean |Δ|':>10}")
         for s in summaries:
             lines.append(
-                f"  {s.field or '(output)':<16} {s.kind:<7} {s.changed:>8} {_num(s.max_abs):>10} {_num(s.mean_abs):>10}"
+                f"  {_pad(s.field or '(output)', width)} {s.kind:<7} {s.changed:>8} {_num(s.max_abs):>10} {_num(s.mean_abs):>10}"
                 + (f"  {s.non_finite} non-finite" if s.non_finite else "")
             )
     paths = diff.structure_paths()
@@ -101,6 +101,35 @@ def render(diff: Any, *, colour: bool = False, top_k: int = TOP_K_INPUTS, max_li
     if len(lines) > max_lines:
         lines = lines[: max_lines - 1] + [f"... {len(lines) - max_lines + 1} more lines"]
     return "\n".join(lines)
+
+
+def _flip_rows(pairs: list[tuple[tuple[Any, Any], int]]) -> list[str]:
+    """``from → to  count`` rows in columns as wide as their longest label (any length, any script).
+
+    Labels print as their repr, which keeps accented and other non-ASCII letters as they are;
+    columns are padded by display width, so wide (CJK) and combining characters line up too.
+    """
+    shown = [(repr(before), repr(after), str(count)) for (before, after), count in pairs]
+    width_from = max(8, *(_width(row[0]) for row in shown))
+    width_to = max(8, *(_width(row[1]) for row in shown))
+    width_count = max(7, *(len(row[2]) for row in shown))
+    return [
+        f"  {_pad(a, width_from, right=True)} → {_pad(b, width_to)} {n:>{width_count}}" for a, b, n in shown
+    ]
+
+
+def _width(text: str) -> int:
+    """Terminal columns: wide and full-width characters take two, combining marks none."""
+    import unicodedata
+
+    return sum(
+        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text
+    )
+
+
+def _pad(text: str, width: int, *, right: bool = False) -> str:
+    fill = " " * max(0, width - _width(text))
+    return fill + text if right else text + fill
 
 
 def _num(value: float | None) -> str:

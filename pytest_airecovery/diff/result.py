@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_airecovery.diff.changes import MISSING, ROOT, Change, FieldSummary, _jsonable, _plain
+from pytest_airecovery.diff.compare import threshold_problem
 
 if TYPE_CHECKING:
     from pytest_airecovery.diff.engine import _FieldResult
@@ -228,20 +229,22 @@ class BehaviourDiff:
             self._fail(f"{count} input(s) flipped into {', '.join(map(repr, wanted))}")
 
     def assert_within(self, tolerances: Mapping[str, float]) -> None:
-        """Every named numeric field moved by at most its tolerance on every input."""
+        """Every named field moved by at most its tolerance on every input, numbers at any depth.
+
+        A field may be a number, a vector, or any nesting of mappings and lists (``{label: p}``
+        probabilities, say): every number in it is held to the tolerance, the rest must be equal.
+        """
         __tracebackhide__ = True
         problems = []
         for name, limit in tolerances.items():
+            unusable = threshold_problem(limit, minimum=0.0)
+            if unusable:
+                raise ValueError(f"assert_within: tolerance for {name!r}: {unusable}")
             result = next((r for r in self.fields if r.field == name), None)
             if result is None:
                 problems.append(f"{name}: no such field in the outputs")
-            elif result.kind not in ("number", "vector"):
-                if result.changed.any():
-                    problems.append(f"{name}: {int(result.changed.sum())} input(s) changed (not numeric)")
-            elif result.non_finite_moves:
-                problems.append(f"{name}: {result.non_finite_moves} value(s) changed to or from NaN/infinity")
-            elif result.max_abs is not None and not result.max_abs <= limit:
-                problems.append(f"{name}: max abs change {result.max_abs:.4g} is above {limit}")
+                continue
+            problems.extend(f"{name}: {problem}" for problem in _beyond(result, limit))
         if problems or self.n_known_good != self.n_candidate:
             self._fail("; ".join(problems) or "outputs of different length")
 
@@ -249,3 +252,22 @@ class BehaviourDiff:
         __tracebackhide__ = True
         if self:
             self._fail(f"{len(self)} of {self.n_inputs} inputs changed")
+
+
+def _beyond(result: _FieldResult, limit: float) -> list[str]:
+    """How one field's changes break ``limit``: non-numeric changes, non-finite moves, too-large moves."""
+    problems = []
+    if result.kind in ("label", "text"):
+        if result.changed.any():
+            problems.append(f"{int(result.changed.sum())} input(s) changed (not numeric)")
+        return problems
+    if result.kind == "other":
+        rows = [row for row, changes in result.eager.items() if any(c.kind != "number" for c in changes)]
+        if rows:
+            first = next(c for c in result.eager[rows[0]] if c.kind != "number")
+            problems.append(f"{len(rows)} input(s) changed other than by numbers (first: {first.describe()})")
+    if result.non_finite_moves:
+        problems.append(f"{result.non_finite_moves} value(s) changed to or from NaN/infinity")
+    elif result.max_abs is not None and not result.max_abs <= limit:
+        problems.append(f"max abs change {result.max_abs:.4g} is above {limit}")
+    return problems
