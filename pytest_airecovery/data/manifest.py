@@ -161,7 +161,7 @@ def stream_columns(dataset: str, spec: SourceSpec, workers: int | None = None,
     if spec.kind == "jsonl":
         from pytest_airecovery.data.jsonl_blocks import jsonl_columns
 
-        batches: Iterator[EntryColumns] = jsonl_columns(dataset, spec, workers)
+        batches: Iterator[EntryColumns] = jsonl_columns(dataset, spec)
     else:
         batches = (EntryColumns.from_ids(b"".join(batch.digests), batch.ids, batch.labels,
                                          batch.sizes, batch.positional)

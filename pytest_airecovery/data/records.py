@@ -14,10 +14,13 @@ from typing import Any
 
 from pytest_airecovery.data.errors import DataKitError
 from pytest_airecovery.data.sources import (
+    BadRecord,
     SourceSpec,
     _csv_records,
     _split_blocks,
     canonical_label,
+    field_value,
+    is_blank,
     parse_json_record,
     resolve_spec,
 )
@@ -44,22 +47,19 @@ def _jsonl_records(path: str, spec: SourceSpec, fields: Sequence[str]) -> Iterat
     position = 0
     for first_line, lines, _ in _split_blocks(path):
         for offset, line in enumerate(lines):
-            if not line.strip():
+            if is_blank(line):
                 continue
             number = first_line + offset
             record = parse_json_record(path, number, line)
-            values = []
-            for name in fields:
-                if name not in record:
-                    raise DataKitError(f"{path}:{number}: no field {name!r}")
-                values.append(record[name])
-            if spec.id_field is None:
-                item_id = str(position)
-            elif spec.id_field not in record:
-                raise DataKitError(f"{path}:{number}: no field {spec.id_field!r}")
-            else:
-                value = record[spec.id_field]
-                item_id = value if isinstance(value, str) else canonical_label(value)
+            try:
+                values = [field_value(record, name) for name in fields]
+                if spec.id_field is None:
+                    item_id = str(position)
+                else:
+                    value = field_value(record, spec.id_field)
+                    item_id = value if isinstance(value, str) else canonical_label(value)
+            except BadRecord as exc:
+                raise DataKitError(f"{path}:{number}: {exc}") from None
             position += 1
             yield Record(item_id, values, line, number)
 

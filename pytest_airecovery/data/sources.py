@@ -149,14 +149,15 @@ def resolve_spec(path: str, kind: str | None = None, label_field: str | None = N
 
 def iter_batches(path: str, spec: SourceSpec, workers: int | None = None,
                  skip_files: frozenset[str] = frozenset()) -> Iterator[ItemBatch]:
-    """Items of ``path``; ``skip_files`` (relative paths) are left out and not recorded."""
+    """Items of ``path``; ``skip_files`` (relative paths) are left out and not recorded.
+    ``workers``: threads for hashing files (JSONL, CSV and npz are read on one)."""
     _check_path(path, spec.kind)
     if spec.kind == "files":
         yield from _file_batches(path, spec, workers, skip_files)
     elif spec.kind == "jsonl":
         from pytest_airecovery.data.jsonl_blocks import jsonl_batches
 
-        yield from jsonl_batches(path, spec, workers)
+        yield from jsonl_batches(path, spec)
     elif spec.kind == "csv":
         yield from _csv_batches(path, spec)
     else:
@@ -216,19 +217,60 @@ def _file_batches(root: str, spec: SourceSpec, workers: int | None,
 # ---------------------------------------------------------------- records
 
 
+# JSON's whitespace: a JSONL line of nothing else is blank and skipped by every reader.
+JSON_BLANK = b" \t\r"
+
+
+def is_blank(line: bytes) -> bool:
+    return not line.strip(JSON_BLANK)
+
+
 class BadRecord(Exception):
     """A record that is not what the kit needs; the message lacks file and line."""
 
 
+_RECORD_DECODER: Any = None
+
+
 def json_record(line: bytes) -> dict[str, Any]:
-    """One JSONL line as a record (a JSON object), or BadRecord saying why not."""
+    """One JSONL line as a record (a JSON object) of undecoded field values, or BadRecord.
+
+    msgspec checks the whole line against the JSON grammar and cuts out each top-level value
+    without decoding it, exactly as the block reader (``jsonl_blocks``) treats fields it does
+    not read; :func:`field_value` decodes the fields a tool needs as the block reader does. So
+    every tool of the kit accepts and refuses the same lines for the same reasons.
+    """
+    global _RECORD_DECODER
+    import msgspec
+
+    if _RECORD_DECODER is None:
+        _RECORD_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])
     try:
-        record = json.loads(line)
-    except ValueError as exc:
+        line.decode("utf-8")
+        return _RECORD_DECODER.decode(line)  # type: ignore[no-any-return]
+    except UnicodeDecodeError as exc:
+        raise BadRecord(f"not valid UTF-8 (byte {exc.start})") from None
+    except RecursionError:
+        raise BadRecord("not valid JSON (nested too deeply)") from None
+    except msgspec.ValidationError as exc:
+        raise BadRecord("record is not a JSON object" if "Expected `object`" in str(exc)
+                        else f"not valid JSON ({exc})") from None
+    except msgspec.DecodeError as exc:
         raise BadRecord(f"not valid JSON ({exc})") from None
-    if not isinstance(record, dict):
-        raise BadRecord("record is not a JSON object")
-    return record
+
+
+def field_value(record: dict[str, Any], name: str) -> Any:
+    """The decoded value of field ``name`` of a :func:`json_record`, or BadRecord."""
+    import msgspec
+
+    if name not in record:
+        raise BadRecord(f"no field {name!r}")
+    try:
+        return msgspec.json.decode(record[name])
+    except RecursionError:
+        raise BadRecord("not valid JSON (nested too deeply)") from None
+    except msgspec.DecodeError as exc:
+        raise BadRecord(f"not valid JSON ({exc} in field {name!r})") from None
 
 
 def parse_json_record(path: str, number: int, line: bytes) -> dict[str, Any]:
@@ -242,7 +284,7 @@ def parse_json_record(path: str, number: int, line: bytes) -> dict[str, Any]:
 def _first_jsonl_record(path: str) -> dict[str, Any]:
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, 1):
-            if line.strip():
+            if not is_blank(line.rstrip(b"\n")):
                 return parse_json_record(path, number, line)
     raise DataKitError(f"{path}: no records")
 
