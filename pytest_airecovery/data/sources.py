@@ -41,12 +41,26 @@ class SourceSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SourceSpec:
-        known = {k: data[k] for k in ("kind", "label_field", "id_field", "features_key", "exclude")
-                 if k in data}
-        if known.get("kind") not in KINDS:
-            raise DataKitError(f"unknown dataset kind {known.get('kind')!r}")
-        return cls(**known)
+    def from_dict(cls, data: Any) -> SourceSpec:
+        """The spec a manifest header records; every field present, of its type, and no other
+        (a field this tool did not write could change what is read without changing the root)."""
+        if not isinstance(data, dict):
+            raise DataKitError("source is not an object")
+        names = ("kind", "label_field", "id_field", "features_key", "exclude")
+        unknown = sorted(set(data) - set(names))
+        missing = [name for name in names if name not in data]
+        if unknown or missing:
+            raise DataKitError(f"unknown fields {unknown}" if unknown
+                               else f"missing fields {missing}")
+        if data["kind"] not in KINDS:
+            raise DataKitError(f"unknown dataset kind {data['kind']!r}")
+        for name in names[1:4]:
+            if data[name] is not None and not isinstance(data[name], str):
+                raise DataKitError(f"{name} is not a string or null")
+        exclude = data["exclude"]
+        if not isinstance(exclude, list) or not all(isinstance(e, str) for e in exclude):
+            raise DataKitError("exclude is not a list of strings")
+        return cls(**{name: data[name] for name in names})
 
 
 class ItemBatch:
