@@ -56,10 +56,11 @@ def test_same_data_gives_byte_identical_manifests(tmp_path: Path) -> None:
     assert (tmp_path / "one").read_bytes() == (tmp_path / "two").read_bytes()
 
 
-def test_manifest_inside_the_tree_excludes_itself(tmp_path: Path) -> None:
+def test_manifest_inside_the_tree_is_refused(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "data")
-    build_manifest(str(tree), str(tree / "MANIFEST.jsonl"))
-    assert verify_dataset(str(tree), str(tree / "MANIFEST.jsonl")).identical
+    with pytest.raises(DataKitError, match="inside the dataset directory"):
+        build_manifest(str(tree), str(tree / "MANIFEST.jsonl"))
+    assert not (tree / "MANIFEST.jsonl").exists()
 
 
 def test_parent_directory_labels(tmp_path: Path) -> None:

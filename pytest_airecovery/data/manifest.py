@@ -148,17 +148,15 @@ class _PageWriter:
 
 
 def stream_items(dataset: str, spec: SourceSpec, workers: int | None = None,
-                 progress: ProgressFn | None = None,
-                 skip_files: frozenset[str] = frozenset()) -> Iterator[ItemBatch]:
-    for batch in iter_batches(dataset, spec, workers, skip_files):
+                 progress: ProgressFn | None = None) -> Iterator[ItemBatch]:
+    for batch in iter_batches(dataset, spec, workers):
         if progress is not None:
             progress(len(batch.digests))
         yield batch
 
 
 def stream_columns(dataset: str, spec: SourceSpec, workers: int | None = None,
-                   progress: ProgressFn | None = None,
-                   skip_files: frozenset[str] = frozenset()) -> Iterator[EntryColumns]:
+                   progress: ProgressFn | None = None) -> Iterator[EntryColumns]:
     """The entries of ``dataset`` as columns; JSONL blocks become columns without lists."""
     from pytest_airecovery.data.columns import EntryColumns
 
@@ -169,7 +167,7 @@ def stream_columns(dataset: str, spec: SourceSpec, workers: int | None = None,
     else:
         batches = (EntryColumns.from_ids(b"".join(batch.digests), batch.ids, batch.labels,
                                          batch.sizes, batch.positional)
-                   for batch in iter_batches(dataset, spec, workers, skip_files))
+                   for batch in iter_batches(dataset, spec, workers))
     for columns in batches:
         if progress is not None:
             progress(columns.count)
@@ -186,28 +184,52 @@ def _atomic_writer(out_path: str) -> tuple[Any, str]:
     return os.fdopen(fd, "wb"), tmp
 
 
+def check_output(dataset: str, out_path: str) -> None:
+    """Refuse a manifest path that would overwrite data: the dataset itself, anything inside a
+    dataset directory, or an existing file that is not a manifest. Symlinks are resolved."""
+    out_real, data_real = os.path.realpath(out_path), os.path.realpath(dataset)
+    if out_real == data_real:
+        raise DataKitError(f"{out_path}: is the dataset itself; write the manifest to another "
+                           "file")
+    if os.path.isdir(data_real) and out_real.startswith(os.path.join(data_real, "")):
+        raise DataKitError(f"{out_path}: is inside the dataset directory {dataset}; write the "
+                           "manifest outside the data it describes")
+    if os.path.isdir(out_real):
+        raise DataKitError(f"{out_path}: is a directory, expected a manifest file path")
+    if os.path.lexists(out_path) and not _is_manifest(out_real):
+        raise DataKitError(f"{out_path}: exists and is not a manifest; refusing to overwrite it "
+                           "(remove it or choose another path)")
+
+
+def _is_manifest(path: str) -> bool:
+    """Whether the file starts with a manifest header line (of any version)."""
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline(1 << 20)
+        header = json.loads(first)
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(header, dict) and header.get("format") == FORMAT_NAME
+
+
 def build_manifest(dataset: str, out_path: str, *, kind: str | None = None,
                    label_field: str | None = None, id_field: str | None = None,
                    workers: int | None = None, progress: ProgressFn | None = None) -> BuildSummary:
-    """Hash every item of ``dataset`` and write the manifest atomically to ``out_path``."""
-    exclude: list[str] = []
-    if os.path.isdir(dataset):
-        # A manifest written inside the tree it describes must not describe itself.
-        rel = os.path.relpath(os.path.abspath(out_path), os.path.abspath(dataset))
-        if not rel.startswith(".."):
-            exclude.append(rel.replace(os.sep, "/"))
-    spec = resolve_spec(dataset, kind, label_field, id_field, exclude)
+    """Hash every item of ``dataset`` and write the manifest atomically to ``out_path``.
+
+    ``out_path`` must not be the dataset, inside a dataset directory, or an existing file
+    that is not a manifest (:func:`check_output`); nothing is written then.
+    """
+    spec = resolve_spec(dataset, kind, label_field, id_field)
+    check_output(dataset, out_path)
     handle, tmp = _atomic_writer(out_path)
-    skip: frozenset[str] = frozenset()
-    if exclude:  # the half-written manifest sits beside its final name, inside the tree
-        skip = frozenset({os.path.relpath(tmp, os.path.abspath(dataset)).replace(os.sep, "/")})
     try:
         with handle:
             header = header_bytes(spec, DEFAULT_PAGE_SIZE)
             handle.write(header + b"\n")
             pages = _PageWriter(handle, DEFAULT_PAGE_SIZE)
             unique = _UniqueIds()
-            for columns in stream_columns(dataset, spec, workers, progress, skip):
+            for columns in stream_columns(dataset, spec, workers, progress):
                 if not columns.positional and not unique.add(columns):
                     raise DataKitError(f"{dataset}: duplicate item ids ({unique.duplicate}) - "
                                        "pass an id field whose values are unique")

@@ -16,7 +16,12 @@ from typing import Any
 
 from pytest_airecovery.data.compare import ManifestDiff, diff_manifests
 from pytest_airecovery.data.errors import DataKitError
-from pytest_airecovery.data.manifest import BuildSummary, build_manifest, read_manifest
+from pytest_airecovery.data.manifest import (
+    BuildSummary,
+    build_manifest,
+    check_output,
+    read_manifest,
+)
 from pytest_airecovery.data.results import DetectorResult
 from pytest_airecovery.data.sources import SourceSpec, iter_file_ids, resolve_spec
 
@@ -107,6 +112,9 @@ def clean_dataset(dataset: str, remove_ids: Iterable[str], out_path: str, *,
     if os.path.abspath(out_path) == os.path.abspath(dataset):
         raise DataKitError("the cleaned dataset must not overwrite the original")
     manifest_out = manifest_out or out_path.rstrip("/\\") + ".manifest.jsonl"
+    # Before anything is written: the manifest must not land on the data, old or new.
+    check_output(dataset, manifest_out)
+    check_output(out_path, manifest_out)
     tmp = _temporary_sibling(out_path, directory=spec.kind == "files")
     try:
         if spec.kind == "files":
