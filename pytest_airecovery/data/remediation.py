@@ -207,8 +207,9 @@ def _write_records(dataset: str, spec: SourceSpec, removed: set[str], out_file: 
 def _write_npz(dataset: str, spec: SourceSpec, removed: set[str], out_file: str) -> int:
     import numpy as np
 
-    with np.load(dataset, allow_pickle=False) as archive:
-        arrays = {key: archive[key] for key in archive.files}
+    from pytest_airecovery.data.npz import load_array, npz_keys
+
+    arrays = {key: load_array(dataset, key) for key in npz_keys(dataset)}
     count = len(arrays[spec.features_key or ""])
     ids = (arrays[spec.id_field] if spec.id_field else np.arange(count))
     id_strings = [str(v) for v in ids.tolist()]

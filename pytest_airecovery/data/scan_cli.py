@@ -187,7 +187,7 @@ def _read_truth_file(path: str) -> list[str]:
 def _load_features(args: argparse.Namespace) -> tuple[Any, Any, list[str], list[str] | None]:
     import numpy as np
 
-    from pytest_airecovery.data.npz import npz_keys
+    from pytest_airecovery.data.npz import load_array, npz_keys
 
     path = args.features or (args.dataset if args.dataset.endswith(".npz") else None)
     if path is None:
@@ -206,14 +206,10 @@ def _load_features(args: argparse.Namespace) -> tuple[Any, Any, list[str], list[
     for key in (features_key, labels_key, ids_key, args.truth_key):
         if key is not None and key not in keys:
             raise DataKitError(f"{path}: no array {key!r} (has {', '.join(keys)})")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            features = archive[features_key]
-            labels = archive[labels_key]
-            ids = [str(v) for v in archive[ids_key].tolist()] if ids_key else None
-            truth_mask = archive[args.truth_key] if args.truth_key else None
-    except ValueError as exc:
-        raise DataKitError(f"{path}: cannot load ({exc})") from None
+    features = load_array(path, features_key)
+    labels = load_array(path, labels_key)
+    ids = [str(v) for v in load_array(path, ids_key).tolist()] if ids_key else None
+    truth_mask = load_array(path, args.truth_key) if args.truth_key else None
     id_list = ids if ids is not None else [str(i) for i in range(len(features))]
     truth = None
     if truth_mask is not None:
