@@ -177,3 +177,25 @@ def test_clean_dataset_never_writes_its_manifest_onto_the_data(tmp_path: Path) -
     with pytest.raises(DataKitError, match="is the dataset itself"):
         clean_dataset(str(data), ["r1"], str(tmp_path / "clean.jsonl"), manifest_out=str(data))
     assert data.read_bytes() == before and not (tmp_path / "clean.jsonl").exists()
+
+
+def test_csv_that_is_not_utf8_exits_2_naming_the_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "d.csv"
+    data.write_bytes(b"id,label\na,1\nb\xff,2\n")
+    assert main(["data", "manifest", "build", str(data), "-o", str(tmp_path / "m")]) == 2
+    assert capsys.readouterr().err.strip() == f"airecovery: error: {data}:3: not valid UTF-8 (byte 1)"
+
+
+def test_a_file_the_command_cannot_read_exits_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_airecovery.data import manifest
+
+    def unreadable(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", "d.jsonl")
+
+    monkeypatch.setattr(manifest, "build_manifest", unreadable)
+    data = write_jsonl(tmp_path / "d.jsonl")
+    assert main(["data", "manifest", "build", str(data), "-o", str(tmp_path / "m")]) == 2
+    assert capsys.readouterr().err.strip() == "airecovery: error: d.jsonl: Permission denied"

@@ -85,7 +85,8 @@ values = st.one_of(st.integers(-5, 5), st.sampled_from([True, None, 1.5, "cat", 
 def test_block_reader_reads_ids_and_labels_as_json_does(
         rows: list[tuple[int, str, object, bool, bool, str]]) -> None:
     """The regex fast path and the per-record parse must agree on every record."""
-    from pytest_airecovery.data.sources import SourceSpec, canonical_label, iter_batches
+    from pytest_airecovery.data.datasets import iter_batches
+    from pytest_airecovery.data.sources import SourceSpec, canonical_label
 
     lines = []
     for index, (order, text, label, nested, twice, sep) in enumerate(rows):

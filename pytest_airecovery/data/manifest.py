@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pytest_airecovery.data.datasets import iter_batches, resolve_spec
 from pytest_airecovery.data.errors import DataKitError, ManifestTamperedError
 from pytest_airecovery.data.merkle import (
     DEFAULT_PAGE_SIZE,
@@ -37,13 +38,7 @@ from pytest_airecovery.data.merkle import (
     header_bound_root,
     page_leaf_of_parts,
 )
-from pytest_airecovery.data.sources import (
-    ItemBatch,
-    SourceSpec,
-    file_id_key,
-    iter_batches,
-    resolve_spec,
-)
+from pytest_airecovery.data.sources import ItemBatch, SourceSpec, file_id_key
 
 FORMAT_NAME = "airecovery-manifest"
 FORMAT_VERSION = 4
@@ -382,7 +377,8 @@ def _parse_header(path: str, header: dict[str, Any]) -> tuple[SourceSpec, int]:
     try:
         spec = SourceSpec.from_dict(header["source"])
     except DataKitError as exc:
-        raise ManifestTamperedError(path, [("not-a-manifest", f"bad source in header: {exc}")])
+        raise ManifestTamperedError(
+            path, [("not-a-manifest", f"bad source in header: {exc}")]) from None
     return spec, page_size
 
 

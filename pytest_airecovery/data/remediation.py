@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_airecovery.data.compare import ManifestDiff, diff_manifests
+from pytest_airecovery.data.datasets import resolve_spec
 from pytest_airecovery.data.errors import DataKitError
 from pytest_airecovery.data.manifest import (
     BuildSummary,
@@ -23,7 +24,7 @@ from pytest_airecovery.data.manifest import (
     read_manifest,
 )
 from pytest_airecovery.data.results import DetectorResult
-from pytest_airecovery.data.sources import SourceSpec, iter_file_ids, resolve_spec
+from pytest_airecovery.data.sources import SourceSpec, iter_file_ids
 
 REPORT_FORMAT = "airecovery-remediation-report"
 REPORT_VERSION = 1

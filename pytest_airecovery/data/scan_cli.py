@@ -12,9 +12,15 @@ import os
 import sys
 from typing import Any
 
+from pytest_airecovery.data.cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    fail_usage,
+    os_errors_exit_2,
+    report_tampered,
+)
 from pytest_airecovery.data.errors import DataKitError, ManifestTamperedError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DETECTORS = ("triggers", "spectral", "clustering")
 
 
@@ -57,7 +63,7 @@ def register_scan(data_sub: Any) -> None:
     out.add_argument("--fail-on-flag", action="store_true", help="Exit 1 when anything is flagged")
     scan.add_argument("--blas-threads", type=int,
                       help="Threads for numpy's BLAS (1 is much faster on a busy machine)")
-    scan.set_defaults(handler=run_scan)
+    scan.set_defaults(handler=os_errors_exit_2(run_scan))
 
 
 def limit_blas_threads(threads: int | None) -> None:
@@ -68,11 +74,6 @@ def limit_blas_threads(threads: int | None) -> None:
         raise DataKitError(f"--blas-threads must be at least 1, got {threads}")
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = str(threads)
-
-
-def _fail(message: str) -> int:
-    print(f"airecovery: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
 
 
 def run_scan(args: argparse.Namespace) -> int:
@@ -102,11 +103,9 @@ def run_scan(args: argparse.Namespace) -> int:
         if args.report:
             write_json_atomic(args.report, report)
     except ManifestTamperedError as exc:
-        from pytest_airecovery.data.cli import report_tampered
-
         return report_tampered(exc)
     except DataKitError as exc:
-        return _fail(str(exc))
+        return fail_usage(str(exc))
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
@@ -132,7 +131,7 @@ def _check_output_paths(args: argparse.Namespace) -> None:
 def _record_spec(args: argparse.Namespace) -> Any:
     if args.manifest or os.path.isdir(args.dataset):
         return None
-    from pytest_airecovery.data.sources import resolve_spec
+    from pytest_airecovery.data.datasets import resolve_spec
 
     return resolve_spec(args.dataset, id_field=args.id_field)
 

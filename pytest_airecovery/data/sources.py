@@ -122,64 +122,6 @@ def _check_path(path: str, kind: str) -> None:
         raise DataKitError(f"{path}: file is empty")
 
 
-def resolve_spec(path: str, kind: str | None = None, label_field: str | None = None,
-                 id_field: str | None = None, exclude: list[str] | None = None) -> SourceSpec:
-    """Fill in what the user left out by looking at the first record (or the npz keys)."""
-    kind = kind or detect_kind(path)
-    if kind not in KINDS:
-        raise DataKitError(f"unknown dataset kind {kind!r}; expected one of {', '.join(KINDS)}")
-    _check_path(path, kind)
-    spec = SourceSpec(kind=kind, label_field=label_field, id_field=id_field,
-                      exclude=sorted(exclude or []))
-    if kind == "files" and (label_field not in (None, "parent") or id_field is not None):
-        raise DataKitError("a directory's items are its files: ids are their paths, and the only "
-                           "label source is --label-field parent")
-    if kind == "jsonl":
-        first = _first_jsonl_record(path)
-        spec.label_field = label_field if label_field is not None else (
-            "label" if "label" in first else None)
-        spec.id_field = id_field if id_field is not None else ("id" if "id" in first else None)
-    elif kind == "csv":
-        header = _csv_header(path)
-        spec.label_field = label_field if label_field is not None else (
-            "label" if "label" in header else None)
-        spec.id_field = id_field if id_field is not None else ("id" if "id" in header else None)
-        for name in (spec.label_field, spec.id_field):
-            if name is not None and name not in header:
-                raise DataKitError(f"{path}: no column {name!r} in header {header}")
-    elif kind == "npz":
-        from pytest_airecovery.data.npz import npz_keys
-
-        keys = npz_keys(path)
-        spec.features_key = next((k for k in _FEATURE_KEYS if k in keys), None)
-        if spec.features_key is None:
-            raise DataKitError(f"{path}: no feature array (looked for {', '.join(_FEATURE_KEYS)})")
-        spec.label_field = label_field if label_field is not None else next(
-            (k for k in _LABEL_KEYS if k in keys), None)
-        spec.id_field = id_field if id_field is not None else next(
-            (k for k in _ID_KEYS if k in keys), None)
-    return spec
-
-
-def iter_batches(path: str, spec: SourceSpec, workers: int | None = None,
-                 skip_files: frozenset[str] = frozenset()) -> Iterator[ItemBatch]:
-    """Items of ``path``; ``skip_files`` (relative paths) are left out and not recorded.
-    ``workers``: threads for hashing files (JSONL, CSV and npz are read on one)."""
-    _check_path(path, spec.kind)
-    if spec.kind == "files":
-        yield from _file_batches(path, spec, workers, skip_files)
-    elif spec.kind == "jsonl":
-        from pytest_airecovery.data.jsonl_blocks import jsonl_batches
-
-        yield from jsonl_batches(path, spec)
-    elif spec.kind == "csv":
-        yield from _csv_batches(path, spec)
-    else:
-        from pytest_airecovery.data.npz import npz_batches
-
-        yield from npz_batches(path, spec)
-
-
 # ---------------------------------------------------------------- files
 
 
@@ -333,11 +275,17 @@ def _split_blocks(path: str) -> Iterator[tuple[int, list[bytes], bytes]]:
 
 
 def _csv_header(path: str) -> list[str]:
-    with open(path, "r", encoding="utf-8", newline="") as handle:
-        try:
-            return next(csv.reader(handle))
-        except StopIteration:
-            raise DataKitError(f"{path}: file is empty") from None
+    for _, raw in _csv_records(path):
+        return next(csv.reader(io.StringIO(csv_text(raw, path, 1))))
+    raise DataKitError(f"{path}: file is empty")
+
+
+def csv_text(raw: bytes, path: str, number: int) -> str:
+    """A CSV record's text; bytes that are not UTF-8 are bad input naming the line."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataKitError(f"{path}:{number}: not valid UTF-8 (byte {exc.start})") from None
 
 
 def _csv_records(path: str) -> Iterator[tuple[int, bytes]]:
@@ -362,7 +310,7 @@ def _csv_batches(path: str, spec: SourceSpec) -> Iterator[ItemBatch]:
     sha = hashlib.sha256
     records = _csv_records(path)
     _, header_raw = next(records)
-    header = next(csv.reader(io.StringIO(header_raw.decode("utf-8"))))
+    header = next(csv.reader(io.StringIO(csv_text(header_raw, path, 1))))
     label_index = header.index(spec.label_field) if spec.label_field else None
     id_index = header.index(spec.id_field) if spec.id_field else None
     batch = ItemBatch([], [], [])
@@ -371,7 +319,7 @@ def _csv_batches(path: str, spec: SourceSpec) -> Iterator[ItemBatch]:
         row = raw.rstrip(b"\r")
         if not row.strip():
             continue
-        text = row.decode("utf-8")
+        text = csv_text(row, path, number)
         fields = text.split(",") if '"' not in text else next(csv.reader(io.StringIO(text)))
         if len(fields) != len(header):
             raise DataKitError(f"{path}:{number}: {len(fields)} fields, header has {len(header)}")
