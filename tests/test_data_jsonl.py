@@ -263,3 +263,18 @@ def test_duplicate_ids_across_blocks_are_refused(tmp_path: Path,
         build_manifest(str(data), str(tmp_path / "m"))
 
 
+
+
+def test_a_line_over_the_limit_is_refused_with_its_number(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRECOVERY_MAX_LINE_BYTES", "8M")
+    data = tmp_path / "d.jsonl"
+    with open(data, "wb") as handle:
+        handle.write(b'{"id": "a", "label": 1}\n{"id": "b", "label": 2}\n')
+        handle.write(b'{"id": "c", "label": 3, "text": "' + b"x" * (20 << 20))  # no line break
+    with pytest.raises(DataKitError, match=r"d\.jsonl:3: line longer than 8388608 bytes"):
+        build_manifest(str(data), str(tmp_path / "m"))
+    monkeypatch.setenv("AIRECOVERY_MAX_LINE_BYTES", "1K")
+    with pytest.raises(DataKitError, match="AIRECOVERY_MAX_LINE_BYTES='1K': expected a number "
+                       "of bytes of at least 8388608"):
+        build_manifest(str(data), str(tmp_path / "m"))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import struct
 import tokenize
 import zipfile
@@ -30,27 +29,10 @@ from typing import IO, Any
 import numpy as np
 
 from pytest_airecovery.data.errors import DataKitError
+from pytest_airecovery.data.limits import MAX_ARRAY_BYTES, MAX_LOADED_BYTES, limit
 from pytest_airecovery.data.sources import ItemBatch, SourceSpec, canonical_label
 
 _ROWS_PER_BLOCK_BYTES = 8 << 20
-MAX_ARRAY_BYTES = 16 << 30
-MAX_LOADED_BYTES = 512 << 20
-_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-
-
-def byte_limit(name: str, default: int) -> int:
-    """A size limit from the environment variable ``name`` (e.g. ``2G``), else ``default``."""
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        scale = _UNITS.get(text[-1].upper(), 1)
-        value = int(text[:-1] if scale > 1 else text) * scale
-    except ValueError:
-        value = -1
-    if value <= 0:
-        raise DataKitError(f"{name}={text!r}: expected a positive number of bytes (e.g. 2G)")
-    return value
 
 
 @contextlib.contextmanager
@@ -89,7 +71,7 @@ def _read_header(handle: IO[bytes], path: str, key: str) -> tuple[tuple[int, ...
 
 
 def _checked_member(archive: zipfile.ZipFile, handle: IO[bytes], path: str, key: str,
-                    limit: int, limit_name: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
+                    most: int, limit_name: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
     """Header of member ``key``, its declared size checked against the member and the limit."""
     info = archive.getinfo(key + ".npy")
     shape, dtype = _read_header(handle, path, key)
@@ -99,9 +81,9 @@ def _checked_member(archive: zipfile.ZipFile, handle: IO[bytes], path: str, key:
         raise DataKitError(
             f"{path}: array {key!r} declares shape {shape} of {dtype} ({declared} bytes) but "
             f"the archive member holds {info.file_size - header_size}: damaged or forged")
-    if declared > limit:
+    if declared > most:
         raise DataKitError(
-            f"{path}: array {key!r} is {declared} bytes uncompressed, over the limit of {limit} "
+            f"{path}: array {key!r} is {declared} bytes uncompressed, over the limit of {most} "
             f"({limit_name}; raise it if the data is trusted)")
     if shape[0] and dtype.itemsize * int(np.prod(shape[1:], dtype=object)) == 0:
         raise DataKitError(f"{path}: array {key!r} has rows of zero bytes")
@@ -110,14 +92,13 @@ def _checked_member(archive: zipfile.ZipFile, handle: IO[bytes], path: str, key:
 
 def load_array(path: str, key: str) -> np.ndarray:
     """One array of the archive, loaded whole after its size was checked (no pickles)."""
-    limit = min(byte_limit("AIRECOVERY_NPZ_MAX_LOADED_BYTES", MAX_LOADED_BYTES),
-                byte_limit("AIRECOVERY_NPZ_MAX_ARRAY_BYTES", MAX_ARRAY_BYTES))
+    most = min(limit(MAX_LOADED_BYTES), limit(MAX_ARRAY_BYTES))
     with _damaged_as_error(path, key), zipfile.ZipFile(path) as archive:
         if key + ".npy" not in archive.namelist():
             raise DataKitError(f"{path}: no array {key!r}")
         with archive.open(key + ".npy") as handle:
-            shape, dtype = _checked_member(archive, handle, path, key, limit,
-                                           "AIRECOVERY_NPZ_MAX_LOADED_BYTES")
+            shape, dtype = _checked_member(archive, handle, path, key, most,
+                                           MAX_LOADED_BYTES[0])
             data = _read_exactly(handle, dtype.itemsize * int(np.prod(shape, dtype=object)),
                                  path, key)
     return np.frombuffer(data, dtype=dtype).reshape(shape)
@@ -140,11 +121,10 @@ def _read_exactly(handle: IO[bytes], size: int, path: str, key: str) -> bytearra
 
 def iter_rows(path: str, key: str) -> Iterator[tuple[tuple[int, ...], np.dtype[Any], bytes, int]]:
     """Yield (shape, dtype, raw bytes of whole rows, row size) block by block."""
-    limit = byte_limit("AIRECOVERY_NPZ_MAX_ARRAY_BYTES", MAX_ARRAY_BYTES)
+    most = limit(MAX_ARRAY_BYTES)
     with _damaged_as_error(path, key), zipfile.ZipFile(path) as archive, \
             archive.open(key + ".npy") as handle:
-        shape, dtype = _checked_member(archive, handle, path, key, limit,
-                                       "AIRECOVERY_NPZ_MAX_ARRAY_BYTES")
+        shape, dtype = _checked_member(archive, handle, path, key, most, MAX_ARRAY_BYTES[0])
         row_bytes = dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
         rows_left = shape[0]
         per_block = max(1, _ROWS_PER_BLOCK_BYTES // max(row_bytes, 1))

@@ -18,6 +18,7 @@ from typing import Any
 
 from pytest_airecovery.data.errors import DataKitError
 from pytest_airecovery.data.hashing import hash_files
+from pytest_airecovery.data.limits import MAX_LINE_BYTES, limit
 
 KINDS = ("files", "jsonl", "csv", "npz")
 BLOCK_SIZE = 8 << 20
@@ -246,8 +247,14 @@ def _first_jsonl_record(path: str) -> dict[str, Any]:
 
 
 def line_blocks(path: str, block_size: int = BLOCK_SIZE) -> Iterator[bytes]:
-    """Blocks of about ``block_size`` bytes of whole lines, each line ending with a line break."""
+    """Blocks of about ``block_size`` bytes of whole lines, each line ending with a line break.
+
+    A line longer than the line limit (``limits.MAX_LINE_BYTES``) is refused before more of it
+    is held in memory.
+    """
+    most = limit(MAX_LINE_BYTES)
     carry = b""
+    offset = 0  # of the carry in the file
     with open(path, "rb") as handle:
         while True:
             chunk = handle.read(block_size)
@@ -257,11 +264,27 @@ def line_blocks(path: str, block_size: int = BLOCK_SIZE) -> Iterator[bytes]:
             cut = data.rfind(b"\n")
             if cut < 0:
                 carry = data
+                if len(carry) > most:
+                    raise DataKitError(
+                        f"{path}:{_line_at(path, offset)}: line longer than {most} bytes "
+                        f"(the limit, {MAX_LINE_BYTES[0]}): not one record per line?")
                 continue
             yield data[: cut + 1]
+            offset += cut + 1
             carry = data[cut + 1 :]
     if carry:  # the last line of a file without a final line break
         yield carry + b"\n"
+
+
+def _line_at(path: str, offset: int) -> int:
+    """The number of the line starting at byte ``offset`` (error path only: reads the file)."""
+    count = 1
+    with open(path, "rb") as handle:
+        while offset > 0:
+            chunk = handle.read(min(offset, BLOCK_SIZE))
+            count += chunk.count(b"\n")
+            offset -= len(chunk)
+    return count
 
 
 def _split_blocks(path: str) -> Iterator[tuple[int, list[bytes], bytes]]:
