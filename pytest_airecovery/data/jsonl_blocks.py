@@ -148,7 +148,7 @@ class JsonlBlockReader:
         except RecursionError:
             raise BadRecord("not valid JSON (nested too deeply)") from None
         except msgspec.ValidationError as exc:
-            raise BadRecord(_validation_message(exc, line)) from None
+            raise BadRecord(_validation_message(exc)) from None
         except msgspec.DecodeError as exc:
             raise BadRecord(f"not valid JSON ({exc})") from None
         try:
@@ -176,7 +176,7 @@ class JsonlBlockReader:
             if joined.count("\n") == len(values) - 1 and not _NEEDS_ESCAPE.search(joined):
                 try:
                     items.id_blob = joined.encode("utf-8")
-                except UnicodeEncodeError:  # a lone surrogate: the careful path names it
+                except UnicodeEncodeError:  # a lone surrogate (msgspec refuses them): escape
                     pass
                 else:
                     # UTF-8 keeps code point order, so comparing the strings compares the bytes.
@@ -185,7 +185,8 @@ class JsonlBlockReader:
         items.ids = [_id_text(value) for value in values]
 
 
-def _validation_message(exc: Exception, line: bytes) -> str:
+def _validation_message(exc: Exception) -> str:
+    """msgspec's reason in the kit's words where the kit has some."""
     text = str(exc)
     missing = re.fullmatch(r"Object missing required field `(.*)`", text)
     if missing:
