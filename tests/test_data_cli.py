@@ -111,3 +111,91 @@ def test_directory_manifest_on_threads(tmp_path: Path, capsys: pytest.CaptureFix
     (tree / "d1" / "1.bin").write_bytes(b"changed")
     assert main(["data", "manifest", "verify", str(tree), str(tmp_path / "m")]) == 1
     assert "1 changed: d1/1.bin" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ never onto the data (issue 13)
+
+
+def _build(data: Path, out: Path) -> int:
+    return main(["data", "manifest", "build", str(data), "-o", str(out)])
+
+
+def test_build_never_writes_onto_its_input(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl")
+    before = data.read_bytes()
+    assert _build(data, data) == 2
+    assert "is the dataset itself" in capsys.readouterr().err
+    (tmp_path / "link.jsonl").symlink_to(data)
+    assert _build(data, tmp_path / "link.jsonl") == 2
+    assert data.read_bytes() == before and (tmp_path / "link.jsonl").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.jsonl", "link.jsonl"]
+
+
+def test_build_never_writes_into_a_dataset_directory(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    tree = tmp_path / "data"
+    (tree / "cats").mkdir(parents=True)
+    (tree / "cats" / "1.png").write_bytes(b"png")
+    assert _build(tree, tree / "cats" / "1.png") == 2
+    assert _build(tree, tree / "MANIFEST.jsonl") == 2
+    assert "inside the dataset directory" in capsys.readouterr().err
+    assert (tree / "cats" / "1.png").read_bytes() == b"png"
+    assert sorted(str(p.relative_to(tree)) for p in tree.rglob("*")) == ["cats", "cats/1.png"]
+
+
+def test_build_overwrites_a_manifest_but_no_other_file(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl")
+    other = write_jsonl(tmp_path / "other.jsonl", 2)
+    assert _build(data, other) == 2
+    assert "exists and is not a manifest" in capsys.readouterr().err
+    assert other.read_text().count("\n") == 2
+    assert _build(data, tmp_path / "m") == 0
+    write_jsonl(data, 3)
+    assert _build(data, tmp_path / "m") == 0  # a manifest: rebuilt in place
+    assert '"count": 3' in (tmp_path / "m").read_text()
+
+
+def test_cleaning_never_writes_its_manifest_onto_the_data(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl")
+    before = data.read_bytes()
+    assert main(["data", "scan", str(data), "--detector", "triggers", "--trigger", "t",
+                 "--clean-out", str(tmp_path / "clean.jsonl"),
+                 "--clean-manifest", str(data)]) == 2
+    assert str(data) in capsys.readouterr().err
+    assert data.read_bytes() == before and not (tmp_path / "clean.jsonl").exists()
+
+
+def test_clean_dataset_never_writes_its_manifest_onto_the_data(tmp_path: Path) -> None:
+    from pytest_airecovery.data.errors import DataKitError
+    from pytest_airecovery.data.remediation import clean_dataset
+
+    data = write_jsonl(tmp_path / "d.jsonl")
+    before = data.read_bytes()
+    with pytest.raises(DataKitError, match="is the dataset itself"):
+        clean_dataset(str(data), ["r1"], str(tmp_path / "clean.jsonl"), manifest_out=str(data))
+    assert data.read_bytes() == before and not (tmp_path / "clean.jsonl").exists()
+
+
+def test_csv_that_is_not_utf8_exits_2_naming_the_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "d.csv"
+    data.write_bytes(b"id,label\na,1\nb\xff,2\n")
+    assert main(["data", "manifest", "build", str(data), "-o", str(tmp_path / "m")]) == 2
+    assert capsys.readouterr().err.strip() == f"airecovery: error: {data}:3: not valid UTF-8 (byte 1)"
+
+
+def test_a_file_the_command_cannot_read_exits_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_airecovery.data import manifest
+
+    def unreadable(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", "d.jsonl")
+
+    monkeypatch.setattr(manifest, "build_manifest", unreadable)
+    data = write_jsonl(tmp_path / "d.jsonl")
+    assert main(["data", "manifest", "build", str(data), "-o", str(tmp_path / "m")]) == 2
+    assert capsys.readouterr().err.strip() == "airecovery: error: d.jsonl: Permission denied"

@@ -7,7 +7,7 @@ import io
 import itertools
 import json
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pytest_airecovery.data.columns import EntryColumns
@@ -30,12 +30,17 @@ def write(batches: list[EntryColumns], page_size: int) -> tuple[bytes, bytes, in
 
 
 @settings(max_examples=200, deadline=None)
-@given(rows=entries, page_size=st.integers(1, 7), data=st.data())
+@given(rows=entries, page_size=st.integers(1, 7), cut_points=st.lists(st.integers(1, 39),
+                                                                     max_size=5))
+# The seed-dependent failure of issue 14: batches without labels, with labels, without again.
+# Joining the first two lost which labels were absent, so the later all-absent page was
+# written with "labels":[null,null,null] instead of leaving labels out.
+@example(rows=[("a", None), ("b", "1"), ("c", None), ("d", None), ("e", None), ("f", None)],
+         page_size=3, cut_points=[1, 2])
 def test_any_cut_into_batches_gives_the_same_pages_and_root(
-        rows: list[tuple[str, str | None]], page_size: int, data: st.DataObject) -> None:
+        rows: list[tuple[str, str | None]], page_size: int, cut_points: list[int]) -> None:
     digests = [hashlib.sha256(i.encode("utf-8")).digest() for i, _ in rows]
-    cuts = sorted(set(data.draw(st.lists(st.integers(1, len(rows) - 1), max_size=5)))
-                  if len(rows) > 1 else [])
+    cuts = sorted({cut for cut in cut_points if cut < len(rows)})
     bounds = [0, *cuts, len(rows)]
     batches = [EntryColumns.from_ids(b"".join(digests[a:b]), [i for i, _ in rows[a:b]],
                                      [label for _, label in rows[a:b]])

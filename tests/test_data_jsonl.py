@@ -1,68 +1,45 @@
-"""The JSONL block readers (C accelerator and numpy) against json.loads, threads, and columns."""
+"""The one JSONL reader (msgspec): what it accepts and refuses, the same in every tool."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pytest_airecovery.data import jsonl_blocks
 from pytest_airecovery.data.errors import DataKitError
-from pytest_airecovery.data.jsonl_blocks import JsonlBlockReader, accelerator
+from pytest_airecovery.data.jsonl_blocks import JsonlBlockReader
 from pytest_airecovery.data.manifest import build_manifest, read_manifest
-from pytest_airecovery.data.sources import canonical_label
-
-READERS = ["accelerated", "numpy"]
-
-
-def make_reader(kind: str, label: str | None = "label", ident: str | None = "id"
-                ) -> JsonlBlockReader:
-    if kind == "accelerated" and accelerator() is None:
-        if os.environ.get("AIRECOVERY_REQUIRE_ACCELERATOR"):
-            pytest.fail("the C accelerator is not built (AIRECOVERY_REQUIRE_ACCELERATOR is set)")
-        pytest.skip("the C accelerator is not built here")
-    return JsonlBlockReader(label, ident, accelerated=kind == "accelerated")
-
-
-def test_accelerator_is_built_where_required() -> None:
-    if os.environ.get("AIRECOVERY_REQUIRE_ACCELERATOR"):
-        assert accelerator() is not None, "pip install -e . should have compiled _jsonl_scan"
-    elif accelerator() is None:
-        pytest.skip("the C accelerator is not built here")
-
-
-def test_accelerator_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRECOVERY_NO_ACCELERATOR", "1")
-    assert accelerator() is None
-    assert not JsonlBlockReader("label", "id").accelerated
-    with pytest.raises(DataKitError, match="not built or is switched off"):
-        JsonlBlockReader("label", "id", accelerated=True)
+from pytest_airecovery.data.records import iter_records
+from pytest_airecovery.data.sources import (
+    BadRecord,
+    SourceSpec,
+    canonical_label,
+    field_value,
+    json_record,
+)
 
 
 def expected_items(lines: list[bytes], label: str | None, ident: str | None
                    ) -> tuple[list[str] | None, list[str | None], bytes] | tuple[int, str]:
-    """What json.loads makes of the lines: (ids, labels, digests), or (bad line, message)."""
+    """What the record reader (one line at a time, as the trigger scan and cleaning read)
+    makes of the lines: (ids, labels, digests), or (bad line, message)."""
     ids, labels, digests = [], [], b""
     for index, line in enumerate(lines):
-        if not line.strip():
+        if not line.strip(b" \t\r"):
             continue
         try:
-            record = json.loads(line)
-        except ValueError:
-            return index, "not valid JSON"
-        if not isinstance(record, dict):
-            return index, "record is not a JSON object"
-        for name in (label, ident):
-            if name is not None and name not in record:
-                return index, f"no field {name!r}"
-        labels.append(canonical_label(record[label]) if label else None)
+            record = json_record(line)
+            values = {name: field_value(record, name) for name in (label, ident) if name}
+        except BadRecord as exc:
+            return index, str(exc).split(" (")[0]
+        labels.append(canonical_label(values[label]) if label else None)
         if ident is not None:
-            value = record[ident]
+            value = values[ident]
             ids.append(value if isinstance(value, str) else canonical_label(value))
         digests += hashlib.sha256(line).digest()
     return (ids if ident is not None else None), labels, digests
@@ -119,69 +96,116 @@ def jsonl_lines(draw: st.DrawFn) -> list[bytes]:
     return lines
 
 
-def _valid_json(line: bytes) -> bool:
+def _json_loads_or_none(line: bytes) -> object:
     try:
-        json.loads(line)
+        return json.loads(line)
     except ValueError:
-        return False
-    return True
+        return None
 
 
-@pytest.mark.parametrize("kind", READERS)
 @settings(max_examples=400, deadline=None)
 @given(lines=jsonl_lines(), fields=st.sampled_from([("label", "id"), (None, "id"),
                                                     ("label", None), (None, None)]))
-def test_block_readers_agree_with_json_loads(kind: str, lines: list[bytes],
-                                             fields: tuple[str | None, str | None]) -> None:
+def test_block_reader_agrees_with_the_record_reader(lines: list[bytes],
+                                                    fields: tuple[str | None, str | None]) -> None:
+    """One parser: a block is read as the per-line record reader reads its lines, bad lines
+    included (same line, same reason)."""
     label, ident = fields
-    reader = make_reader(kind, label, ident)
-    if kind == "numpy":  # it checks the shape it relies on, not all of the grammar
-        lines = [line for line in lines if not line.strip() or _valid_json(line)]
     block = b"\n".join(lines) + b"\n"
-    assert read_items(reader, block) == expected_items(lines, label, ident)
+    assert read_items(JsonlBlockReader(label, ident), block) == expected_items(lines, label, ident)
 
 
-@pytest.mark.parametrize("kind", READERS)
-def test_plain_blocks_take_the_fast_path(kind: str) -> None:
-    reader = make_reader(kind)
+@settings(max_examples=200, deadline=None)
+@given(lines=jsonl_lines())
+def test_accepted_records_hold_what_json_loads_reads(lines: list[bytes]) -> None:
+    """Where the reader accepts a line, its values are json.loads's (strictness aside)."""
+    block = b"\n".join(lines) + b"\n"
+    found = read_items(JsonlBlockReader("label", "id"), block)
+    if isinstance(found[0], int):
+        return
+    records = [json.loads(line) for line in lines if line.strip(b" \t\r")]
+    ids, labels, _ = found
+    assert labels == [canonical_label(record["label"]) for record in records]
+    assert ids == [r["id"] if isinstance(r["id"], str) else canonical_label(r["id"])
+                   for r in records]
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    (b'{"id": "a", "label": 1, "x": [1,,2]}', "not valid JSON"),  # anywhere in the line
+    (b'{"id": "a", "label": NaN}', "not valid JSON"),  # json.loads takes it; RFC 8259 does not
+    (b'{"id": "a", "label": 1}\x00', "not valid JSON"),
+    (b'{"id": "a", "label": 1} {"id": "b", "label": 2}', "not valid JSON"),  # two on one line
+    (b'{"id": "a", "label": 1, "text": "\xff"}', "not valid UTF-8"),  # in a field not read
+    (b'{"id": "\xed\xa0\x80", "label": 1}', "not valid UTF-8"),  # an encoded surrogate
+    (b'{"id": "a", "label": 1e400}', "not valid JSON"),  # out of a float's range
+    (b'[1, 2]', "record is not a JSON object"),
+    (b'{"id": "a"}', "no field 'label'"),
+    (b'{"id": "a", "label": ' + b"[" * 5000 + b"]" * 5000 + b"}", "not valid JSON"),
+])
+def test_bad_lines_are_refused_by_every_tool_with_file_and_line(
+        tmp_path: Path, line: bytes, reason: str) -> None:
+    data = tmp_path / "d.jsonl"
+    good = [json.dumps({"id": f"r{i}", "label": i}).encode() for i in range(3)]
+    data.write_bytes(b"\n".join([*good, line, *good]) + b"\n")
+    spec = SourceSpec("jsonl", label_field="label", id_field="id")
+    with pytest.raises(DataKitError) as built:
+        build_manifest(str(data), str(tmp_path / "m"))
+    with pytest.raises(DataKitError) as read:
+        list(iter_records(str(data), spec, ["label"]))
+    for error in (built, read):
+        assert str(error.value).startswith(f"{data}:4: {reason}")
+    assert not (tmp_path / "m").exists()
+
+
+def test_deep_nesting_is_an_error_not_a_recursion_error(tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_bytes(b'{"id": "a", "label": 1}\n{"id": "b", "label": 1, "x": '
+                     + b"[" * 100_000 + b"]" * 100_000 + b"}\n")
+    with pytest.raises(DataKitError, match=r"d\.jsonl:2: not valid JSON \(nested too deeply\)"):
+        build_manifest(str(data), str(tmp_path / "m"))
+
+
+def test_a_malformed_line_fails_the_build_wherever_it_is(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14: `[1,,2]` on line 101 of 50,000 records built on one machine and not another."""
+    monkeypatch.setattr(jsonl_blocks, "JSONL_BLOCK", 4096)
+    data = tmp_path / "d.jsonl"
+    lines = [json.dumps({"id": f"r{i:05d}", "label": i % 3}) for i in range(50_000)]
+    lines[100] = '{"id": "r00100", "label": 1, "x": [1,,2]}'
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataKitError, match=r"d\.jsonl:101: not valid JSON"):
+        build_manifest(str(data), str(tmp_path / "m"))
+
+
+def test_plain_blocks_keep_ids_as_bytes() -> None:
+    reader = JsonlBlockReader("label", "id")
     lines = [json.dumps({"id": f"r{i:03d}", "text": "caf\u00e9 \u2603", "label": i % 3},
                         ensure_ascii=False).encode() for i in range(50)]
-    items = reader._read_fast(b"\n".join(lines) + b"\n")
-    assert items is not None and items.count == 50 and items.increasing
+    items = reader.read(b"\n".join(lines) + b"\n")
+    assert items.count == 50 and items.increasing and items.ids is None
     assert items.id_blob == b"\n".join(f"r{i:03d}".encode() for i in range(50))
     assert items.label_blob == b"\n".join(str(i % 3).encode() for i in range(50))
 
 
-@pytest.mark.parametrize("line", [
-    b'{"id": "a", "label": 1, "id": "b"}',  # a key twice: json.loads keeps the last
-    b'{"id": "a\\u0062", "label": 1}',  # an escape in a value we read
-    b'{"\\u0069d": "a", "label": 1}',  # a key with an escape may spell ours
-    b'{"id": "a", "label": NaN}',  # json.loads takes NaN; the grammar does not
-    b'{"id": "a", "label": 1}\x00',
-    b'{"id": "a", "label": 1, "x": [1,,2]}',  # invalid JSON anywhere in the line
-    b'{"id": "\xed\xa0\x80", "label": 1}',  # an encoded surrogate: not strict UTF-8
-    b'',
-])
-def test_accelerator_leaves_what_it_cannot_read_exactly_to_json_loads(line: bytes) -> None:
-    make_reader("accelerated")
-    scan = accelerator()
-    assert scan is not None
-    assert scan.scan_block(b'{"id": "x", "label": 0}\n' + line + b"\n", (b'"label"', b'"id"')) \
-        is None
+@example(ids=["a\nb", "c"])
+@given(ids=st.lists(st.text(max_size=4), min_size=1, max_size=6))
+def test_ids_that_need_escaping_are_escaped(ids: list[str]) -> None:
+    lines = [json.dumps({"id": i, "label": 0}).encode() for i in ids]
+    items = JsonlBlockReader("label", "id").read(b"\n".join(lines) + b"\n")
+    if items.error is not None:  # lone surrogates: not valid Unicode text
+        assert any(0xD800 <= ord(c) <= 0xDFFF for i in ids for c in i)
+        return
+    got = items.id_blob.decode().split("\n") if items.id_blob is not None else items.ids
+    assert got == ids
 
 
-def test_accelerator_reads_nested_values_and_escapes_elsewhere() -> None:
-    make_reader("accelerated")
-    scan = accelerator()
-    assert scan is not None
-    line = b'{"meta": {"id": "inner", "label": [1, "\\"x\\""]}, "text": "a\\nb", "id": "r1", "label": -2.5e3}'
-    count, digests, ((labels, labels_strings, _), (ids, ids_strings, _)) = scan.scan_block(
-        line + b"\n", (b'"label"', b'"id"'))
-    assert (count, labels, labels_strings, ids, ids_strings) == (1, b"-2.5e3", False, b'"r1"', True)
-    assert digests == hashlib.sha256(line).digest()
+def test_labels_of_equal_value_but_other_type_stay_apart() -> None:
+    lines = [b'{"label": 1}', b'{"label": true}', b'{"label": 1.0}', b'{"label": "1"}']
+    items = JsonlBlockReader("label", None).read(b"\n".join(lines) + b"\n")
+    assert items.label_blob == b'1\ntrue\n1.0\n"1"'
 
 
-# ------------------------------------------------------------------ whole files, threads
+# ------------------------------------------------------------------ whole files
 
 
 def mixed_file(path: Path, rows: int = 300) -> Path:
@@ -201,58 +225,32 @@ def mixed_file(path: Path, rows: int = 300) -> Path:
     return path
 
 
-@pytest.fixture
-def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Many small blocks, read on threads however small the file."""
-    monkeypatch.setattr(jsonl_blocks, "JSONL_BLOCK", 512)
-    monkeypatch.setattr(jsonl_blocks, "PARALLEL_MIN_BYTES", 0)
-
-
-@pytest.mark.usefixtures("small_blocks")
-def test_threads_and_readers_give_byte_identical_manifests(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("block_size", [256, 4096, 1 << 20])
+def test_block_size_does_not_change_the_manifest(tmp_path: Path, block_size: int,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     data = mixed_file(tmp_path / "d.jsonl")
-    outputs = []
-    for workers, accelerated in ((1, True), (4, True), (1, False), (4, False)):
-        if not accelerated:
-            monkeypatch.setenv("AIRECOVERY_NO_ACCELERATOR", "1")
-        out = tmp_path / f"m-{workers}-{accelerated}"
-        build_manifest(str(data), str(out), workers=workers)
-        outputs.append(out.read_bytes())
-    assert all(output == outputs[0] for output in outputs)
-    entries = read_manifest(str(tmp_path / "m-1-True")).entries
+    reference = tmp_path / "reference"
+    build_manifest(str(data), str(reference))
+    monkeypatch.setattr(jsonl_blocks, "JSONL_BLOCK", block_size)
+    build_manifest(str(data), str(tmp_path / "m"))
+    assert (tmp_path / "m").read_bytes() == reference.read_bytes()
+    entries = read_manifest(str(tmp_path / "m")).entries
     assert [e.id for e in entries] == [f"rec-{i:05d}" for i in range(300)]
     assert [e.label for e in entries] == [i % 4 for i in range(300)]
     last = data.read_bytes().rsplit(b"\n", 1)[1]  # hashed without a line break it never had
     assert entries[-1].sha256 == hashlib.sha256(last).hexdigest()
 
 
-@pytest.mark.usefixtures("small_blocks")
-@pytest.mark.parametrize("workers", [1, 3])
-def test_a_bad_record_in_a_later_block_names_its_line(tmp_path: Path, workers: int) -> None:
+def test_a_bad_record_in_a_later_block_names_its_line(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jsonl_blocks, "JSONL_BLOCK", 512)
     data = mixed_file(tmp_path / "d.jsonl")
     lines = data.read_text(encoding="utf-8").split("\n")
     lines[250] = '{"id": "broken", "label": '
     data.write_text("\n".join(lines), encoding="utf-8")
     with pytest.raises(DataKitError, match=r"d\.jsonl:251: not valid JSON"):
-        build_manifest(str(data), str(tmp_path / "m"), workers=workers)
+        build_manifest(str(data), str(tmp_path / "m"))
     assert not (tmp_path / "m").exists()
-
-
-@pytest.mark.usefixtures("small_blocks")
-def test_threads_read_each_block_once_in_order(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    data = mixed_file(tmp_path / "d.jsonl")
-    calls: list[bytes] = []
-    real_read = JsonlBlockReader.read
-
-    def counting_read(self: JsonlBlockReader, block: bytes) -> jsonl_blocks.BlockItems:
-        calls.append(block)
-        return real_read(self, block)
-
-    monkeypatch.setattr(JsonlBlockReader, "read", counting_read)
-    build_manifest(str(data), str(tmp_path / "m"), workers=3)
-    assert b"".join(calls).rstrip(b"\n") == data.read_bytes()  # every byte once, none twice
 
 
 def test_duplicate_ids_across_blocks_are_refused(tmp_path: Path,
@@ -265,20 +263,18 @@ def test_duplicate_ids_across_blocks_are_refused(tmp_path: Path,
         build_manifest(str(data), str(tmp_path / "m"))
 
 
-@settings(max_examples=300, deadline=None)
-@given(block=st.binary(max_size=200) | jsonl_lines().map(lambda lines: b"\n".join(lines)),
-       cut=st.integers(0, 200))
-def test_accelerator_takes_any_bytes(block: bytes, cut: int) -> None:
-    """Arbitrary and truncated input: None, or what json.loads reads, never a crash."""
-    make_reader("accelerated")
-    scan = accelerator()
-    assert scan is not None
-    for data in (block, block[:cut], block + b"\n"):
-        found = scan.scan_block(data, (b'"label"', b'"id"'))
-        if found is None:
-            continue
-        lines = data.split(b"\n")[:-1]
-        assert data.endswith(b"\n") and found[0] == len(lines)
-        assert found[1] == b"".join(hashlib.sha256(line).digest() for line in lines)
-        assert [json.loads(t) for t in found[2][0][0].split(b"\n")] == [
-            json.loads(line)["label"] for line in lines]
+
+
+def test_a_line_over_the_limit_is_refused_with_its_number(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRECOVERY_MAX_LINE_BYTES", "8M")
+    data = tmp_path / "d.jsonl"
+    with open(data, "wb") as handle:
+        handle.write(b'{"id": "a", "label": 1}\n{"id": "b", "label": 2}\n')
+        handle.write(b'{"id": "c", "label": 3, "text": "' + b"x" * (20 << 20))  # no line break
+    with pytest.raises(DataKitError, match=r"d\.jsonl:3: line longer than 8388608 bytes"):
+        build_manifest(str(data), str(tmp_path / "m"))
+    monkeypatch.setenv("AIRECOVERY_MAX_LINE_BYTES", "1K")
+    with pytest.raises(DataKitError, match="AIRECOVERY_MAX_LINE_BYTES='1K': expected a number "
+                       "of bytes of at least 8388608"):
+        build_manifest(str(data), str(tmp_path / "m"))

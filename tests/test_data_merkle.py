@@ -9,11 +9,9 @@ from hypothesis import strategies as st
 
 from pytest_airecovery.data.merkle import (
     EMPTY_ROOT,
-    TREE_VERSION,
-    TREE_VERSION_V1,
     EntryTree,
     MerkleAccumulator,
-    leaf_hash,
+    header_bound_root,
     page_leaf,
     paged_root,
     root_of_leaves,
@@ -21,7 +19,7 @@ from pytest_airecovery.data.merkle import (
 
 
 def _leaves(count: int) -> list[bytes]:
-    return [leaf_hash(str(i), hashlib.sha256(str(i).encode()).digest()) for i in range(count)]
+    return [hashlib.sha256(b"\x00" + str(i).encode()).digest() for i in range(count)]
 
 
 def _entries(count: int) -> tuple[list[str], list[bytes]]:
@@ -33,9 +31,11 @@ def _node(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
-def test_leaf_is_prefixed_id_and_item_digest() -> None:
-    digest = hashlib.sha256(b"payload").digest()
-    assert leaf_hash("a/b", digest) == hashlib.sha256(b"\x00a/b" + digest).digest()
+def test_header_binding_layout() -> None:
+    entries_root = hashlib.sha256(b"entries").digest()
+    assert header_bound_root(b"{}", entries_root) == hashlib.sha256(
+        b"\x02" + hashlib.sha256(b"{}").digest() + entries_root).digest()
+    assert header_bound_root(b"{ }", entries_root) != header_bound_root(b"{}", entries_root)
 
 
 def test_page_leaf_layout() -> None:
@@ -104,7 +104,7 @@ def test_streaming_root_equals_level_by_level_root(count: int, split: int) -> No
        page=st.integers(min_value=1, max_value=300))
 def test_streaming_paged_root_equals_reference(count: int, split: int, page: int) -> None:
     ids, digests = _entries(count)
-    tree = EntryTree(TREE_VERSION, page)
+    tree = EntryTree(page)
     for number, start in enumerate(range(0, count, split)):
         tree.add(ids[start : start + split], digests[start : start + split])
         if number < 3:  # root() mid-stream must not disturb the stream
@@ -113,12 +113,10 @@ def test_streaming_paged_root_equals_reference(count: int, split: int, page: int
     assert tree.root() == paged_root(ids, digests, page)
 
 
-def test_entry_tree_reads_format_1() -> None:
+def test_entry_tree_binds_its_header() -> None:
     ids, digests = _entries(7)
-    tree = EntryTree(TREE_VERSION_V1)
+    tree = EntryTree(3, header=b'{"h":1}')
     tree.add(ids, digests)
-    assert tree.root() == root_of_leaves([leaf_hash(i, d) for i, d in zip(ids, digests)])
+    assert tree.root() == header_bound_root(b'{"h":1}', paged_root(ids, digests, 3))
     with pytest.raises(ValueError):
-        EntryTree("sha256-unknown")
-    with pytest.raises(ValueError):
-        EntryTree(TREE_VERSION, 0)
+        EntryTree(0)

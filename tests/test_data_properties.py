@@ -72,45 +72,6 @@ def test_file_trees_round_trip(files: dict[str, bytes]) -> None:
         assert verify_dataset(str(root), manifest).identical
 
 
-plain_texts = st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters='"\\'),
-                      max_size=20)
-json_values = st.one_of(st.integers(-10**20, 10**20), st.floats(allow_nan=False), st.booleans(),
-                        st.none(), texts)
-
-
-@settings(max_examples=300, deadline=None)
-@given(ids=st.lists(plain_texts, min_size=1, max_size=8), labels=st.data(),
-       layout=st.sampled_from([(", ", ": "), (",", ":"), (" ,", " : "), (",\t", ":\t")]))
-def test_field_reader_agrees_with_json_loads(ids: list[str], labels: st.DataObject,
-                                             layout: tuple[str, str]) -> None:
-    """Whatever the reader returns for a block is what json.loads reads, line by line."""
-    from pytest_airecovery.data.jsonl_fields import FieldReader
-
-    label_values = labels.draw(st.lists(json_values, min_size=len(ids), max_size=len(ids)))
-    comma, colon = layout
-    lines = []
-    for item_id, label in zip(ids, label_values):
-        pairs = [("id", item_id), ("text", "a: b, label: c"), ("label", label)]
-        lines.append("{" + comma.join(f"{json.dumps(k)}{colon}{json.dumps(v, ensure_ascii=False)}"
-                                      for k, v in pairs) + "}")
-    block = ("\n".join(lines) + "\n").encode("utf-8")
-    line_count, fields = FieldReader(["label", "id"], [True, False]).read(block)
-    assert line_count == len(lines)
-    records = [json.loads(line) for line in lines]
-    # Escapes, control characters and a "{" in a string send a block to json.loads.
-    plain = not any(ord(c) < 32 or c == "{" for i in ids for c in i) and not any(
-        isinstance(v, str) and any(ord(c) < 32 or c in '"\\{' for c in v) for v in label_values)
-    kinds = {isinstance(v, str) for v in label_values}
-    if plain and len(kinds) == 1:  # the common shape is read without json.loads per line
-        assert fields is not None
-    if fields is None:
-        return
-    label_tokens, id_tokens = fields
-    assert [json.loads(t) for t in label_tokens.tokens] == [r["label"] for r in records]
-    assert id_tokens.quoted
-    assert [t.decode("utf-8") for t in id_tokens.tokens] == [r["id"] for r in records]
-
-
 tricky_text = st.sampled_from(['"label": 9', 'a\\"label\\": 1', '{"id": "x"}', "plain", "\\", "é☃",
                                '"id"', "\t", "\u2028"])
 values = st.one_of(st.integers(-5, 5), st.sampled_from([True, None, 1.5, "cat", 'a"b', "x\\y"]),
@@ -124,7 +85,8 @@ values = st.one_of(st.integers(-5, 5), st.sampled_from([True, None, 1.5, "cat", 
 def test_block_reader_reads_ids_and_labels_as_json_does(
         rows: list[tuple[int, str, object, bool, bool, str]]) -> None:
     """The regex fast path and the per-record parse must agree on every record."""
-    from pytest_airecovery.data.sources import SourceSpec, canonical_label, iter_batches
+    from pytest_airecovery.data.datasets import iter_batches
+    from pytest_airecovery.data.sources import SourceSpec, canonical_label
 
     lines = []
     for index, (order, text, label, nested, twice, sep) in enumerate(rows):

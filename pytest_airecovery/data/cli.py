@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
+from pytest_airecovery.data.cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    fail_usage,
+    os_errors_exit_2,
+    report_tampered,
+)
 from pytest_airecovery.data.errors import DataKitError, ManifestTamperedError
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def register(subparsers: Any) -> None:
@@ -37,7 +41,7 @@ def register(subparsers: Any) -> None:
     build.add_argument("--workers", type=int,
                        help="Threads for hashing files and reading JSONL blocks")
     build.add_argument("--json", action="store_true", help="Print a JSON summary")
-    build.set_defaults(handler=_manifest_build)
+    build.set_defaults(handler=os_errors_exit_2(_manifest_build))
 
     verify = manifest_sub.add_parser("verify", help="Check a dataset against a manifest")
     verify.add_argument("dataset")
@@ -45,29 +49,17 @@ def register(subparsers: Any) -> None:
     verify.add_argument("--expect-root", help="Merkle root the manifest must have (pinned)")
     verify.add_argument("--workers", type=int)
     verify.add_argument("--json", action="store_true", help="Print the differences as JSON")
-    verify.set_defaults(handler=_manifest_verify)
+    verify.set_defaults(handler=os_errors_exit_2(_manifest_verify))
 
     diff = manifest_sub.add_parser("diff", help="Items added, removed and changed between manifests")
     diff.add_argument("old")
     diff.add_argument("new")
     diff.add_argument("--json", action="store_true")
-    diff.set_defaults(handler=_manifest_diff)
+    diff.set_defaults(handler=os_errors_exit_2(_manifest_diff))
 
     from pytest_airecovery.data.scan_cli import register_scan
 
     register_scan(data_sub)
-
-
-def fail_usage(message: str) -> int:
-    print(f"airecovery: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
-
-
-def report_tampered(exc: ManifestTamperedError) -> int:
-    print(f"airecovery: manifest {exc.path} is tampered or damaged:", file=sys.stderr)
-    for kind, detail in exc.problems:
-        print(f"  {kind}: {detail}", file=sys.stderr)
-    return EXIT_FAILED
 
 
 def _progress(label: str) -> Any:

@@ -155,7 +155,11 @@ class EntryColumns:
         """These entries followed by ``more``."""
         labels, label_ends, nulls = _joined(self.labels, self.label_ends, self.count, more.labels,
                                             more.label_ends, more.count)
-        if self.null_labels is not None or more.null_labels is not None:
+        # Where only one side had labels, the other's entries are filled with "null": mark them,
+        # or a later page made only of such entries would be written with "labels":[null, ...].
+        if labels is not None and (self.labels is None or more.labels is None
+                                   or self.null_labels is not None
+                                   or more.null_labels is not None):
             nulls = np.concatenate([_nulls(self), _nulls(more)])
         sizes = None if self.sizes is None and more.sizes is None else \
             (self.sizes or []) + (more.sizes or [])

@@ -1,10 +1,9 @@
-"""Write and read integrity manifests.
+"""Write and read integrity manifests (format version 4, documented in docs/data-remediation.md).
 
 A manifest is a JSON-lines file: a header line, one line per *page* of entries (the entries of
 one Merkle leaf, ``page_size`` of them, in canonical order), a trailer.
 
-    {"format":"airecovery-manifest","page_size":1024,"source":{...},"tree":"sha256-paged-v2",
-     "version":3}
+    {"format":"airecovery-manifest","page_size":1024,"source":{...},"tree":"sha256-paged-v2","version":4}
     {"n":0,"ids":["r1","r2"],"sha256":"<64 hex per id>","labels":[7,3]}   (records)
     {"n":0,"ids":["cats/1.png"],"sha256":"<64 hex>","sizes":[123]}        (files)
     {"end":true,"count":2,"merkle_root":"<64 hex>"}
@@ -12,8 +11,9 @@ one Merkle leaf, ``page_size`` of them, in canonical order), a trailer.
 ``n`` is the position of the page's first entry; ``labels`` is left out when no entry has one.
 Canonical order: files by path components compared as UTF-8 bytes; records by position in the
 source. No timestamps, so the same data always gives byte-identical manifests.
-Formats 2 and 1 wrote one line per entry ({"n":0,"id":"r1","sha256":"<64 hex>","label":7});
-both are still read. Format 3 keeps format 2's Merkle tree, so the same data has the same root.
+The header is written in its canonical encoding (keys sorted, no spaces, ASCII) and the Merkle
+root binds that encoding, so a pinned root pins how the items were read as well as the items.
+Versions 1-3 were development formats (never released) and are refused with a clear message.
 """
 
 from __future__ import annotations
@@ -27,30 +27,23 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pytest_airecovery.data.datasets import iter_batches, resolve_spec
 from pytest_airecovery.data.errors import DataKitError, ManifestTamperedError
 from pytest_airecovery.data.merkle import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     TREE_VERSION,
-    TREE_VERSION_V1,
     EntryTree,
     MerkleAccumulator,
+    header_bound_root,
     page_leaf_of_parts,
 )
-from pytest_airecovery.data.sources import (
-    ItemBatch,
-    SourceSpec,
-    file_id_key,
-    iter_batches,
-    resolve_spec,
-)
+from pytest_airecovery.data.sources import ItemBatch, SourceSpec, file_id_key
 
 FORMAT_NAME = "airecovery-manifest"
-FORMAT_VERSION = 3
-# Readable (format version, tree version) pairs. Format 3 writes one line per page of entries;
-# formats 2 and 1 wrote one line per entry, and format 1 has one Merkle leaf per entry.
-_READABLE = {(3, TREE_VERSION), (2, TREE_VERSION), (1, TREE_VERSION_V1)}
-_HEX64 = re.compile(r"[0-9a-f]{64}")
+FORMAT_VERSION = 4
+_DEVELOPMENT_VERSIONS = (1, 2, 3)  # written before 0.1.0, never released
+_HEADER_FIELDS = ("format", "page_size", "source", "tree", "version")
 _HEX = re.compile(r"(?:[0-9a-f]{64})+")
 
 if TYPE_CHECKING:  # numpy-backed: imported where used, so importing this module stays cheap
@@ -74,12 +67,11 @@ class Manifest:
     spec: SourceSpec
     entries: list[Entry]
     merkle_root: str
-    tree: str = TREE_VERSION
     page_size: int = DEFAULT_PAGE_SIZE
 
     def entry_tree(self) -> EntryTree:
-        """An empty tree of this manifest's construction, to recompute its root from data."""
-        return EntryTree(self.tree, self.page_size)
+        """An empty tree bound to this manifest's header, to recompute its root from data."""
+        return EntryTree(self.page_size, header_bytes(self.spec, self.page_size))
 
     def by_id(self) -> dict[str, Entry]:
         return {entry.id: entry for entry in self.entries}
@@ -93,9 +85,16 @@ class BuildSummary:
     spec: SourceSpec
 
 
-def _header(spec: SourceSpec) -> dict[str, Any]:
-    return {"format": FORMAT_NAME, "version": FORMAT_VERSION, "tree": TREE_VERSION,
-            "page_size": DEFAULT_PAGE_SIZE, "source": spec.to_dict()}
+def header_bytes(spec: SourceSpec, page_size: int = DEFAULT_PAGE_SIZE) -> bytes:
+    """The header's canonical encoding: the manifest's first line, and what its root binds.
+
+    Built from the parsed values, never copied from a file, so two headers that read the data
+    the same way encode the same, and two that do not, differently.
+    """
+    header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "tree": TREE_VERSION,
+              "page_size": page_size, "source": spec.to_dict()}
+    return json.dumps(header, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=True).encode("ascii")
 
 
 class _PageWriter:
@@ -123,7 +122,7 @@ class _PageWriter:
         self._pending = columns.tail(full) if full < columns.count else None
 
     def close(self) -> bytes:
-        """Write what is left; return the Merkle root."""
+        """Write what is left; return the entries' Merkle root."""
         if self._pending is not None:
             self._page(self._pending, 0, self._pending.count)
             self._pending = None
@@ -144,28 +143,26 @@ class _PageWriter:
 
 
 def stream_items(dataset: str, spec: SourceSpec, workers: int | None = None,
-                 progress: ProgressFn | None = None,
-                 skip_files: frozenset[str] = frozenset()) -> Iterator[ItemBatch]:
-    for batch in iter_batches(dataset, spec, workers, skip_files):
+                 progress: ProgressFn | None = None) -> Iterator[ItemBatch]:
+    for batch in iter_batches(dataset, spec, workers):
         if progress is not None:
             progress(len(batch.digests))
         yield batch
 
 
 def stream_columns(dataset: str, spec: SourceSpec, workers: int | None = None,
-                   progress: ProgressFn | None = None,
-                   skip_files: frozenset[str] = frozenset()) -> Iterator[EntryColumns]:
+                   progress: ProgressFn | None = None) -> Iterator[EntryColumns]:
     """The entries of ``dataset`` as columns; JSONL blocks become columns without lists."""
     from pytest_airecovery.data.columns import EntryColumns
 
     if spec.kind == "jsonl":
         from pytest_airecovery.data.jsonl_blocks import jsonl_columns
 
-        batches: Iterator[EntryColumns] = jsonl_columns(dataset, spec, workers)
+        batches: Iterator[EntryColumns] = jsonl_columns(dataset, spec)
     else:
         batches = (EntryColumns.from_ids(b"".join(batch.digests), batch.ids, batch.labels,
                                          batch.sizes, batch.positional)
-                   for batch in iter_batches(dataset, spec, workers, skip_files))
+                   for batch in iter_batches(dataset, spec, workers))
     for columns in batches:
         if progress is not None:
             progress(columns.count)
@@ -182,32 +179,57 @@ def _atomic_writer(out_path: str) -> tuple[Any, str]:
     return os.fdopen(fd, "wb"), tmp
 
 
+def check_output(dataset: str, out_path: str) -> None:
+    """Refuse a manifest path that would overwrite data: the dataset itself, anything inside a
+    dataset directory, or an existing file that is not a manifest. Symlinks are resolved."""
+    out_real, data_real = os.path.realpath(out_path), os.path.realpath(dataset)
+    if out_real == data_real:
+        raise DataKitError(f"{out_path}: is the dataset itself; write the manifest to another "
+                           "file")
+    if os.path.isdir(data_real) and out_real.startswith(os.path.join(data_real, "")):
+        raise DataKitError(f"{out_path}: is inside the dataset directory {dataset}; write the "
+                           "manifest outside the data it describes")
+    if os.path.isdir(out_real):
+        raise DataKitError(f"{out_path}: is a directory, expected a manifest file path")
+    if os.path.lexists(out_path) and not _is_manifest(out_real):
+        raise DataKitError(f"{out_path}: exists and is not a manifest; refusing to overwrite it "
+                           "(remove it or choose another path)")
+
+
+def _is_manifest(path: str) -> bool:
+    """Whether the file starts with a manifest header line (of any version)."""
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline(1 << 20)
+        header = json.loads(first)
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(header, dict) and header.get("format") == FORMAT_NAME
+
+
 def build_manifest(dataset: str, out_path: str, *, kind: str | None = None,
                    label_field: str | None = None, id_field: str | None = None,
                    workers: int | None = None, progress: ProgressFn | None = None) -> BuildSummary:
-    """Hash every item of ``dataset`` and write the manifest atomically to ``out_path``."""
-    exclude: list[str] = []
-    if os.path.isdir(dataset):
-        # A manifest written inside the tree it describes must not describe itself.
-        rel = os.path.relpath(os.path.abspath(out_path), os.path.abspath(dataset))
-        if not rel.startswith(".."):
-            exclude.append(rel.replace(os.sep, "/"))
-    spec = resolve_spec(dataset, kind, label_field, id_field, exclude)
+    """Hash every item of ``dataset`` and write the manifest atomically to ``out_path``.
+
+    ``out_path`` must not be the dataset, inside a dataset directory, or an existing file
+    that is not a manifest (:func:`check_output`); nothing is written then.
+    """
+    spec = resolve_spec(dataset, kind, label_field, id_field)
+    check_output(dataset, out_path)
     handle, tmp = _atomic_writer(out_path)
-    skip: frozenset[str] = frozenset()
-    if exclude:  # the half-written manifest sits beside its final name, inside the tree
-        skip = frozenset({os.path.relpath(tmp, os.path.abspath(dataset)).replace(os.sep, "/")})
     try:
         with handle:
-            handle.write(json.dumps(_header(spec), sort_keys=True).encode() + b"\n")
+            header = header_bytes(spec, DEFAULT_PAGE_SIZE)
+            handle.write(header + b"\n")
             pages = _PageWriter(handle, DEFAULT_PAGE_SIZE)
             unique = _UniqueIds()
-            for columns in stream_columns(dataset, spec, workers, progress, skip):
+            for columns in stream_columns(dataset, spec, workers, progress):
                 if not columns.positional and not unique.add(columns):
                     raise DataKitError(f"{dataset}: duplicate item ids ({unique.duplicate}) - "
                                        "pass an id field whose values are unique")
                 pages.add(columns)
-            root = pages.close().hex()
+            root = header_bound_root(header, pages.close()).hex()
             if pages.written == 0:
                 raise DataKitError(f"{dataset}: no items to put in a manifest")
             handle.write(json.dumps({"end": True, "count": pages.written, "merkle_root": root})
@@ -290,32 +312,17 @@ def read_manifest(path: str) -> Manifest:
         lines.pop()
     try:
         header = json.loads(lines[0])
-    except ValueError:
+    except (ValueError, RecursionError):
         header = None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise ManifestTamperedError(path, [("not-a-manifest", "line 1 is not a manifest header")])
-    version, tree = header.get("version"), str(header.get("tree"))
-    if not isinstance(version, int) or (version, tree) not in _READABLE:
-        raise ManifestTamperedError(path, [(
-            "unsupported-version",
-            (f"version {version!r} tree {tree!r}; this tool reads versions 3 and 2 "
-             f"({TREE_VERSION}) and 1 ({TREE_VERSION_V1}): rebuild the manifest with this version "
-             "(airecovery data manifest build)"))])
-    page_size = header.get("page_size", DEFAULT_PAGE_SIZE) if version >= 2 else DEFAULT_PAGE_SIZE
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or not (
-            1 <= page_size <= MAX_PAGE_SIZE):
-        raise ManifestTamperedError(path, [(
-            "not-a-manifest", f"bad page_size {page_size!r} in header (1..{MAX_PAGE_SIZE})")])
-    try:
-        spec = SourceSpec.from_dict(header.get("source") or {})
-    except (DataKitError, TypeError) as exc:
-        raise ManifestTamperedError(path, [("not-a-manifest", f"bad source in header: {exc}")])
+    spec, page_size = _parse_header(path, header)
     trailer: dict[str, Any] | None = None
     entries: list[Entry] = []
     for number, line in enumerate(lines[1:], 2):
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             kind = "truncated" if number == len(lines) else "malformed-entry"
             problems.append((kind, f"line {number} is not valid JSON"))
             continue
@@ -324,26 +331,55 @@ def read_manifest(path: str) -> Manifest:
                 problems.append(("malformed-entry", f"trailer on line {number} is not the last line"))
             trailer = record
             continue
-        if version >= 3:
-            entries += _parse_page(record, number, len(entries), spec.kind, problems)
-            continue
-        entry = _parse_entry(record, number, spec.kind, problems)
-        if entry is not None:
-            entries.append(entry)
+        entries += _parse_page(record, number, len(entries), spec.kind, problems)
     if trailer is None:
         problems.append(("truncated", "no trailer line: the file was cut short"))
     _check_order(entries, spec.kind, problems)
-    root = _recompute_root(entries, tree, page_size)
+    root = _recompute_root(entries, header_bytes(spec, page_size), page_size)
     if trailer is not None:
         if trailer.get("count") != len(entries):
             problems.append(("count-mismatch",
                              f"trailer says {trailer.get('count')} entries, found {len(entries)}"))
         if trailer.get("merkle_root") != root:
             problems.append(("root-mismatch",
-                             f"trailer root {trailer.get('merkle_root')} but entries give {root}"))
+                             f"trailer root {trailer.get('merkle_root')} but header and entries "
+                             f"give {root}"))
     if problems:
         raise ManifestTamperedError(path, _dedupe(problems))
-    return Manifest(path, spec, entries, root, tree, page_size)
+    return Manifest(path, spec, entries, root, page_size)
+
+
+def _parse_header(path: str, header: dict[str, Any]) -> tuple[SourceSpec, int]:
+    """(source spec, page size) of a version-4 header, every field checked; or tampering."""
+    version = header.get("version")
+    if not isinstance(version, bool) and version in _DEVELOPMENT_VERSIONS:
+        raise ManifestTamperedError(path, [("unsupported-version", (
+            f"version {version} is a development format from before 0.1.0 that this tool no "
+            f"longer reads: rebuild the manifest (airecovery data manifest build), then check "
+            "the new root against the data you reviewed"))])
+    if isinstance(version, bool) or version != FORMAT_VERSION:
+        raise ManifestTamperedError(path, [("unsupported-version", (
+            f"version {version!r}; this tool reads version {FORMAT_VERSION}"))])
+    unknown = sorted(set(header) - set(_HEADER_FIELDS))
+    missing = [name for name in _HEADER_FIELDS if name not in header]
+    if unknown or missing:
+        raise ManifestTamperedError(path, [("not-a-manifest", (
+            f"header has unknown fields {unknown}" if unknown
+            else f"header lacks fields {missing}"))])
+    if header["tree"] != TREE_VERSION:
+        raise ManifestTamperedError(path, [("unsupported-version", (
+            f"tree {header['tree']!r}; this tool reads {TREE_VERSION}"))])
+    page_size = header["page_size"]
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not (
+            1 <= page_size <= MAX_PAGE_SIZE):
+        raise ManifestTamperedError(path, [(
+            "not-a-manifest", f"bad page_size {page_size!r} in header (1..{MAX_PAGE_SIZE})")])
+    try:
+        spec = SourceSpec.from_dict(header["source"])
+    except DataKitError as exc:
+        raise ManifestTamperedError(
+            path, [("not-a-manifest", f"bad source in header: {exc}")]) from None
+    return spec, page_size
 
 
 def _dedupe(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -351,25 +387,9 @@ def _dedupe(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [p for p in problems if not (p in seen or seen.add(p))]  # type: ignore[func-returns-value]
 
 
-def _parse_entry(record: Any, number: int, kind: str,
-                 problems: list[tuple[str, str]]) -> Entry | None:
-    if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-        problems.append(("malformed-entry", f"line {number} has no string id"))
-        return None
-    digest = record.get("sha256")
-    if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
-        problems.append(("bad-hash", f"line {number} (id {record['id']!r}) has no valid sha256"))
-        return None
-    position = record.get("n")
-    if kind != "files" and not isinstance(position, int):
-        problems.append(("malformed-entry", f"line {number} has no record position n"))
-        return None
-    return Entry(record["id"], digest, record.get("label"), position, record.get("size"))
-
-
 def _parse_page(record: Any, number: int, position: int, kind: str,
                 problems: list[tuple[str, str]]) -> list[Entry]:
-    """Entries of one format-3 page line; a damaged page is named and yields none."""
+    """Entries of one page line; a damaged page is named and yields none."""
     ids = record.get("ids") if isinstance(record, dict) else None
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
         problems.append(("malformed-entry", f"line {number} has no list of string ids"))
@@ -421,7 +441,7 @@ def _check_order(entries: list[Entry], kind: str, problems: list[tuple[str, str]
         problems.append(("out-of-order", f"first record position is {entries[0].n}, expected 0"))
 
 
-def _recompute_root(entries: list[Entry], tree: str, page_size: int) -> str:
-    merkle = EntryTree(tree, page_size)
+def _recompute_root(entries: list[Entry], header: bytes, page_size: int) -> str:
+    merkle = EntryTree(page_size, header)
     merkle.add([e.id for e in entries], [bytes.fromhex(e.sha256) for e in entries])
     return merkle.root().hex()

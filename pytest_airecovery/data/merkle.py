@@ -1,6 +1,6 @@
-"""The Merkle trees over manifest entries.
+"""The Merkle tree over manifest entries, bound to the manifest header.
 
-Construction ``sha256-paged-v2`` (manifest formats 2 and 3), documented in docs/data-remediation.md:
+Construction ``sha256-paged-v2`` (manifest format 4), documented in docs/data-remediation.md:
 
 * entries are cut into pages of ``page_size`` consecutive entries (the last page may be shorter);
   the page size is recorded in the manifest header;
@@ -11,15 +11,16 @@ Construction ``sha256-paged-v2`` (manifest formats 2 and 3), documented in docs/
 * node  = sha256(0x01 || left || right)
 * levels are built left to right; an unpaired last node is *promoted* unchanged to the next level
   (never duplicated, so two different entry lists can never share a root by repeating the tail);
-* the root of an empty manifest is sha256(b"").
+* the root of an empty entry list is sha256(b"");
+* the manifest root binds the header to the entries:
+  root = sha256(0x02 || sha256(canonical header) || entries root),
+  so a pinned root also pins how the items were read (kind, label and id fields, features key,
+  excluded files, page size): editing any of them changes the root.
 
 One leaf hash per page instead of one per entry, and internal nodes per page, make the tree cost a
-few percent of the item hashing (format 1 spent two extra sha256 calls per entry on it).
-The 0x00/0x01 prefixes separate leaves from nodes, so a node can never be passed off as a leaf.
-
-Construction ``sha256-promote-v1`` (manifest format 1) is the same tree with one leaf per entry,
-leaf = sha256(0x00 || utf8(id) || item_digest); it is kept so old manifests still read.
-:class:`MerkleAccumulator` computes either root while holding O(log n) hashes and one page.
+few percent of the item hashing. The 0x00/0x01/0x02 prefixes separate leaves, nodes and the
+header binding, so none can be passed off as another.
+:class:`MerkleAccumulator` computes the root while holding O(log n) hashes and one page.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ from array import array
 from collections.abc import Iterable, Sequence
 
 TREE_VERSION = "sha256-paged-v2"
-TREE_VERSION_V1 = "sha256-promote-v1"
 DEFAULT_PAGE_SIZE = 1024
 MAX_PAGE_SIZE = 1 << 20
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
+HEADER_PREFIX = b"\x02"
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 # Leaves are reduced in aligned blocks of this many, so the Python loop runs once per block level
@@ -78,17 +79,10 @@ def page_leaf_of_parts(count: int, lengths: bytes, ids: bytes, digests: bytes) -
                                     digests))).digest()
 
 
-def leaf_hash(item_id: str, item_digest: bytes) -> bytes:
-    """Format-1 leaf of one entry."""
-    return hashlib.sha256(LEAF_PREFIX + _id_bytes(item_id) + item_digest).digest()
-
-
-def leaf_hashes(ids: Sequence[str], digests: Sequence[bytes],
-                encoded: Sequence[bytes] | None = None) -> list[bytes]:
-    """Format-1 leaves of a batch; ``encoded`` may give the ids already as UTF-8 bytes."""
-    sha = hashlib.sha256
-    encoded = encode_ids(ids) if encoded is None else encoded
-    return [sha(LEAF_PREFIX + i + d).digest() for i, d in zip(encoded, digests)]
+def header_bound_root(header: bytes, entries_root: bytes) -> bytes:
+    """The manifest root: the entries' root bound to the canonical encoding of the header."""
+    return hashlib.sha256(HEADER_PREFIX + hashlib.sha256(header).digest()
+                          + entries_root).digest()
 
 
 def _reduce_level(level: list[bytes]) -> list[bytes]:
@@ -111,7 +105,7 @@ def root_of_leaves(leaves: Sequence[bytes]) -> bytes:
 
 def paged_root(ids: Sequence[str], digests: Sequence[bytes],
                page_size: int = DEFAULT_PAGE_SIZE) -> bytes:
-    """Reference paged (formats 2 and 3) root of a whole entry list (tests, small inputs)."""
+    """Reference paged root of a whole entry list (tests, small inputs)."""
     encoded = encode_ids(ids)
     return root_of_leaves([page_leaf(encoded[s : s + page_size], digests[s : s + page_size])
                            for s in range(0, len(ids), page_size)])
@@ -163,18 +157,17 @@ class MerkleAccumulator:
 
 
 class EntryTree:
-    """Streaming root over entries (id, digest) for a manifest's tree version.
+    """Streaming root over entries (id, digest), buffering at most one page of entries.
 
-    Format 2 buffers at most one page of entries; format 1 makes one leaf per entry.
+    With ``header`` (a manifest header's canonical encoding), :meth:`root` is the manifest root
+    that binds it; without, the bare entries root.
     """
 
-    def __init__(self, tree: str = TREE_VERSION, page_size: int = DEFAULT_PAGE_SIZE) -> None:
-        if tree not in (TREE_VERSION, TREE_VERSION_V1):
-            raise ValueError(f"unknown Merkle tree version {tree!r}")
+    def __init__(self, page_size: int = DEFAULT_PAGE_SIZE, header: bytes | None = None) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page size {page_size} outside 1..{MAX_PAGE_SIZE}")
-        self.tree = tree
         self.page_size = page_size
+        self.header = header
         self.count = 0
         self._leaves = MerkleAccumulator()
         self._ids: list[bytes] = []
@@ -184,9 +177,6 @@ class EntryTree:
             encoded: Sequence[bytes] | None = None) -> None:
         """Add a batch; ``encoded`` may give the ids already as UTF-8 bytes."""
         self.count += len(digests)
-        if self.tree == TREE_VERSION_V1:
-            self._leaves.add_leaves(leaf_hashes(ids, digests, encoded))
-            return
         encoded = encode_ids(ids) if encoded is None else encoded
         page = self.page_size
         pend_ids, pend_digests = self._ids, self._digests
@@ -207,6 +197,11 @@ class EntryTree:
         pend_digests.extend(digests[full:])
 
     def root(self) -> bytes:
+        entries_root = self._entries_root()
+        return entries_root if self.header is None else header_bound_root(self.header,
+                                                                          entries_root)
+
+    def _entries_root(self) -> bytes:
         if self._ids:
             leaves = MerkleAccumulator()
             leaves._stack = list(self._leaves._stack)

@@ -1,32 +1,58 @@
-"""Stream rows out of an ``.npz`` archive without loading the feature array.
+"""Stream rows out of an ``.npz`` archive without loading the feature array, within limits.
 
 Each ``.npy`` member is read through ``zipfile`` (compressed or not): the header gives dtype and
 shape, then rows are read a block at a time. Labels and ids are 1-D and are loaded whole.
 Item digest of a row = sha256(canonical label JSON || 0x0A || row bytes), so relabelling a row
 (label flipping) changes its digest just as editing its features does.
+
+An archive is hostile input like any dataset: before a byte is decompressed, the size its
+header declares (shape x itemsize) must match the member's recorded size and stay within a
+limit, so a zip bomb or a lying header is refused instead of filling memory. Limits (bytes,
+suffixes K, M, G allowed), overridable through the environment:
+
+* ``AIRECOVERY_NPZ_MAX_ARRAY_BYTES`` (default 16G): any array, streamed or loaded;
+* ``AIRECOVERY_NPZ_MAX_LOADED_BYTES`` (default 512M): an array loaded whole into memory
+  (labels, ids; features for ``data scan``; every array when cleaning).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import struct
+import tokenize
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import IO, Any
 
 import numpy as np
 
 from pytest_airecovery.data.errors import DataKitError
+from pytest_airecovery.data.limits import MAX_ARRAY_BYTES, MAX_LOADED_BYTES, limit
 from pytest_airecovery.data.sources import ItemBatch, SourceSpec, canonical_label
 
 _ROWS_PER_BLOCK_BYTES = 8 << 20
 
 
-def npz_keys(path: str) -> list[str]:
+@contextlib.contextmanager
+def _damaged_as_error(path: str, key: str | None = None) -> Iterator[None]:
+    """A truncated or corrupt archive is bad input with a message, never a traceback."""
+    where = f"{path}: array {key!r}" if key is not None else path
     try:
-        with zipfile.ZipFile(path) as archive:
-            return sorted(name[:-4] for name in archive.namelist() if name.endswith(".npy"))
-    except zipfile.BadZipFile:
-        raise DataKitError(f"{path}: not a valid .npz archive") from None
+        yield
+    except DataKitError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error,
+            KeyError, NotImplementedError, SyntaxError, tokenize.TokenError) as exc:
+        # numpy parses the .npy header with Python's tokenizer: its errors are damage too.
+        raise DataKitError(f"{where}: not a valid .npz archive or damaged "
+                           f"({type(exc).__name__}: {exc})") from None
+
+
+def npz_keys(path: str) -> list[str]:
+    with _damaged_as_error(path), zipfile.ZipFile(path) as archive:
+        return sorted(name[:-4] for name in archive.namelist() if name.endswith(".npy"))
 
 
 def _read_header(handle: IO[bytes], path: str, key: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
@@ -44,17 +70,61 @@ def _read_header(handle: IO[bytes], path: str, key: str) -> tuple[tuple[int, ...
     return shape, dtype
 
 
-def load_small_array(path: str, key: str) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as archive:
-        if key not in archive:
+def _checked_member(archive: zipfile.ZipFile, handle: IO[bytes], path: str, key: str,
+                    most: int, limit_name: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    """Header of member ``key``, its declared size checked against the member and the limit."""
+    info = archive.getinfo(key + ".npy")
+    shape, dtype = _read_header(handle, path, key)
+    declared = dtype.itemsize * int(np.prod(shape, dtype=object))  # Python ints: no overflow
+    header_size = handle.tell()
+    if declared + header_size != info.file_size:
+        raise DataKitError(
+            f"{path}: array {key!r} declares shape {shape} of {dtype} ({declared} bytes) but "
+            f"the archive member holds {info.file_size - header_size}: damaged or forged")
+    if declared > most:
+        raise DataKitError(
+            f"{path}: array {key!r} is {declared} bytes uncompressed, over the limit of {most} "
+            f"({limit_name}; raise it if the data is trusted)")
+    if shape[0] and dtype.itemsize * int(np.prod(shape[1:], dtype=object)) == 0:
+        raise DataKitError(f"{path}: array {key!r} has rows of zero bytes")
+    return shape, dtype
+
+
+def load_array(path: str, key: str) -> np.ndarray:
+    """One array of the archive, loaded whole after its size was checked (no pickles)."""
+    most = min(limit(MAX_LOADED_BYTES), limit(MAX_ARRAY_BYTES))
+    with _damaged_as_error(path, key), zipfile.ZipFile(path) as archive:
+        if key + ".npy" not in archive.namelist():
             raise DataKitError(f"{path}: no array {key!r}")
-        return archive[key]
+        with archive.open(key + ".npy") as handle:
+            shape, dtype = _checked_member(archive, handle, path, key, most,
+                                           MAX_LOADED_BYTES[0])
+            data = _read_exactly(handle, dtype.itemsize * int(np.prod(shape, dtype=object)),
+                                 path, key)
+    return np.frombuffer(data, dtype=dtype).reshape(shape)
+
+
+def load_small_array(path: str, key: str) -> np.ndarray:
+    return load_array(path, key)
+
+
+def _read_exactly(handle: IO[bytes], size: int, path: str, key: str) -> bytearray:
+    """``size`` bytes in chunks of at most 8 MiB (the size was checked before)."""
+    data = bytearray()
+    while len(data) < size:
+        chunk = handle.read(min(_ROWS_PER_BLOCK_BYTES, size - len(data)))
+        if not chunk:
+            raise DataKitError(f"{path}: array {key!r} is truncated")
+        data += chunk
+    return data
 
 
 def iter_rows(path: str, key: str) -> Iterator[tuple[tuple[int, ...], np.dtype[Any], bytes, int]]:
     """Yield (shape, dtype, raw bytes of whole rows, row size) block by block."""
-    with zipfile.ZipFile(path) as archive, archive.open(key + ".npy") as handle:
-        shape, dtype = _read_header(handle, path, key)
+    most = limit(MAX_ARRAY_BYTES)
+    with _damaged_as_error(path, key), zipfile.ZipFile(path) as archive, \
+            archive.open(key + ".npy") as handle:
+        shape, dtype = _checked_member(archive, handle, path, key, most, MAX_ARRAY_BYTES[0])
         row_bytes = dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
         rows_left = shape[0]
         per_block = max(1, _ROWS_PER_BLOCK_BYTES // max(row_bytes, 1))

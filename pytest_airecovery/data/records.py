@@ -12,14 +12,18 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_airecovery.data.datasets import resolve_spec
 from pytest_airecovery.data.errors import DataKitError
 from pytest_airecovery.data.sources import (
+    BadRecord,
     SourceSpec,
     _csv_records,
     _split_blocks,
     canonical_label,
+    csv_text,
+    field_value,
+    is_blank,
     parse_json_record,
-    resolve_spec,
 )
 
 
@@ -44,22 +48,19 @@ def _jsonl_records(path: str, spec: SourceSpec, fields: Sequence[str]) -> Iterat
     position = 0
     for first_line, lines, _ in _split_blocks(path):
         for offset, line in enumerate(lines):
-            if not line.strip():
+            if is_blank(line):
                 continue
             number = first_line + offset
             record = parse_json_record(path, number, line)
-            values = []
-            for name in fields:
-                if name not in record:
-                    raise DataKitError(f"{path}:{number}: no field {name!r}")
-                values.append(record[name])
-            if spec.id_field is None:
-                item_id = str(position)
-            elif spec.id_field not in record:
-                raise DataKitError(f"{path}:{number}: no field {spec.id_field!r}")
-            else:
-                value = record[spec.id_field]
-                item_id = value if isinstance(value, str) else canonical_label(value)
+            try:
+                values = [field_value(record, name) for name in fields]
+                if spec.id_field is None:
+                    item_id = str(position)
+                else:
+                    value = field_value(record, spec.id_field)
+                    item_id = value if isinstance(value, str) else canonical_label(value)
+            except BadRecord as exc:
+                raise DataKitError(f"{path}:{number}: {exc}") from None
             position += 1
             yield Record(item_id, values, line, number)
 
@@ -67,7 +68,7 @@ def _jsonl_records(path: str, spec: SourceSpec, fields: Sequence[str]) -> Iterat
 def _csv_rows(path: str, spec: SourceSpec, fields: Sequence[str]) -> Iterator[Record]:
     records = _csv_records(path)
     _, header_raw = next(records)
-    header = next(csv.reader(io.StringIO(header_raw.decode("utf-8"))))
+    header = next(csv.reader(io.StringIO(csv_text(header_raw, path, 1))))
     missing = [name for name in fields if name not in header]
     if missing:
         raise DataKitError(f"{path}: no column {missing[0]!r} in header {header}")
@@ -78,7 +79,7 @@ def _csv_rows(path: str, spec: SourceSpec, fields: Sequence[str]) -> Iterator[Re
         row_bytes = raw.rstrip(b"\r")
         if not row_bytes.strip():
             continue
-        row = next(csv.reader(io.StringIO(row_bytes.decode("utf-8"))))
+        row = next(csv.reader(io.StringIO(csv_text(row_bytes, path, number))))
         if len(row) != len(header):
             raise DataKitError(f"{path}:{number}: {len(row)} fields, header has {len(header)}")
         item_id = row[id_index] if id_index is not None else str(position)

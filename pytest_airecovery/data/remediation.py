@@ -15,10 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_airecovery.data.compare import ManifestDiff, diff_manifests
+from pytest_airecovery.data.datasets import resolve_spec
 from pytest_airecovery.data.errors import DataKitError
-from pytest_airecovery.data.manifest import BuildSummary, build_manifest, read_manifest
+from pytest_airecovery.data.manifest import (
+    BuildSummary,
+    build_manifest,
+    check_output,
+    read_manifest,
+)
 from pytest_airecovery.data.results import DetectorResult
-from pytest_airecovery.data.sources import SourceSpec, iter_file_ids, resolve_spec
+from pytest_airecovery.data.sources import SourceSpec, iter_file_ids
 
 REPORT_FORMAT = "airecovery-remediation-report"
 REPORT_VERSION = 1
@@ -107,6 +113,9 @@ def clean_dataset(dataset: str, remove_ids: Iterable[str], out_path: str, *,
     if os.path.abspath(out_path) == os.path.abspath(dataset):
         raise DataKitError("the cleaned dataset must not overwrite the original")
     manifest_out = manifest_out or out_path.rstrip("/\\") + ".manifest.jsonl"
+    # Before anything is written: the manifest must not land on the data, old or new.
+    check_output(dataset, manifest_out)
+    check_output(out_path, manifest_out)
     tmp = _temporary_sibling(out_path, directory=spec.kind == "files")
     try:
         if spec.kind == "files":
@@ -199,8 +208,9 @@ def _write_records(dataset: str, spec: SourceSpec, removed: set[str], out_file: 
 def _write_npz(dataset: str, spec: SourceSpec, removed: set[str], out_file: str) -> int:
     import numpy as np
 
-    with np.load(dataset, allow_pickle=False) as archive:
-        arrays = {key: archive[key] for key in archive.files}
+    from pytest_airecovery.data.npz import load_array, npz_keys
+
+    arrays = {key: load_array(dataset, key) for key in npz_keys(dataset)}
     count = len(arrays[spec.features_key or ""])
     ids = (arrays[spec.id_field] if spec.id_field else np.arange(count))
     id_strings = [str(v) for v in ids.tolist()]

@@ -12,9 +12,15 @@ import os
 import sys
 from typing import Any
 
+from pytest_airecovery.data.cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    fail_usage,
+    os_errors_exit_2,
+    report_tampered,
+)
 from pytest_airecovery.data.errors import DataKitError, ManifestTamperedError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DETECTORS = ("triggers", "spectral", "clustering")
 
 
@@ -57,7 +63,7 @@ def register_scan(data_sub: Any) -> None:
     out.add_argument("--fail-on-flag", action="store_true", help="Exit 1 when anything is flagged")
     scan.add_argument("--blas-threads", type=int,
                       help="Threads for numpy's BLAS (1 is much faster on a busy machine)")
-    scan.set_defaults(handler=run_scan)
+    scan.set_defaults(handler=os_errors_exit_2(run_scan))
 
 
 def limit_blas_threads(threads: int | None) -> None:
@@ -68,11 +74,6 @@ def limit_blas_threads(threads: int | None) -> None:
         raise DataKitError(f"--blas-threads must be at least 1, got {threads}")
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = str(threads)
-
-
-def _fail(message: str) -> int:
-    print(f"airecovery: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
 
 
 def run_scan(args: argparse.Namespace) -> int:
@@ -102,11 +103,9 @@ def run_scan(args: argparse.Namespace) -> int:
         if args.report:
             write_json_atomic(args.report, report)
     except ManifestTamperedError as exc:
-        from pytest_airecovery.data.cli import report_tampered
-
         return report_tampered(exc)
     except DataKitError as exc:
-        return _fail(str(exc))
+        return fail_usage(str(exc))
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
@@ -132,7 +131,7 @@ def _check_output_paths(args: argparse.Namespace) -> None:
 def _record_spec(args: argparse.Namespace) -> Any:
     if args.manifest or os.path.isdir(args.dataset):
         return None
-    from pytest_airecovery.data.sources import resolve_spec
+    from pytest_airecovery.data.datasets import resolve_spec
 
     return resolve_spec(args.dataset, id_field=args.id_field)
 
@@ -187,7 +186,7 @@ def _read_truth_file(path: str) -> list[str]:
 def _load_features(args: argparse.Namespace) -> tuple[Any, Any, list[str], list[str] | None]:
     import numpy as np
 
-    from pytest_airecovery.data.npz import npz_keys
+    from pytest_airecovery.data.npz import load_array, npz_keys
 
     path = args.features or (args.dataset if args.dataset.endswith(".npz") else None)
     if path is None:
@@ -206,14 +205,10 @@ def _load_features(args: argparse.Namespace) -> tuple[Any, Any, list[str], list[
     for key in (features_key, labels_key, ids_key, args.truth_key):
         if key is not None and key not in keys:
             raise DataKitError(f"{path}: no array {key!r} (has {', '.join(keys)})")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            features = archive[features_key]
-            labels = archive[labels_key]
-            ids = [str(v) for v in archive[ids_key].tolist()] if ids_key else None
-            truth_mask = archive[args.truth_key] if args.truth_key else None
-    except ValueError as exc:
-        raise DataKitError(f"{path}: cannot load ({exc})") from None
+    features = load_array(path, features_key)
+    labels = load_array(path, labels_key)
+    ids = [str(v) for v in load_array(path, ids_key).tolist()] if ids_key else None
+    truth_mask = load_array(path, args.truth_key) if args.truth_key else None
     id_list = ids if ids is not None else [str(i) for i in range(len(features))]
     truth = None
     if truth_mask is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from pytest_airecovery.data.errors import DataKitError
 from pytest_airecovery.data.hashing import hash_files
+from pytest_airecovery.data.limits import MAX_LINE_BYTES, limit
 
 KINDS = ("files", "jsonl", "csv", "npz")
 BLOCK_SIZE = 8 << 20
@@ -41,12 +42,26 @@ class SourceSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SourceSpec:
-        known = {k: data[k] for k in ("kind", "label_field", "id_field", "features_key", "exclude")
-                 if k in data}
-        if known.get("kind") not in KINDS:
-            raise DataKitError(f"unknown dataset kind {known.get('kind')!r}")
-        return cls(**known)
+    def from_dict(cls, data: Any) -> SourceSpec:
+        """The spec a manifest header records; every field present, of its type, and no other
+        (a field this tool did not write could change what is read without changing the root)."""
+        if not isinstance(data, dict):
+            raise DataKitError("source is not an object")
+        names = ("kind", "label_field", "id_field", "features_key", "exclude")
+        unknown = sorted(set(data) - set(names))
+        missing = [name for name in names if name not in data]
+        if unknown or missing:
+            raise DataKitError(f"unknown fields {unknown}" if unknown
+                               else f"missing fields {missing}")
+        if data["kind"] not in KINDS:
+            raise DataKitError(f"unknown dataset kind {data['kind']!r}")
+        for name in names[1:4]:
+            if data[name] is not None and not isinstance(data[name], str):
+                raise DataKitError(f"{name} is not a string or null")
+        exclude = data["exclude"]
+        if not isinstance(exclude, list) or not all(isinstance(e, str) for e in exclude):
+            raise DataKitError("exclude is not a list of strings")
+        return cls(**{name: data[name] for name in names})
 
 
 class ItemBatch:
@@ -108,63 +123,6 @@ def _check_path(path: str, kind: str) -> None:
         raise DataKitError(f"{path}: file is empty")
 
 
-def resolve_spec(path: str, kind: str | None = None, label_field: str | None = None,
-                 id_field: str | None = None, exclude: list[str] | None = None) -> SourceSpec:
-    """Fill in what the user left out by looking at the first record (or the npz keys)."""
-    kind = kind or detect_kind(path)
-    if kind not in KINDS:
-        raise DataKitError(f"unknown dataset kind {kind!r}; expected one of {', '.join(KINDS)}")
-    _check_path(path, kind)
-    spec = SourceSpec(kind=kind, label_field=label_field, id_field=id_field,
-                      exclude=sorted(exclude or []))
-    if kind == "files" and (label_field not in (None, "parent") or id_field is not None):
-        raise DataKitError("a directory's items are its files: ids are their paths, and the only "
-                           "label source is --label-field parent")
-    if kind == "jsonl":
-        first = _first_jsonl_record(path)
-        spec.label_field = label_field if label_field is not None else (
-            "label" if "label" in first else None)
-        spec.id_field = id_field if id_field is not None else ("id" if "id" in first else None)
-    elif kind == "csv":
-        header = _csv_header(path)
-        spec.label_field = label_field if label_field is not None else (
-            "label" if "label" in header else None)
-        spec.id_field = id_field if id_field is not None else ("id" if "id" in header else None)
-        for name in (spec.label_field, spec.id_field):
-            if name is not None and name not in header:
-                raise DataKitError(f"{path}: no column {name!r} in header {header}")
-    elif kind == "npz":
-        from pytest_airecovery.data.npz import npz_keys
-
-        keys = npz_keys(path)
-        spec.features_key = next((k for k in _FEATURE_KEYS if k in keys), None)
-        if spec.features_key is None:
-            raise DataKitError(f"{path}: no feature array (looked for {', '.join(_FEATURE_KEYS)})")
-        spec.label_field = label_field if label_field is not None else next(
-            (k for k in _LABEL_KEYS if k in keys), None)
-        spec.id_field = id_field if id_field is not None else next(
-            (k for k in _ID_KEYS if k in keys), None)
-    return spec
-
-
-def iter_batches(path: str, spec: SourceSpec, workers: int | None = None,
-                 skip_files: frozenset[str] = frozenset()) -> Iterator[ItemBatch]:
-    """Items of ``path``; ``skip_files`` (relative paths) are left out and not recorded."""
-    _check_path(path, spec.kind)
-    if spec.kind == "files":
-        yield from _file_batches(path, spec, workers, skip_files)
-    elif spec.kind == "jsonl":
-        from pytest_airecovery.data.jsonl_blocks import jsonl_batches
-
-        yield from jsonl_batches(path, spec, workers)
-    elif spec.kind == "csv":
-        yield from _csv_batches(path, spec)
-    else:
-        from pytest_airecovery.data.npz import npz_batches
-
-        yield from npz_batches(path, spec)
-
-
 # ---------------------------------------------------------------- files
 
 
@@ -216,19 +174,60 @@ def _file_batches(root: str, spec: SourceSpec, workers: int | None,
 # ---------------------------------------------------------------- records
 
 
+# JSON's whitespace: a JSONL line of nothing else is blank and skipped by every reader.
+JSON_BLANK = b" \t\r"
+
+
+def is_blank(line: bytes) -> bool:
+    return not line.strip(JSON_BLANK)
+
+
 class BadRecord(Exception):
     """A record that is not what the kit needs; the message lacks file and line."""
 
 
+_RECORD_DECODER: Any = None
+
+
 def json_record(line: bytes) -> dict[str, Any]:
-    """One JSONL line as a record (a JSON object), or BadRecord saying why not."""
+    """One JSONL line as a record (a JSON object) of undecoded field values, or BadRecord.
+
+    msgspec checks the whole line against the JSON grammar and cuts out each top-level value
+    without decoding it, exactly as the block reader (``jsonl_blocks``) treats fields it does
+    not read; :func:`field_value` decodes the fields a tool needs as the block reader does. So
+    every tool of the kit accepts and refuses the same lines for the same reasons.
+    """
+    global _RECORD_DECODER
+    import msgspec
+
+    if _RECORD_DECODER is None:
+        _RECORD_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])
     try:
-        record = json.loads(line)
-    except ValueError as exc:
+        line.decode("utf-8")
+        return _RECORD_DECODER.decode(line)  # type: ignore[no-any-return]
+    except UnicodeDecodeError as exc:
+        raise BadRecord(f"not valid UTF-8 (byte {exc.start})") from None
+    except RecursionError:
+        raise BadRecord("not valid JSON (nested too deeply)") from None
+    except msgspec.ValidationError as exc:
+        raise BadRecord("record is not a JSON object" if "Expected `object`" in str(exc)
+                        else f"not valid JSON ({exc})") from None
+    except msgspec.DecodeError as exc:
         raise BadRecord(f"not valid JSON ({exc})") from None
-    if not isinstance(record, dict):
-        raise BadRecord("record is not a JSON object")
-    return record
+
+
+def field_value(record: dict[str, Any], name: str) -> Any:
+    """The decoded value of field ``name`` of a :func:`json_record`, or BadRecord."""
+    import msgspec
+
+    if name not in record:
+        raise BadRecord(f"no field {name!r}")
+    try:
+        return msgspec.json.decode(record[name])
+    except RecursionError:
+        raise BadRecord("not valid JSON (nested too deeply)") from None
+    except msgspec.DecodeError as exc:
+        raise BadRecord(f"not valid JSON ({exc} in field {name!r})") from None
 
 
 def parse_json_record(path: str, number: int, line: bytes) -> dict[str, Any]:
@@ -242,14 +241,20 @@ def parse_json_record(path: str, number: int, line: bytes) -> dict[str, Any]:
 def _first_jsonl_record(path: str) -> dict[str, Any]:
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, 1):
-            if line.strip():
+            if not is_blank(line.rstrip(b"\n")):
                 return parse_json_record(path, number, line)
     raise DataKitError(f"{path}: no records")
 
 
 def line_blocks(path: str, block_size: int = BLOCK_SIZE) -> Iterator[bytes]:
-    """Blocks of about ``block_size`` bytes of whole lines, each line ending with a line break."""
+    """Blocks of about ``block_size`` bytes of whole lines, each line ending with a line break.
+
+    A line longer than the line limit (``limits.MAX_LINE_BYTES``) is refused before more of it
+    is held in memory.
+    """
+    most = limit(MAX_LINE_BYTES)
     carry = b""
+    offset = 0  # of the carry in the file
     with open(path, "rb") as handle:
         while True:
             chunk = handle.read(block_size)
@@ -259,11 +264,27 @@ def line_blocks(path: str, block_size: int = BLOCK_SIZE) -> Iterator[bytes]:
             cut = data.rfind(b"\n")
             if cut < 0:
                 carry = data
+                if len(carry) > most:
+                    raise DataKitError(
+                        f"{path}:{_line_at(path, offset)}: line longer than {most} bytes "
+                        f"(the limit, {MAX_LINE_BYTES[0]}): not one record per line?")
                 continue
             yield data[: cut + 1]
+            offset += cut + 1
             carry = data[cut + 1 :]
     if carry:  # the last line of a file without a final line break
         yield carry + b"\n"
+
+
+def _line_at(path: str, offset: int) -> int:
+    """The number of the line starting at byte ``offset`` (error path only: reads the file)."""
+    count = 1
+    with open(path, "rb") as handle:
+        while offset > 0:
+            chunk = handle.read(min(offset, BLOCK_SIZE))
+            count += chunk.count(b"\n")
+            offset -= len(chunk)
+    return count
 
 
 def _split_blocks(path: str) -> Iterator[tuple[int, list[bytes], bytes]]:
@@ -277,11 +298,17 @@ def _split_blocks(path: str) -> Iterator[tuple[int, list[bytes], bytes]]:
 
 
 def _csv_header(path: str) -> list[str]:
-    with open(path, "r", encoding="utf-8", newline="") as handle:
-        try:
-            return next(csv.reader(handle))
-        except StopIteration:
-            raise DataKitError(f"{path}: file is empty") from None
+    for _, raw in _csv_records(path):
+        return next(csv.reader(io.StringIO(csv_text(raw, path, 1))))
+    raise DataKitError(f"{path}: file is empty")
+
+
+def csv_text(raw: bytes, path: str, number: int) -> str:
+    """A CSV record's text; bytes that are not UTF-8 are bad input naming the line."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataKitError(f"{path}:{number}: not valid UTF-8 (byte {exc.start})") from None
 
 
 def _csv_records(path: str) -> Iterator[tuple[int, bytes]]:
@@ -306,7 +333,7 @@ def _csv_batches(path: str, spec: SourceSpec) -> Iterator[ItemBatch]:
     sha = hashlib.sha256
     records = _csv_records(path)
     _, header_raw = next(records)
-    header = next(csv.reader(io.StringIO(header_raw.decode("utf-8"))))
+    header = next(csv.reader(io.StringIO(csv_text(header_raw, path, 1))))
     label_index = header.index(spec.label_field) if spec.label_field else None
     id_index = header.index(spec.id_field) if spec.id_field else None
     batch = ItemBatch([], [], [])
@@ -315,7 +342,7 @@ def _csv_batches(path: str, spec: SourceSpec) -> Iterator[ItemBatch]:
         row = raw.rstrip(b"\r")
         if not row.strip():
             continue
-        text = row.decode("utf-8")
+        text = csv_text(row, path, number)
         fields = text.split(",") if '"' not in text else next(csv.reader(io.StringIO(text)))
         if len(fields) != len(header):
             raise DataKitError(f"{path}:{number}: {len(fields)} fields, header has {len(header)}")
