@@ -11,7 +11,7 @@ from pytest_airecovery.gates.context import GateContext
 from pytest_airecovery.gates.phases import parse_gate_config
 from pytest_airecovery.gates.sources import MetricData, parse_json_export
 
-T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+T0 = 1_780_000_000.0  # 2026-05-28T20:26:40Z: in the past, as real data is (future samples are refused)
 STEP = 60.0
 
 # The conftest a pytester run uses: it stands in for the core plugin.py (options + registration).

@@ -20,7 +20,13 @@ from typing import Any
 import pytest
 
 from pytest_airecovery.gates.items import GateItem, build_items, verdict_details
-from pytest_airecovery.gates.phases import CRITERIA, GateConfig, GateConfigError, load_gate_config
+from pytest_airecovery.gates.phases import (
+    CRITERIA,
+    GateConfig,
+    GateConfigError,
+    load_gate_config,
+    settings_search_dirs,
+)
 from pytest_airecovery.gates.runner import GateCheck, GateRun
 from pytest_airecovery.gates.session_cases import CaseResults
 from pytest_airecovery.gates.verdicts import Outcome, Verdict
@@ -52,6 +58,7 @@ class GatePlugin:
             config.getoption("incident_gate_config", None) or _ini(config, "incident_gate_config"),
             Path(str(config.rootpath)),
             self._source_from_hook,
+            settings_search_dirs(config.inipath, Path(str(config.invocation_params.dir))),
         )
         self.collected: list[str] = []  # node ids, in order
         self.verdicts: dict[str, dict[str, Any]] = {}
@@ -174,7 +181,9 @@ class GatePlugin:
         """Settings for naming the next phase; the xdist controller never collected, so read them."""
         if self.run.settings is None:
             try:
-                self.run.settings = load_gate_config(self.run.config_path, self.run.rootdir)
+                self.run.settings = load_gate_config(
+                    self.run.config_path, self.run.rootdir, self.run.search_dirs
+                )
             except GateConfigError:
                 return None
             self.run.phase = self.run.settings.phases.get(self.phase_name)
