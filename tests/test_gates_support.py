@@ -34,6 +34,7 @@ GATE_OPTIONS = (
     ("--incident-metrics", "incident_metrics"),
     ("--incident-gate-report", "incident_gate_report"),
     ("--incident-gate-config", "incident_gate_config"),
+    ("--incident-gate-decision", "incident_gate_decision"),
 )
 
 
