@@ -8,7 +8,6 @@ metric or criterion, or a value of the wrong type is a `GateConfigError`, never 
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -16,7 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_airecovery.gates.errors import GateConfigError
-from pytest_airecovery.gates.timeutil import TimeFormatError, parse_duration, parse_timestamp
+from pytest_airecovery.gates.timeutil import (
+    TimeFormatError,
+    parse_duration,
+    parse_size,
+    parse_timestamp,
+)
 
 if TYPE_CHECKING:
     from pytest_airecovery.gates.prometheus import PrometheusSettings
@@ -135,9 +139,6 @@ _TOP_KEYS = {
     "incident_window", "regression_junit", "regression_match", "evaluate_at", "prometheus",
     "max_export_size",
 }  # fmt: skip
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$")
-_SIZE_UNITS = {None: 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30,
-               "KB": 10**3, "MB": 10**6, "GB": 10**9}  # fmt: skip
 _DURATION_KEYS = {"max_staleness", "max_gap", "user_reports_max_age"}
 _CHOICES = {
     "kind": ("continuous", "proportion"),
@@ -172,14 +173,10 @@ def _duration(value: Any, where: str) -> float:
 
 
 def _size(value: Any, where: str) -> int:
-    """Bytes from a whole number or a string such as "512MiB"."""
-    match = _SIZE.match(value) if isinstance(value, str) else None
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    if match and float(match.group(1)) > 0:
-        return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
-    raise GateConfigError(f"{where}: expected a size such as 512MiB or a number of bytes, "
-                          f"got {value!r}")  # fmt: skip
+    try:
+        return parse_size(value)
+    except TimeFormatError as error:
+        raise GateConfigError(f"{where}: {error}") from None
 
 
 def _window(value: Any, where: str) -> TimeWindow:

@@ -1,4 +1,5 @@
-"""Durations ("2h", "90m", 3600) and timestamps (ISO 8601 or epoch seconds) as float seconds."""
+"""Durations ("2h", "90m", 3600) and timestamps (ISO 8601 or epoch seconds) as float seconds;
+byte sizes ("64MiB") as whole bytes."""
 
 from __future__ import annotations
 
@@ -20,7 +21,22 @@ MAX_EPOCH_SECONDS = 32_503_680_000.0
 
 
 class TimeFormatError(ValueError):
-    """A duration or timestamp that cannot be read."""
+    """A duration, timestamp or size that cannot be read."""
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$")
+_SIZE_UNITS = {None: 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30,
+               "KB": 10**3, "MB": 10**6, "GB": 10**9}  # fmt: skip
+
+
+def parse_size(value: object) -> int:
+    """Bytes from a positive whole number or a string such as "512MiB" or "2GB"."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = _SIZE.match(value) if isinstance(value, str) else None
+    if match and float(match.group(1)) > 0:
+        return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
+    raise TimeFormatError(f"expected a size such as 64MiB or a number of bytes, got {value!r}")
 
 
 def _epoch_seconds(value: float, shown: object) -> float:
