@@ -257,3 +257,25 @@ def test_user_reports_need_their_type(tmp_path: Path) -> None:
     run.load()
     assert run.load_error is not None
     assert "prometheus.user_reports_type: expected 'counter'" in run.load_error
+
+
+def test_proportion_counters_count_each_event_once(server: str) -> None:
+    # errors_total / requests_total scraped every 15 s; read at a 60 s step as counters.
+    moments = [T0 + 15 * i for i in range(241)]
+    for arm, rate in (("baseline", 1), ("candidate", 2)):
+        _Server.raw[f"errors_total_{arm}"] = [(t, float(rate * i // 4)) for i, t in enumerate(moments)]
+        _Server.raw[f"requests_total_{arm}"] = [(t, float(25 * i)) for i, t in enumerate(moments)]
+    metric = {"type": "counter", **{f"{arm}{part}": f"{name}_total_{arm}" for arm in ("baseline", "candidate")
+              for part, name in (("", "errors"), ("_trials", "requests"))}}  # fmt: skip
+    settings = prometheus.parse_prometheus_settings(
+        {"traffic_share": "share", "step": "60s", "metrics": {"errors": metric}}
+    )
+    data = prometheus.PrometheusSource(f"{server}/prom", settings, T0, T0 + 3600).load()
+    candidate = data.get("errors", "candidate")
+    assert candidate.size == 60  # 61 steps, the first has nothing to subtract from
+    assert candidate.values.sum() == 2 * 240 // 4 and candidate.trials is not None
+    assert candidate.trials.sum() == 25 * 240
+    assert data.get("errors", "baseline").values.sum() == 240 // 4
+    with pytest.raises(Exception, match="type: 'rate' is not one of"):
+        prometheus.parse_prometheus_settings(
+            {"traffic_share": "s", "metrics": {"m": {"baseline": "a", "candidate": "b", "type": "rate"}}})

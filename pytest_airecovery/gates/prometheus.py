@@ -45,8 +45,13 @@ _TOP_KEYS = {"step", "lookback", "timeout", "traffic_share", "user_reports", "us
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 2**20
 MAX_RETRIES = 3  # on 429 and 503 only, and only while the deadline allows the wait
 READ_CHUNK = 64 * 1024
-REPORT_TYPES = ("counter", "gauge")
-_METRIC_KEYS = {"baseline", "candidate", "baseline_trials", "candidate_trials"}
+REPORT_TYPES = ("counter", "gauge")  # user_reports: "value" would count a poll once per step
+_METRIC_KEYS = {"baseline", "candidate", "baseline_trials", "candidate_trials", "type"}
+# How a query's answer becomes samples (docs/gates.md, "Which metric types"):
+#   value   - each step's answer is one sample (a rate, ratio, quantile, or increase over [step])
+#   counter - a cumulative counter: the gate takes its increase from step to step
+#   gauge   - a value written once per poll: one sample per poll, by the sample's own timestamp
+QUERY_TYPES = ("value", "counter", "gauge")
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class MetricQueries:
     candidate: str
     baseline_trials: str | None = None
     candidate_trials: str | None = None
+    type: str = "value"  # one of QUERY_TYPES, for every query of the metric
 
     @property
     def is_proportion(self) -> bool:
@@ -125,7 +131,10 @@ def parse_prometheus_settings(table: Any) -> PrometheusSettings:
             _query(entry, "candidate", at, True) or "",
             _query(entry, "baseline_trials", at, False),
             _query(entry, "candidate_trials", at, False),
+            entry.get("type", "value"),
         )
+        if queries.type not in QUERY_TYPES:
+            raise GateConfigError(f"{at}.type: {queries.type!r} is not one of {QUERY_TYPES}")
         if (queries.baseline_trials is None) != (queries.candidate_trials is None):
             raise GateConfigError(f"{at}: a proportion needs both baseline_trials and "
                                   "candidate_trials")  # fmt: skip
@@ -224,10 +233,10 @@ class PrometheusSource:
             # Declared even when a query comes back empty, so the metric is gated (INCONCLUSIVE).
             defaults[name] = {"kind": "proportion"} if queries.is_proportion else {}
             for arm in ("baseline", "candidate"):
-                values = self.fetch(f"{name} {arm}", getattr(queries, arm))
+                values = self.typed(f"{name} {arm}", getattr(queries, arm), queries.type)
                 trials_query = getattr(queries, f"{arm}_trials")
                 if trials_query is not None and values.size:
-                    trials = self.fetch(f"{name} {arm}_trials", trials_query)
+                    trials = self.typed(f"{name} {arm}_trials", trials_query, queries.type)
                     # Events and requests pair up at the evaluation steps both answered.
                     common, at_v, at_t = np.intersect1d(
                         values.timestamps, trials.timestamps, return_indices=True
@@ -240,22 +249,30 @@ class PrometheusSource:
         return MetricData(series, traffic, reports, self.end, self.description, defaults)
 
     def _user_reports(self) -> Series:
-        """One sample per poll, valued as the new reports since the previous poll.
+        """One sample per poll, valued as the new reports since the previous poll."""
+        query, kind = self.settings.user_reports, self.settings.user_reports_type
+        assert query is not None and kind is not None
+        return self.typed("user_reports", query, kind)
 
-        A range query answers at every step and carries a sample forward for up to 5 minutes,
-        so a gauge polled every 5 minutes read at a 60 s step would count each poll 5 times.
+    def typed(self, label: str, query: str, kind: str) -> Series:
+        """The query's samples as its type says (QUERY_TYPES).
+
+        A range query answers at every step and carries a sample forward for up to 5 minutes:
+        a gauge written every 5 minutes and read at a 60 s step answers 5 times per write, and
+        the tests would count each one. A counter's step-to-step increase counts each event
+        once whatever the step; a gauge is kept once per write, found by `timestamp()`.
         """
         import numpy as np
 
         from pytest_airecovery.gates.sources import Series
 
-        query = self.settings.user_reports
-        assert query is not None
-        values = self.fetch("user_reports", query)
-        if self.settings.user_reports_type == "counter":
-            return Series(values.timestamps, counter_increases(values.values))
-        # A gauge: timestamp() gives each step's underlying sample time; a new time is a poll.
-        stamps = self.fetch("user_reports poll times", f"timestamp({query})")
+        values = self.fetch(label, query)
+        if kind == "counter":
+            # The first step has no earlier count to subtract: it carries no increase.
+            return Series(values.timestamps[1:], counter_increases(values.values)[1:])
+        if kind != "gauge":
+            return values
+        stamps = self.fetch(f"{label} poll times", f"timestamp({query})")
         common, at_v, at_t = np.intersect1d(values.timestamps, stamps.timestamps,
                                             return_indices=True)  # fmt: skip
         poll_times = stamps.values[at_t]
