@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from pytest_airecovery.gates.sources import (
     parse_json_export,
 )
 from pytest_airecovery.gates.verdicts import Outcome
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _rows(document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -221,6 +224,25 @@ def test_future_data_does_not_promote(tmp_path: Path) -> None:
     del document["exported_at"]  # no reference time: the wall clock judges the samples
     run = _gate(tmp_path, document)
     assert run.load_error is not None and "in the future of this machine's clock" in run.load_error
+
+
+@pytest.mark.parametrize("mode", [[], ["-n", "2"]])
+def test_future_data_holds_in_a_pytest_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mode: list[str]
+) -> None:
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    )
+    pytester.makeini("[pytest]\naddopts = -p no:hypothesispytest -p no:cacheprovider\n")
+    document = export()
+    document["exported_at"] = time.time() + 86400  # "taken" tomorrow: everything looks fresh
+    (pytester.path / "future.json").write_text(json.dumps(document), encoding="utf-8")
+    result = pytester.runpytest("--incident-gate", "canary", "--incident-metrics", "future.json",
+                                "--incident-gate-decision", "decision.txt", *mode)  # fmt: skip
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*ERROR: metric source: *future.json: exported_at "
+                                 "* is in the future*"])  # fmt: skip
+    assert (pytester.path / "decision.txt").read_text(encoding="utf-8") == "hold\n"
 
 
 def test_exported_at_before_the_data_does_not_promote(tmp_path: Path) -> None:

@@ -41,14 +41,14 @@ def repo(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
     return repo
 
 
-@pytest.mark.parametrize("spelling", ["spaced", "equals"])
+@pytest.mark.parametrize(("spelling", "mode"), [("spaced", []), ("equals", []), ("spaced", ["-n", "2"])])
 def test_settings_apply_with_the_export_outside_the_repo(
-    pytester: pytest.Pytester, repo: Path, spelling: str
+    pytester: pytest.Pytester, repo: Path, spelling: str, mode: list[str]
 ) -> None:
     # Spaced, pytest's early scan takes ../x.json for a test path and moves the rootdir up.
     metrics = ["--incident-metrics", "../x.json"] if spelling == "spaced" else ["--incident-metrics=../x.json"]
     result = pytester.runpytest("--incident-gate", "canary", *metrics,
-                                "--incident-gate-report", "gate.json")  # fmt: skip
+                                "--incident-gate-report", "gate.json", *mode)  # fmt: skip
     result.stdout.fnmatch_lines(["*INCONCLUSIVE: observed 3h 00m in range, the canary minimum is 10h 00m*",
                                  "decision: HOLD*"])  # fmt: skip
     report = json.loads((repo / "gate.json").read_text(encoding="utf-8"))

@@ -55,7 +55,7 @@ def _check_series(label: str, series: Series, where: str) -> None:
 
 def validate_metric_data(data: MetricData, wall_clock: float) -> None:
     """Raise GateSourceError when `data` breaks a data rule; return quietly otherwise."""
-    where = f"metric source {data.description}"
+    where = data.description
     labelled = [(f"{metric} ({arm})", series) for (metric, arm), series in data.series.items()]
     labelled += [("traffic_share", data.traffic), ("user_reports", data.user_reports)]
     latest: tuple[float, str] | None = None
