@@ -41,7 +41,12 @@ def _rows(document: dict[str, Any]) -> list[dict[str, Any]]:
     for block in document["series"]:
         trials = block.get("trials") or [None] * len(block["values"])
         for stamp, value, count in zip(block["timestamps"], block["values"], trials):
-            row = {"timestamp": stamp, "metric": block["metric"], "arm": block["arm"], "value": value}
+            row = {
+                "timestamp": stamp,
+                "metric": block["metric"],
+                "arm": block["arm"],
+                "value": value,
+            }
             if count is not None:
                 row["trials"] = count
             rows.append(row)
@@ -53,7 +58,9 @@ def _csv(rows: list[dict[str, Any]], exported_at: object = None) -> list[str]:
     lines.append("timestamp,metric,arm,value,trials\n")
     for row in rows:
         value = "" if row["value"] is None else row["value"]
-        lines.append(f"{row['timestamp']},{row['metric']},{row['arm']},{value},{'' if row.get('trials') is None else row['trials']}\n")
+        lines.append(
+            f"{row['timestamp']},{row['metric']},{row['arm']},{value},{'' if row.get('trials') is None else row['trials']}\n"
+        )
     return lines
 
 
@@ -240,8 +247,8 @@ def test_future_data_holds_in_a_pytest_run(
     result = pytester.runpytest("--incident-gate", "canary", "--incident-metrics", "future.json",
                                 "--incident-gate-decision", "decision.txt", *mode)  # fmt: skip
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*ERROR: metric source: *future.json: exported_at "
-                                 "* is in the future*"])  # fmt: skip
+    result.stdout.fnmatch_lines([("*ERROR: metric source: *future.json: exported_at "
+                                 "* is in the future*")])  # fmt: skip
     assert (pytester.path / "decision.txt").read_text(encoding="utf-8") == "hold\n"
 
 
@@ -272,7 +279,9 @@ def test_null_in_one_metric_leaves_the_others_judged(tmp_path: Path) -> None:
     assert run.load_error is None, run.load_error
     got = {check.name: run.evaluate(check) for check in run.checks()}
     assert got["no-anomalies[latency]"].outcome is Outcome.INCONCLUSIVE
-    assert "1 NaN/inf value(s) in the candidate arm of latency" in got["no-anomalies[latency]"].message
+    assert (
+        "1 NaN/inf value(s) in the candidate arm of latency" in got["no-anomalies[latency]"].message
+    )
     assert got["no-anomalies[errors]"].outcome is Outcome.PASS
     assert got["traffic-share"].outcome is Outcome.PASS
 
@@ -290,8 +299,8 @@ def test_a_null_timestamp_is_an_error() -> None:
     [
         ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
         ('{"rows": ' + "[" * 50_000 + "]" * 50_000 + "}", "nested too deeply"),
-        ('{"series": [{"metric": "m", "arm": "baseline", "timestamps": [1, 2], '
-         '"values": [[1, 2], [3, 4]]}]}', "values must be numbers or null"),
+        (('{"series": [{"metric": "m", "arm": "baseline", "timestamps": [1, 2], '
+         '"values": [[1, 2], [3, 4]]}]}'), "values must be numbers or null"),
         ('{"series": [{"metric": "m", "arm": "baseline", "timestamps": [1], '
          '"values": [' + "[" * 50 + "]" * 50 + "]}]}", "values must be numbers or null"),
         ('{"series": [{"metric": "m", "arm": "baseline", "timestamps": [1], '
@@ -301,7 +310,9 @@ def test_a_null_timestamp_is_an_error() -> None:
         ('{"rows": [{"timestamp": 1, "metric": "m", "arm": "baseline", "value": 1e400}]}', None),
     ],
 )  # fmt: skip
-def test_hostile_json_exports_are_clear_errors(tmp_path: Path, text: str, message: str | None) -> None:
+def test_hostile_json_exports_are_clear_errors(
+    tmp_path: Path, text: str, message: str | None
+) -> None:
     path = tmp_path / "hostile.json"
     path.write_text(text, encoding="utf-8")
     if message is None:  # 1e400 reads as inf: a value the criteria report, not a crash

@@ -65,7 +65,10 @@ def test_the_settings_example_runs_with_the_export_example(tmp_path: Path) -> No
         "traffic-share", "duration", "no-anomalies[error_rate]", "no-anomalies[latency_p95_ms]"]  # fmt: skip
     # error_rate is defined by the export only, latency_p95_ms by the settings only.
     error_rate = run.context.metric_spec("error_rate")
-    assert (error_rate.kind, error_rate.margin) == ("proportion", export["metrics"]["error_rate"]["margin"])
+    assert (error_rate.kind, error_rate.margin) == (
+        "proportion",
+        export["metrics"]["error_rate"]["margin"],
+    )
     latency = run.context.metric_spec("latency_p95_ms")
     assert latency.slo_max == settings["metrics"]["latency_p95_ms"]["slo_max"]
 
@@ -94,7 +97,9 @@ def repo_copy(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyt
         "PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     )
     monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
-    pytester.makeini("[pytest]\naddopts = -p no:hypothesispytest -p no:benchmark -p no:cacheprovider\n")
+    pytester.makeini(
+        "[pytest]\naddopts = -p no:hypothesispytest -p no:benchmark -p no:cacheprovider\n"
+    )
     shutil.copytree(REPO / "examples" / "gates", pytester.path / "examples" / "gates",
                     ignore=shutil.ignore_patterns("*.py", "__pycache__"))  # fmt: skip
     return pytester
@@ -112,7 +117,9 @@ def test_the_first_console_example_prints_what_the_page_shows(repo_copy: pytest.
     while command.endswith("\\"):
         command = command[:-1] + shown.pop(0)
     result = repo_copy.runpytest(*_pytest_args(command), "-v")
-    result.stdout.re_match_lines([re.escape(line) + ".*" for line in shown if line.startswith("gate::")])
+    result.stdout.re_match_lines(
+        [re.escape(line) + ".*" for line in shown if line.startswith("gate::")]
+    )
     result.stdout.fnmatch_lines([line for line in shown if line.startswith("decision:")])
     assert (repo_copy.path / "gate-report.json").is_file()
 

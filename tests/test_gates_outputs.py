@@ -99,7 +99,9 @@ def test_an_output_lost_at_the_end_fails_the_run_with_a_message(
 ) -> None:
     # $GITHUB_OUTPUT pointing into a directory that does not exist: found only when writing.
     monkeypatch.setenv("GITHUB_OUTPUT", str(gate.path / "missing" / "output"))
-    result = gate.runpytest("--incident-gate", "canary", "--incident-metrics", "canary-healthy.json")
+    result = gate.runpytest(
+        "--incident-gate", "canary", "--incident-metrics", "canary-healthy.json"
+    )
     result.assert_outcomes(passed=5)
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # the promotion must not go ahead unrecorded
     result.stdout.fnmatch_lines(["ERROR: cannot append to $GITHUB_OUTPUT*", "decision: PROMOTE*"])

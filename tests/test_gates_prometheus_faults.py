@@ -35,7 +35,9 @@ DRIP_PAUSE = 0.05
 def _matrix(points: list[tuple[float, float]]) -> bytes:
     values = [[stamp, repr(float(value))] for stamp, value in points]
     result = [{"metric": {}, "values": values}] if values else []
-    return json.dumps({"status": "success", "data": {"resultType": "matrix", "result": result}}).encode()
+    return json.dumps(
+        {"status": "success", "data": {"resultType": "matrix", "result": result}}
+    ).encode()
 
 
 class _Server(http.server.BaseHTTPRequestHandler):
@@ -59,8 +61,10 @@ class _Server(http.server.BaseHTTPRequestHandler):
             self._count(key + " bytes")
             time.sleep(DRIP_PAUSE)
 
-    def do_POST(self) -> None:  # noqa: C901 - one branch per behaviour
-        fields = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+    def do_POST(self) -> None:
+        fields = urllib.parse.parse_qs(
+            self.rfile.read(int(self.headers["Content-Length"])).decode()
+        )
         behaviour = self.path.strip("/").split("/")[0]
         self._count(behaviour)
         try:
@@ -109,7 +113,7 @@ class _Server(http.server.BaseHTTPRequestHandler):
         """query_range of `name` or `timestamp(name)`: the latest sample at most 5 min old."""
         query = fields["query"][0]
         wants_time = query.startswith("timestamp(")
-        name = query[len("timestamp("):-1] if wants_time else query
+        name = query[len("timestamp(") : -1] if wants_time else query
         start, end, step = (float(fields[key][0]) for key in ("start", "end", "step"))
         samples = self.raw.get(name, [])
         points = []
@@ -141,7 +145,9 @@ def server() -> Iterator[str]:
 
 def _source(url: str, **settings: Any) -> prometheus.PrometheusSource:
     table = {"traffic_share": "share", "timeout": "1s", **settings}
-    return prometheus.PrometheusSource(url, prometheus.parse_prometheus_settings(table), T0, T0 + 600)
+    return prometheus.PrometheusSource(
+        url, prometheus.parse_prometheus_settings(table), T0, T0 + 600
+    )
 
 
 def _error(url: str, **settings: Any) -> str:
@@ -214,7 +220,9 @@ def test_a_dripping_prometheus_in_a_pytest_run_is_an_error_not_internalerror(
     result = pytester.runpytest("--incident-gate", "canary", "--incident-metrics",
                                 f"prometheus+{server}/drip-body", "--incident-gate-config", "gate.yaml")  # fmt: skip
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*ERROR: metric source: prometheus *timed out: no complete answer*"])
+    result.stdout.fnmatch_lines(
+        ["*ERROR: metric source: prometheus *timed out: no complete answer*"]
+    )
     assert "INTERNALERROR" not in result.stdout.str()
 
 
@@ -263,7 +271,9 @@ def test_proportion_counters_count_each_event_once(server: str) -> None:
     # errors_total / requests_total scraped every 15 s; read at a 60 s step as counters.
     moments = [T0 + 15 * i for i in range(241)]
     for arm, rate in (("baseline", 1), ("candidate", 2)):
-        _Server.raw[f"errors_total_{arm}"] = [(t, float(rate * i // 4)) for i, t in enumerate(moments)]
+        _Server.raw[f"errors_total_{arm}"] = [
+            (t, float(rate * i // 4)) for i, t in enumerate(moments)
+        ]
         _Server.raw[f"requests_total_{arm}"] = [(t, float(25 * i)) for i, t in enumerate(moments)]
     metric = {"type": "counter", **{f"{arm}{part}": f"{name}_total_{arm}" for arm in ("baseline", "candidate")
               for part, name in (("", "errors"), ("_trials", "requests"))}}  # fmt: skip
@@ -278,4 +288,8 @@ def test_proportion_counters_count_each_event_once(server: str) -> None:
     assert data.get("errors", "baseline").values.sum() == 240 // 4
     with pytest.raises(Exception, match="type: 'rate' is not one of"):
         prometheus.parse_prometheus_settings(
-            {"traffic_share": "s", "metrics": {"m": {"baseline": "a", "candidate": "b", "type": "rate"}}})
+            {
+                "traffic_share": "s",
+                "metrics": {"m": {"baseline": "a", "candidate": "b", "type": "rate"}},
+            }
+        )

@@ -41,12 +41,18 @@ def repo(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
     return repo
 
 
-@pytest.mark.parametrize(("spelling", "mode"), [("spaced", []), ("equals", []), ("spaced", ["-n", "2"])])
+@pytest.mark.parametrize(
+    ("spelling", "mode"), [("spaced", []), ("equals", []), ("spaced", ["-n", "2"])]
+)
 def test_settings_apply_with_the_export_outside_the_repo(
     pytester: pytest.Pytester, repo: Path, spelling: str, mode: list[str]
 ) -> None:
     # Spaced, pytest's early scan takes ../x.json for a test path and moves the rootdir up.
-    metrics = ["--incident-metrics", "../x.json"] if spelling == "spaced" else ["--incident-metrics=../x.json"]
+    metrics = (
+        ["--incident-metrics", "../x.json"]
+        if spelling == "spaced"
+        else ["--incident-metrics=../x.json"]
+    )
     result = pytester.runpytest("--incident-gate", "canary", *metrics,
                                 "--incident-gate-report", "gate.json", *mode)  # fmt: skip
     result.stdout.fnmatch_lines(["*INCONCLUSIVE: observed 3h 00m in range, the canary minimum is 10h 00m*",
@@ -67,10 +73,14 @@ def test_two_different_settings_files_are_an_error(tmp_path: Path) -> None:
     assert load_gate_config(None, tmp_path / "b", [tmp_path / "a", tmp_path / "a"]).min_samples == 5
     # An explicit file is the user's choice: it wins over pyproject.toml settings.
     (tmp_path / "gate.yaml").write_text("min_samples: 7\n")
-    assert load_gate_config(tmp_path / "gate.yaml", tmp_path / "a", [tmp_path / "a"]).min_samples == 7
+    assert (
+        load_gate_config(tmp_path / "gate.yaml", tmp_path / "a", [tmp_path / "a"]).min_samples == 7
+    )
 
 
-def _run(tmp_path: Path, document: dict[str, object], settings: str, phase: str = "limited") -> GateRun:
+def _run(
+    tmp_path: Path, document: dict[str, object], settings: str, phase: str = "limited"
+) -> GateRun:
     (tmp_path / "export.json").write_text(json.dumps(document), encoding="utf-8")
     (tmp_path / "gate.yaml").write_text(settings, encoding="utf-8")
     run = GateRun(phase, str(tmp_path / "export.json"), str(tmp_path / "gate.yaml"), tmp_path)
@@ -105,6 +115,8 @@ def test_a_phase_metric_defined_nowhere_is_a_configuration_error(tmp_path: Path)
 
 
 def test_a_bad_field_in_the_merged_definition_names_both_sources(tmp_path: Path) -> None:
-    run = _run(tmp_path, export(hours=5, share=0.15), "metrics:\n  errors: {margin_kind: percent}\n")
+    run = _run(
+        tmp_path, export(hours=5, share=0.15), "metrics:\n  errors: {margin_kind: percent}\n"
+    )
     assert run.load_error is not None
     assert "margin_kind" in run.load_error

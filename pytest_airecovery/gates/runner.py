@@ -152,7 +152,9 @@ class GateRun:
         from pytest_airecovery.gates.verdicts import errored
 
         try:
-            self.settings = self.settings or load_gate_config(self.config_path, self.rootdir, self.search_dirs)
+            self.settings = self.settings or load_gate_config(
+                self.config_path, self.rootdir, self.search_dirs
+            )
             self.phase = self.phase or self.settings.phase(self.phase_name)
         except GateConfigError as error:
             return errored(check.criterion, check.metric, f"gate configuration: {error}")

@@ -142,7 +142,9 @@ class _Collector:
 
     def __init__(self, origin: str) -> None:
         self.origin = origin
-        self.rows: dict[tuple[str, str], tuple[list[float], list[float], list[float], list[str]]] = {}
+        self.rows: dict[
+            tuple[str, str], tuple[list[float], list[float], list[float], list[str]]
+        ] = {}
         self.blocks: dict[tuple[str, str], list[_Part]] = {}
         self.points = 0
 
@@ -236,8 +238,10 @@ class _Collector:
             parts = list(self.blocks.get(key, []))
             if key in self.rows:
                 stamps, values, trials, wheres = self.rows[key]
-                parts.append(_Part(*(np.asarray(c, dtype=np.float64)
-                                     for c in (stamps, values, trials)), wheres))  # fmt: skip
+                as_array = [
+                    np.asarray(column, dtype=np.float64) for column in (stamps, values, trials)
+                ]
+                parts.append(_Part(as_array[0], as_array[1], as_array[2], wheres))
             built, dropped = self._merge(key, parts, as_of)
             if dropped:
                 notes.append(
@@ -343,7 +347,9 @@ def parse_json_export(document: Any, origin: str) -> MetricData:
     if unknown:
         raise GateSourceError(f"{origin}: unknown top-level key(s) {', '.join(unknown)}")
     if document.get("format", FORMAT_NAME) != FORMAT_NAME:
-        raise GateSourceError(f"{origin}: format {_shown(document.get('format'))} is not {FORMAT_NAME}")
+        raise GateSourceError(
+            f"{origin}: format {_shown(document.get('format'))} is not {FORMAT_NAME}"
+        )
     collector = _Collector(origin)
     rows = document.get("rows", [])
     if not isinstance(rows, list):
