@@ -286,6 +286,19 @@ def test_null_in_one_metric_leaves_the_others_judged(tmp_path: Path) -> None:
     assert got["traffic-share"].outcome is Outcome.PASS
 
 
+def test_null_trials_make_that_proportion_inconclusive(tmp_path: Path) -> None:
+    document = export()
+    for block in document["series"]:
+        if block["metric"] == "errors" and block["arm"] == "baseline":
+            block["trials"][7] = None
+    run = _gate(tmp_path, document)
+    assert run.load_error is None, run.load_error
+    got = {check.name: run.evaluate(check) for check in run.checks()}
+    assert got["no-anomalies[errors]"].outcome is Outcome.INCONCLUSIVE
+    assert "1 NaN/inf value(s) in the baseline arm of errors" in got["no-anomalies[errors]"].message
+    assert got["no-anomalies[latency]"].outcome is Outcome.PASS
+
+
 def test_a_null_timestamp_is_an_error() -> None:
     with pytest.raises(GateSourceError, match=r"rows\[0\]: not a timestamp: None"):
         parse_json_export({"rows": [_row(None, 1.0)]}, "x.json")
