@@ -385,3 +385,25 @@ def test_order_and_exact_duplicates_never_change_the_data(
     np.testing.assert_array_equal(got.timestamps, clean.timestamps)
     np.testing.assert_array_equal(got.values, clean.values)
     assert np.all(np.diff(got.timestamps) > 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.dictionaries(
+        st.tuples(st.sampled_from(["latency", "errors"]), st.sampled_from(["baseline", "candidate"]),
+                  st.integers(0, 40)),
+        st.one_of(st.none(), st.integers(0, 50).map(float)),
+        min_size=1, max_size=40,
+    )
+)  # fmt: skip
+def test_the_three_forms_read_the_same(samples: dict[tuple[str, str, int], float | None]) -> None:
+    rows = [_row(T0 + 60 * minute, value, metric, arm, **({"trials": 100} if metric == "errors" else {}))
+            for (metric, arm, minute), value in samples.items()]  # fmt: skip
+    forms = {name: parse() for name, parse in _three_forms(rows).items()}
+    reference = forms["rows"]
+    for data in forms.values():
+        assert sorted(data.series) == sorted(reference.series)
+        for key, series in reference.series.items():
+            np.testing.assert_array_equal(data.series[key].timestamps, series.timestamps)
+            np.testing.assert_array_equal(data.series[key].values, series.values)  # NaN == NaN here
+            assert (data.series[key].trials is None) == (series.trials is None)
