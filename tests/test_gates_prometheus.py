@@ -391,6 +391,8 @@ def _matrix(*series: list[list[object]]) -> bytes:
         (200, b"not json", "the answer is not JSON"),
         (200, b'{"status":"success","data":{"resultType":"vector","result":[]}}', "resultType matrix"),
         (200, _matrix([[1, "1"], ["x", "2"]]), "malformed sample ['x', '2']"),
+        (200, _matrix([[1, "1"], "12"]), "malformed sample '12'"),
+        (200, _matrix([[1, "1"], [2, ["3"]]]), "malformed sample [2, ['3']]"),
         (200, _matrix([[1, "1"]], [[1, "2"]]), "returned 2 series"),
     ],
 )  # fmt: skip

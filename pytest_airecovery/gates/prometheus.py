@@ -513,11 +513,14 @@ def _matrix_points(document: Any, where: str) -> list[tuple[float, float]]:
     parsed: list[tuple[float, float]] = []
     for point in points:
         try:
+            if not isinstance(point, list) or isinstance(point[1], (list, dict, bool)):
+                raise TypeError  # "12" would unpack into two digits; [1, [..]] is no value
             stamp, text = point
             # Prometheus sends values as strings: "NaN", "+Inf" and "-Inf" parse as floats.
             parsed.append((float(stamp), float(text)))
-        except (TypeError, ValueError):
-            raise GateSourceError(f"{where}: malformed sample {point!r}") from None
+        except (TypeError, ValueError, IndexError, OverflowError):
+            shown = repr(point) if len(repr(point)) < 80 else repr(point)[:77] + "..."
+            raise GateSourceError(f"{where}: malformed sample {shown}") from None
         if not math.isfinite(parsed[-1][0]):
             raise GateSourceError(f"{where}: non-finite timestamp {point!r}")
     return parsed
