@@ -17,7 +17,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_gates_support import T0, export
+from test_gates_support import (
+    T0,
+    export,
+    no_github_output,  # noqa: F401 (autouse)
+)
 
 from pytest_airecovery.gates.datarules import validate_metric_data
 from pytest_airecovery.gates.errors import GateSourceError

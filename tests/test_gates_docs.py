@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from test_gates_support import no_github_output  # noqa: F401 (autouse)
 
 import pytest_airecovery
 import pytest_airecovery.gates.pytest_plugin

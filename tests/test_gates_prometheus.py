@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+from test_gates_support import no_github_output  # noqa: F401 (autouse)
 
 import pytest_airecovery
 from pytest_airecovery.gates import prometheus

@@ -8,7 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_gates_support import export
+from test_gates_support import (
+    export,
+    no_github_output,  # noqa: F401 (autouse)
+)
 
 import pytest_airecovery
 import pytest_airecovery.gates.pytest_plugin

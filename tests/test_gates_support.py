@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from pytest_airecovery.gates.context import GateContext
 from pytest_airecovery.gates.phases import parse_gate_config
@@ -52,6 +53,15 @@ def pytest_configure(config):
     if config.getoption("incident_gate") and not config.pluginmanager.has_plugin("airecovery-gates"):
         config.pluginmanager.register(GatePlugin(config), "airecovery-gates")
 """
+
+
+@pytest.fixture(autouse=True)
+def no_github_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner gate runs must not append their decision to the outer CI job's $GITHUB_OUTPUT.
+
+    Autouse wherever it is imported (`from test_gates_support import no_github_output`).
+    """
+    monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
 
 
 def export(
