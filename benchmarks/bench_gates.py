@@ -126,7 +126,7 @@ PROPORTIONS = ["error_rate", "timeout_rate"]
 def make_export(hours: float) -> dict[str, Any]:
     """Limited phase at 15%: 12 metrics, both arms, one sample per second."""
     rng = np.random.default_rng(2)
-    start = 1_800_000_000
+    start = 1_780_000_000  # in the past: the gate refuses samples from the future
     seconds = int(hours * 3600)
     series: list[dict[str, Any]] = [{"metric": "traffic_share", "arm": "candidate",
                "timestamps": list(range(start, start + seconds + 1, 60)),

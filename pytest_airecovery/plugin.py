@@ -108,6 +108,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Write the gate decision as JSON to PATH and Markdown beside it",
     )
     group.addoption(
+        "--incident-gate-decision",
+        dest="incident_gate_decision",
+        default=None,
+        metavar="PATH",
+        help="Write the decision word (promote, hold or rollback) to PATH; also to $GITHUB_OUTPUT when set",
+    )
+    group.addoption(
         "--incident-gate-config",
         dest="incident_gate_config",
         default=None,

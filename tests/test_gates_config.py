@@ -99,7 +99,6 @@ def test_without_pyproject_the_defaults_apply(tmp_path: Path) -> None:
         ({"min_sample": 5}, "unknown key"),
         ({"phases": {"canary": {"traffic": [1, 5], "speed": 3}}}, "unknown key"),
         ({"phases": {"canary": {"criteria": ["no-anomalys"]}}}, "unknown criterion"),
-        ({"phases": {"canary": {"metrics": ["latency"]}}}, "unknown metric latency"),
         ({"metrics": {"latency": {"direction": "up"}}}, "not one of"),
         ({"metrics": {"latency": {"treshold": 3}}}, "unknown key"),
         ({"metrics": {"traffic_share": {}}}, "reserved"),

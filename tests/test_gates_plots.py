@@ -9,7 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_gates_support import context_for, export
+from test_gates_support import (
+    context_for,
+    export,
+    no_github_output,  # noqa: F401 (autouse)
+)
 
 import pytest_airecovery
 import pytest_airecovery.gates.plots

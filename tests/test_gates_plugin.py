@@ -9,7 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_gates_support import PYTESTER_CONFTEST, export
+from test_gates_support import (
+    PYTESTER_CONFTEST,
+    export,
+    no_github_output,  # noqa: F401 (autouse)
+)
 
 import pytest_airecovery
 
@@ -150,7 +154,9 @@ def test_runs_beside_ordinary_tests(gate: pytest.Pytester) -> None:
         "test_model.py", "--incident-gate", "canary", "--incident-metrics", "canary-healthy.json"
     )
     result.assert_outcomes(passed=6)
-    gate_only = gate.runpytest("--incident-gate", "canary", "--incident-metrics", "canary-healthy.json")
+    gate_only = gate.runpytest(
+        "--incident-gate", "canary", "--incident-metrics", "canary-healthy.json"
+    )
     gate_only.assert_outcomes(passed=5)
     assert gate.runpytest().parseoutcomes() == {"passed": 1}  # no gate without the flag
 

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+from test_gates_support import no_github_output  # noqa: F401 (autouse)
 
 import pytest_airecovery
 from pytest_airecovery.gates import prometheus
@@ -391,6 +392,8 @@ def _matrix(*series: list[list[object]]) -> bytes:
         (200, b"not json", "the answer is not JSON"),
         (200, b'{"status":"success","data":{"resultType":"vector","result":[]}}', "resultType matrix"),
         (200, _matrix([[1, "1"], ["x", "2"]]), "malformed sample ['x', '2']"),
+        (200, _matrix([[1, "1"], "12"]), "malformed sample '12'"),
+        (200, _matrix([[1, "1"], [2, ["3"]]]), "malformed sample [2, ['3']]"),
         (200, _matrix([[1, "1"]], [[1, "2"]]), "returned 2 series"),
     ],
 )  # fmt: skip
@@ -425,3 +428,16 @@ def test_nan_and_inf_strings_parse_and_empty_arms_pair_up(canned: str, tmp_path:
     series = source.fetch("traffic_share", "s")
     assert series.timestamps.tolist() == [1, 2, 3, 4]
     assert np.isnan(series.values[0]) and series.values[1:3].tolist() == [np.inf, -np.inf]
+
+
+def test_user_report_polls_are_counted_once(server: Server, tmp_path: Path) -> None:
+    # The demo's gauge is written once per poll (every 5 min) and read at a 30 s step: without
+    # deduplication by the sample's own timestamp each poll would count about 10 times.
+    run = run_gate(server.url, tmp_path, settings(server))
+    assert run.source is not None
+    polls = run.source.load().user_reports
+    exported = server.export.user_reports
+    shift = server.end - float(server.export.traffic.timestamps[-1])
+    inside = exported.between(run.source.start - shift, run.source.end - shift)  # type: ignore[attr-defined]
+    assert polls.size == inside.size
+    np.testing.assert_array_equal(polls.timestamps, inside.timestamps + shift)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import run, toy_case_file, write_case
+from test_gates_support import no_github_output  # noqa: F401 (autouse)
 
 import pytest_airecovery
 from pytest_airecovery.gates.session_cases import CaseResults

@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from pytest_airecovery.gates.context import GateContext
 from pytest_airecovery.gates.phases import parse_gate_config
 from pytest_airecovery.gates.sources import MetricData, parse_json_export
 
-T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+T0 = 1_780_000_000.0  # 2026-05-28T20:26:40Z: in the past, as real data is (future samples are refused)
 STEP = 60.0
 
 # The conftest a pytester run uses: it stands in for the core plugin.py (options + registration).
@@ -34,6 +35,7 @@ GATE_OPTIONS = (
     ("--incident-metrics", "incident_metrics"),
     ("--incident-gate-report", "incident_gate_report"),
     ("--incident-gate-config", "incident_gate_config"),
+    ("--incident-gate-decision", "incident_gate_decision"),
 )
 
 
@@ -51,6 +53,15 @@ def pytest_configure(config):
     if config.getoption("incident_gate") and not config.pluginmanager.has_plugin("airecovery-gates"):
         config.pluginmanager.register(GatePlugin(config), "airecovery-gates")
 """
+
+
+@pytest.fixture(autouse=True)
+def no_github_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner gate runs must not append their decision to the outer CI job's $GITHUB_OUTPUT.
+
+    Autouse wherever it is imported (`from test_gates_support import no_github_output`).
+    """
+    monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
 
 
 def export(

@@ -69,7 +69,8 @@ def gate_settings(evaluate_at: float, metric_defaults: dict[str, Any]) -> dict[s
             "step": f"{STEP_SECONDS}s",
             "lookback": "4h",
             "traffic_share": "rollout_traffic_share",
-            "user_reports": "user_reports_new",
+            "user_reports": "user_reports_new",  # new reports per poll, written every 5 min
+            "user_reports_type": "gauge",  # each poll counted once, however fine the step
             "metrics": queries,
         },
     }

@@ -113,21 +113,34 @@ class GateContext:
         return measure_rollout_window(self.data.traffic, self.phase, self.config.max_gap)
 
     def metric_spec(self, metric: str) -> MetricSpec:
-        """The configuration's definition wins; else the export's declared defaults; else plain."""
-        if metric in self.config.metrics:
-            spec = self.config.metrics[metric]
-        elif metric in self.data.metric_defaults:
-            spec = parse_metric(metric, self.data.metric_defaults[metric], "export metrics")
-        else:
-            spec = MetricSpec(metric)
-        return with_inferred_kind(spec, self.data)
+        """The export's declared defaults, overridden field by field by the settings' table."""
+        return with_inferred_kind(self._metric_spec_as_declared(metric), self.data)
+
+    def _metric_spec_as_declared(self, metric: str) -> MetricSpec:
+        declared = self.data.metric_defaults.get(metric, {})
+        configured = self.config.metric_tables.get(metric)
+        if configured is None:
+            if metric in self.config.metrics:  # a GateConfig built in code, without raw tables
+                return self.config.metrics[metric]
+            if not declared:
+                return MetricSpec(metric)
+            return parse_metric(metric, declared, f"metrics table of {self.data.description}")
+        if not declared:
+            return self.config.metrics[metric]
+        where = f"settings over the metrics table of {self.data.description}"
+        return parse_metric(metric, {**declared, **configured}, where)
+
+    def declared_metrics(self) -> set[str]:
+        """Metrics defined in the settings or in the source's own metrics table."""
+        return set(self.config.metrics) | set(self.data.metric_defaults)
 
     def gated_metrics(self) -> list[str]:
         """Metrics this phase judges, in a stable order (identical on every xdist worker)."""
         if self.phase.metrics is not None:
             return list(self.phase.metrics)
         if self.config.metrics:
-            return sorted(self.config.metrics)
+            # Settings that define metrics choose them (with the export's declared ones).
+            return sorted(self.declared_metrics())
         return sorted(set(self.data.metric_names()) | set(self.data.metric_defaults))
 
     def staleness(self, latest: float) -> float:

@@ -9,13 +9,18 @@ metric or criterion, or a value of the wrong type is a `GateConfigError`, never 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_airecovery.gates.errors import GateConfigError
-from pytest_airecovery.gates.timeutil import TimeFormatError, parse_duration, parse_timestamp
+from pytest_airecovery.gates.timeutil import (
+    TimeFormatError,
+    parse_duration,
+    parse_size,
+    parse_timestamp,
+)
 
 if TYPE_CHECKING:
     from pytest_airecovery.gates.prometheus import PrometheusSettings
@@ -96,6 +101,9 @@ class GateConfig:
     regression_match: str | None = None
     evaluate_at: float | None = None  # replay a decision at a fixed time instead of the export's
     prometheus: PrometheusSettings | None = None  # PromQL per metric, for a prometheus+http source
+    max_export_bytes: int = 256 * 2**20  # an export file larger than this is refused unread
+    # The settings' own metric tables as written: merged field by field over an export's defaults.
+    metric_tables: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     source: Path | None = None  # where the settings came from, for messages
 
     def phase(self, name: str) -> Phase:
@@ -131,6 +139,7 @@ _TOP_KEYS = {
     "phases", "order", "metrics", "min_samples", "alpha", "anomaly_alpha", "min_shift",
     "band_width", "min_run", "max_staleness", "max_gap", "user_reports_max_age", "baseline_window",
     "incident_window", "regression_junit", "regression_match", "evaluate_at", "prometheus",
+    "max_export_size",
 }  # fmt: skip
 _DURATION_KEYS = {"max_staleness", "max_gap", "user_reports_max_age"}
 _CHOICES = {
@@ -161,6 +170,13 @@ def _number(
 def _duration(value: Any, where: str) -> float:
     try:
         return parse_duration(value)
+    except TimeFormatError as error:
+        raise GateConfigError(f"{where}: {error}") from None
+
+
+def _size(value: Any, where: str) -> int:
+    try:
+        return parse_size(value)
     except TimeFormatError as error:
         raise GateConfigError(f"{where}: {error}") from None
 
@@ -289,14 +305,11 @@ def parse_gate_config(settings: Mapping[str, Any], source: Path | None = None) -
     if not isinstance(raw_metrics, Mapping):
         raise GateConfigError("metrics: expected a table of metric tables")
     metrics = {name: parse_metric(name, table) for name, table in sorted(raw_metrics.items())}
-    for phase in phases.values():
-        unknown = sorted(set(phase.metrics or ()) - set(metrics))
-        if unknown:
-            raise GateConfigError(
-                f"phases.{phase.name}.metrics: unknown metric {', '.join(unknown)} "
-                "(define it under metrics)"
-            )
-    values: dict[str, Any] = {}
+    # A phase may name a metric that only the export's `metrics` table defines: checked when the
+    # data is loaded (GateRun.load), where both are known.
+    values: dict[str, Any] = {"metric_tables": {name: dict(raw_metrics[name]) for name in metrics}}
+    if "max_export_size" in settings:
+        values["max_export_bytes"] = _size(settings["max_export_size"], "max_export_size")
     for key in ("alpha", "anomaly_alpha"):
         if key in settings:
             values[key] = _number(settings[key], key, low=1e-12, high=0.5)
@@ -363,8 +376,33 @@ def _pyproject_gates(document: Mapping[str, Any]) -> Any:
     return document.get("tool", {}).get("airecovery", {}).get("gates", {})
 
 
-def load_gate_config(config_path: str | Path | None, rootdir: Path) -> GateConfig:
-    """Settings from an explicit file, else `[tool.airecovery.gates]` in pyproject.toml, else defaults."""
+def _pyproject_settings(pyproject: Path) -> Any:
+    """The `[tool.airecovery.gates]` table of a pyproject.toml ({} when it has none)."""
+    if sys.version_info < (3, 11):  # pragma: no cover - exercised on 3.10 only
+        try:
+            import tomli  # noqa: F401
+        except ImportError:
+            # Without a TOML reader we can still tell whether there is anything to miss.
+            if "[tool.airecovery.gates" in pyproject.read_text(encoding="utf-8"):
+                raise GateConfigError(
+                    f"{pyproject} has [tool.airecovery.gates] but Python 3.10 needs "
+                    "'tomli' to read it (pip install tomli)"
+                ) from None
+            return {}
+    return _pyproject_gates(_load_toml(pyproject))
+
+
+def load_gate_config(
+    config_path: str | Path | None, rootdir: Path, search_dirs: Sequence[Path] = ()
+) -> GateConfig:
+    """Settings from an explicit file, else `[tool.airecovery.gates]` in pyproject.toml, else defaults.
+
+    pytest's rootdir moves when a path outside the repository is on the command line (a spaced
+    `--incident-metrics ../x.json` looks like a test path to pytest's early argument scan), so
+    the pyproject.toml is looked for in `search_dirs` (the ini file's folder, the invocation
+    directory) as well as the rootdir. Two different files with gate settings are an error: the
+    gate will not guess which one the user meant.
+    """
     if config_path:
         path = Path(config_path)
         if not path.is_absolute() and not path.exists():
@@ -378,20 +416,34 @@ def load_gate_config(config_path: str | Path | None, rootdir: Path) -> GateConfi
             settings = _pyproject_gates(document) if path.name == "pyproject.toml" else document
             return parse_gate_config(settings, path)
         raise GateConfigError(f"gate config {path}: expected .toml, .yaml or .yml")
-    pyproject = rootdir / "pyproject.toml"
-    if pyproject.is_file():
-        if sys.version_info < (3, 11):  # pragma: no cover - exercised on 3.10 only
-            try:
-                import tomli  # noqa: F401
-            except ImportError:
-                # Without a TOML reader we can still tell whether there is anything to miss.
-                if "[tool.airecovery.gates" in pyproject.read_text(encoding="utf-8"):
-                    raise GateConfigError(
-                        f"{pyproject} has [tool.airecovery.gates] but Python 3.10 needs "
-                        "'tomli' to read it (pip install tomli)"
-                    ) from None
-                return parse_gate_config({}, None)
-        settings = _pyproject_gates(_load_toml(pyproject))
+    found: dict[Path, Any] = {}
+    for folder in (*search_dirs, rootdir):
+        pyproject = (folder / "pyproject.toml").resolve()
+        if pyproject not in found and pyproject.is_file():
+            found[pyproject] = _pyproject_settings(pyproject)
+    with_settings = {path: settings for path, settings in found.items() if settings}
+    if len({repr(settings) for settings in with_settings.values()}) > 1:
+        names = " and ".join(str(path) for path in with_settings)
+        raise GateConfigError(
+            f"[tool.airecovery.gates] found in {names}: pass --incident-gate-config to say "
+            "which settings this gate uses"
+        )
+    if with_settings:
         # Name the file only when it actually holds gate settings; otherwise these are defaults.
-        return parse_gate_config(settings, pyproject if settings else None)
+        path, settings = next(iter(with_settings.items()))
+        return parse_gate_config(settings, path)
     return parse_gate_config({}, None)
+
+
+def settings_search_dirs(inipath: Path | None, invocation_dir: Path) -> list[Path]:
+    """Where a repository's pyproject.toml may be, besides pytest's rootdir.
+
+    The ini file's folder, then the invocation directory and its parents up to the first one
+    with a pyproject.toml (how pytest itself finds a project when nothing moves its rootdir).
+    """
+    folders = [inipath.parent] if inipath is not None else []
+    for folder in (invocation_dir, *invocation_dir.parents):
+        if (folder / "pyproject.toml").is_file():
+            folders.append(folder)
+            break
+    return folders

@@ -14,8 +14,12 @@ unchanged, exactly as from an export.
 
 from __future__ import annotations
 
+import email.utils
+import http.client
 import json
 import math
+import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_airecovery.gates.errors import GateConfigError, GateSourceError
-from pytest_airecovery.gates.timeutil import TimeFormatError, parse_duration
+from pytest_airecovery.gates.timeutil import TimeFormatError, parse_duration, parse_size
 
 if TYPE_CHECKING:
     from pytest_airecovery.gates.phases import GateConfig, Phase
@@ -34,8 +38,20 @@ if TYPE_CHECKING:
 SCHEME_PREFIX = "prometheus+"
 # Prometheus refuses range queries of more than 11,000 points per series; stay below it.
 MAX_POINTS_PER_QUERY = 10_000
-_TOP_KEYS = {"step", "lookback", "timeout", "traffic_share", "user_reports", "metrics"}
-_METRIC_KEYS = {"baseline", "candidate", "baseline_trials", "candidate_trials"}
+_TOP_KEYS = {"step", "lookback", "timeout", "traffic_share", "user_reports", "user_reports_type",
+             "metrics", "max_response_size"}  # fmt: skip
+# Limits of one query_range call (docs/limits.md). `timeout` is the total time of a call,
+# retries and Retry-After waits included; the body is refused beyond `max_response_size`.
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 2**20
+MAX_RETRIES = 3  # on 429 and 503 only, and only while the deadline allows the wait
+READ_CHUNK = 64 * 1024
+REPORT_TYPES = ("counter", "gauge")  # user_reports: "value" would count a poll once per step
+_METRIC_KEYS = {"baseline", "candidate", "baseline_trials", "candidate_trials", "type"}
+# How a query's answer becomes samples (docs/gates.md, "Which metric types"):
+#   value   - each step's answer is one sample (a rate, ratio, quantile, or increase over [step])
+#   counter - a cumulative counter: the gate takes its increase from step to step
+#   gauge   - a value written once per poll: one sample per poll, by the sample's own timestamp
+QUERY_TYPES = ("value", "counter", "gauge")
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,7 @@ class MetricQueries:
     candidate: str
     baseline_trials: str | None = None
     candidate_trials: str | None = None
+    type: str = "value"  # one of QUERY_TYPES, for every query of the metric
 
     @property
     def is_proportion(self) -> bool:
@@ -57,9 +74,13 @@ class PrometheusSettings:
     metrics: dict[str, MetricQueries]
     traffic_share: str
     user_reports: str | None = None
+    # "counter": a cumulative count (user_reports_total); the gate takes its increase per step.
+    # "gauge": new reports since the previous poll; each poll counted once (by its own timestamp).
+    user_reports_type: str | None = None
     step: float = 60.0
     lookback: float | None = None  # None: max(phase maximum, 2 × phase minimum)
-    timeout: float = 30.0
+    timeout: float = 30.0  # total seconds per query_range call, retries included
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
 
 def _query(table: Mapping[str, Any], key: str, where: str, required: bool) -> str | None:
@@ -110,21 +131,39 @@ def parse_prometheus_settings(table: Any) -> PrometheusSettings:
             _query(entry, "candidate", at, True) or "",
             _query(entry, "baseline_trials", at, False),
             _query(entry, "candidate_trials", at, False),
+            entry.get("type", "value"),
         )
+        if queries.type not in QUERY_TYPES:
+            raise GateConfigError(f"{at}.type: {queries.type!r} is not one of {QUERY_TYPES}")
         if (queries.baseline_trials is None) != (queries.candidate_trials is None):
             raise GateConfigError(f"{at}: a proportion needs both baseline_trials and "
                                   "candidate_trials")  # fmt: skip
         metrics[name] = queries
+    user_reports = _query(table, "user_reports", where, False)
+    report_type = table.get("user_reports_type")
+    if user_reports is not None and report_type not in REPORT_TYPES:
+        # Read the wrong way, one report becomes one per step of the range: say which it is.
+        raise GateConfigError(
+            f"{where}.user_reports_type: expected 'counter' (a cumulative count such as "
+            "user_reports_total) or 'gauge' (new reports since the previous poll), got "
+            f"{report_type!r}"
+        )
     settings = PrometheusSettings(
         metrics,
         # Every phase judges the measured share: without it no gate could ever pass.
         _query(table, "traffic_share", where, True) or "",
-        _query(table, "user_reports", where, False),
+        user_reports,
+        report_type,
     )
     values: dict[str, Any] = {}
     for key in ("step", "lookback", "timeout"):
         if key in table:
             values[key] = _seconds(table[key], f"{where}.{key}")
+    if "max_response_size" in table:
+        try:
+            values["max_response_bytes"] = parse_size(table["max_response_size"])
+        except TimeFormatError as error:
+            raise GateConfigError(f"{where}.max_response_size: {error}") from None
     if values:
         from dataclasses import replace
 
@@ -194,10 +233,10 @@ class PrometheusSource:
             # Declared even when a query comes back empty, so the metric is gated (INCONCLUSIVE).
             defaults[name] = {"kind": "proportion"} if queries.is_proportion else {}
             for arm in ("baseline", "candidate"):
-                values = self.fetch(f"{name} {arm}", getattr(queries, arm))
+                values = self.typed(f"{name} {arm}", getattr(queries, arm), queries.type)
                 trials_query = getattr(queries, f"{arm}_trials")
                 if trials_query is not None and values.size:
-                    trials = self.fetch(f"{name} {arm}_trials", trials_query)
+                    trials = self.typed(f"{name} {arm}_trials", trials_query, queries.type)
                     # Events and requests pair up at the evaluation steps both answered.
                     common, at_v, at_t = np.intersect1d(
                         values.timestamps, trials.timestamps, return_indices=True
@@ -206,9 +245,40 @@ class PrometheusSource:
                 if values.size:
                     series[(name, arm)] = values
         traffic = self.fetch("traffic_share", settings.traffic_share)
-        reports = (self.fetch("user_reports", settings.user_reports)
-                   if settings.user_reports else EMPTY_SERIES)  # fmt: skip
+        reports = self._user_reports() if settings.user_reports else EMPTY_SERIES
         return MetricData(series, traffic, reports, self.end, self.description, defaults)
+
+    def _user_reports(self) -> Series:
+        """One sample per poll, valued as the new reports since the previous poll."""
+        query, kind = self.settings.user_reports, self.settings.user_reports_type
+        assert query is not None and kind is not None
+        return self.typed("user_reports", query, kind)
+
+    def typed(self, label: str, query: str, kind: str) -> Series:
+        """The query's samples as its type says (QUERY_TYPES).
+
+        A range query answers at every step and carries a sample forward for up to 5 minutes:
+        a gauge written every 5 minutes and read at a 60 s step answers 5 times per write, and
+        the tests would count each one. A counter's step-to-step increase counts each event
+        once whatever the step; a gauge is kept once per write, found by `timestamp()`.
+        """
+        import numpy as np
+
+        from pytest_airecovery.gates.sources import Series
+
+        values = self.fetch(label, query)
+        if kind == "counter":
+            # The first step has no earlier count to subtract: it carries no increase.
+            return Series(values.timestamps[1:], counter_increases(values.values)[1:])
+        if kind != "gauge":
+            return values
+        stamps = self.fetch(f"{label} poll times", f"timestamp({query})")
+        common, at_v, at_t = np.intersect1d(values.timestamps, stamps.timestamps,
+                                            return_indices=True)  # fmt: skip
+        poll_times = stamps.values[at_t]
+        first_of_poll = np.ones(common.size, dtype=bool)
+        first_of_poll[1:] = poll_times[1:] != poll_times[:-1]
+        return Series(poll_times[first_of_poll], values.values[at_v][first_of_poll])
 
     def fetch(self, label: str, query: str) -> Series:
         """One query over the whole range, in chunks below the server's points limit."""
@@ -235,35 +305,185 @@ class PrometheusSource:
         step = f"{self.settings.step:g}"
         fields = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": step}
         body = urllib.parse.urlencode(fields).encode()
-        # POST: long PromQL stays out of URL length limits (Prometheus accepts both).
-        request = urllib.request.Request(
-            f"{self.base_url}/api/v1/query_range",
-            data=body,
-            headers={"Content-Type": "application/x-www-form-urlencoded",
-                     "Accept": "application/json"},
-        )  # fmt: skip
         where = f"prometheus {self.base_url}, query {label} ({query})"
-        try:
-            with urllib.request.urlopen(request, timeout=self.settings.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as error:
-            raise GateSourceError(f"{where}: HTTP {error.code}: {_error_text(error)}") from None
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise GateSourceError(f"cannot reach prometheus at {self.base_url}: {reason}") from None
+        raw = _post(f"{self.base_url}/api/v1/query_range", body, self.settings, where,
+                    self.base_url)  # fmt: skip
         try:
             document = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise GateSourceError(f"{where}: the answer is not JSON") from None
+        except RecursionError:
+            raise GateSourceError(f"{where}: the answer is nested too deeply") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise GateSourceError(f"{where}: the answer is not JSON ({error})") from None
         return _matrix_points(document, where)
 
 
-def _error_text(error: urllib.error.HTTPError) -> str:
+def counter_increases(counts: Any) -> Any:
+    """New events per step from a cumulative counter; a drop is a restart from zero."""
+    import numpy as np
+
+    steps = np.diff(counts, prepend=counts[:1])
+    restarted = steps < 0
+    steps[restarted] = counts[restarted]
+    return steps
+
+
+class _Connections:
+    """The connections urllib opens for one call, so a watchdog can cut them at the deadline.
+
+    A socket timeout bounds each read, not the call: a server that sends one byte a second
+    would hold a request for hours. Shutting the socket down from the watchdog thread wakes
+    the blocked read at once, whatever http.client is doing (status line, headers, body).
+    """
+
+    def __init__(self) -> None:
+        self.sockets: list[socket.socket] = []
+        self.expired = False
+        self.lock = threading.Lock()
+
+    def factory(self, kind: type[http.client.HTTPConnection]) -> Any:
+        connections = self
+
+        class Tracked(kind):  # type: ignore[valid-type,misc]
+            def connect(self) -> None:
+                super().connect()
+                # urllib drops the connection's socket once the headers are read; keep it.
+                with connections.lock:
+                    connections.sockets.append(self.sock)
+                    if connections.expired:
+                        self.sock.shutdown(socket.SHUT_RDWR)
+
+        return Tracked
+
+    def cut(self) -> None:
+        with self.lock:
+            self.expired = True
+            for sock in self.sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        with self.lock:
+            for sock in self.sockets:
+                sock.close()
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, connections: _Connections) -> None:
+        super().__init__()
+        self.connections = connections
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(self.connections.factory(http.client.HTTPConnection), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, connections: _Connections) -> None:
+        super().__init__()
+        self.connections = connections
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(self.connections.factory(http.client.HTTPSConnection), req,
+                            context=self._context)  # type: ignore[attr-defined]  # fmt: skip
+
+
+def _read_capped(response: Any, limit: int, where: str) -> bytes:
+    declared = response.headers.get("Content-Length") if response.headers else None
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise GateSourceError(
+            f"{where}: the answer is {int(declared):,} bytes, more than max_response_size "
+            f"({limit:,}); narrow the query or raise the limit"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := response.read(READ_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise GateSourceError(
+                f"{where}: the answer is more than max_response_size ({limit:,} bytes); "
+                "narrow the query or raise the limit"
+            )
+        chunks.append(chunk)
+    if declared and declared.isdigit() and size < int(declared):
+        # http.client returns a short body at EOF without complaint: a cut-off answer.
+        raise http.client.IncompleteRead(b"", int(declared) - size)
+    return b"".join(chunks)
+
+
+def _retry_after(value: str | None, attempt: int) -> float:
+    """Seconds to wait: the server's Retry-After (seconds or an HTTP date), else 1, 2, 4 s."""
+    if value:
+        text = value.strip()
+        if text.isdigit():
+            return float(text)
+        try:
+            moment = email.utils.parsedate_to_datetime(text)
+            return max(0.0, moment.timestamp() - time.time())
+        except (TypeError, ValueError):
+            pass
+    return float(2**attempt)
+
+
+def _post(url: str, body: bytes, settings: PrometheusSettings, where: str, base_url: str) -> bytes:
+    """POST with a total deadline (retries and Retry-After waits included) and a size cap."""
+    timeout = settings.timeout
+    deadline = time.monotonic() + timeout
+    late = (f"{where}: timed out: no complete answer within the {timeout:g} s deadline "
+            "(prometheus.timeout, retries included)")  # fmt: skip
+    for attempt in range(MAX_RETRIES + 1):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise GateSourceError(late)
+        # POST: long PromQL stays out of URL length limits (Prometheus accepts both).
+        request = urllib.request.Request(url, data=body, headers={
+            "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"})  # fmt: skip
+        connections = _Connections()
+        opener = urllib.request.build_opener(_HTTPHandler(connections), _HTTPSHandler(connections))
+        watchdog = threading.Timer(remaining, connections.cut)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            try:
+                with opener.open(request, timeout=remaining) as response:
+                    raw = _read_capped(response, settings.max_response_bytes, where)
+                if connections.expired:  # cut mid-answer: what was read is not the answer
+                    raise GateSourceError(late)
+                return raw
+            except urllib.error.HTTPError as error:
+                status, retry_header = error.code, error.headers.get("Retry-After")
+                text = _error_text(error, settings.max_response_bytes)
+        except GateSourceError:
+            raise
+        except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as error:
+            timed_out = isinstance(getattr(error, "reason", error), TimeoutError)
+            if connections.expired or timed_out:
+                raise GateSourceError(late) from None
+            reason = getattr(error, "reason", None) or error
+            if isinstance(error, http.client.HTTPException):
+                reason = f"incomplete or malformed answer ({type(error).__name__}: {error})"
+            raise GateSourceError(f"cannot reach prometheus at {base_url}: {reason}") from None
+        finally:
+            watchdog.cancel()
+            connections.close()
+        if status not in (429, 503) or attempt == MAX_RETRIES:
+            raise GateSourceError(f"{where}: HTTP {status}: {text}")
+        wait = _retry_after(retry_header, attempt)
+        if time.monotonic() + wait >= deadline:
+            raise GateSourceError(
+                f"{where}: HTTP {status}, asked to retry after {wait:g} s, past the {timeout:g} s "
+                "deadline (prometheus.timeout)"
+            )
+        time.sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _error_text(error: urllib.error.HTTPError, limit: int) -> str:
     """Prometheus explains a refused query in a JSON body; fall back to the HTTP reason."""
     try:
-        document = json.loads(error.read())
-        return f"{document.get('errorType', 'error')}: {document.get('error', '')}"
-    except (OSError, ValueError, AttributeError):
+        document = json.loads(error.read(min(limit, 1 << 20)))
+        return f"{document.get('errorType', 'error')}: {document.get('error', '')}"[:2000]
+    except (OSError, ValueError, AttributeError, RecursionError, http.client.HTTPException):
         return str(error.reason)
 
 
@@ -293,11 +513,14 @@ def _matrix_points(document: Any, where: str) -> list[tuple[float, float]]:
     parsed: list[tuple[float, float]] = []
     for point in points:
         try:
+            if not isinstance(point, list) or isinstance(point[1], (list, dict, bool)):
+                raise TypeError  # "12" would unpack into two digits; [1, [..]] is no value
             stamp, text = point
             # Prometheus sends values as strings: "NaN", "+Inf" and "-Inf" parse as floats.
             parsed.append((float(stamp), float(text)))
-        except (TypeError, ValueError):
-            raise GateSourceError(f"{where}: malformed sample {point!r}") from None
+        except (TypeError, ValueError, IndexError, OverflowError):
+            shown = repr(point) if len(repr(point)) < 80 else repr(point)[:77] + "..."
+            raise GateSourceError(f"{where}: malformed sample {shown}") from None
         if not math.isfinite(parsed[-1][0]):
             raise GateSourceError(f"{where}: non-finite timestamp {point!r}")
     return parsed

@@ -20,7 +20,13 @@ from typing import Any
 import pytest
 
 from pytest_airecovery.gates.items import GateItem, build_items, verdict_details
-from pytest_airecovery.gates.phases import CRITERIA, GateConfig, GateConfigError, load_gate_config
+from pytest_airecovery.gates.phases import (
+    CRITERIA,
+    GateConfig,
+    GateConfigError,
+    load_gate_config,
+    settings_search_dirs,
+)
 from pytest_airecovery.gates.runner import GateCheck, GateRun
 from pytest_airecovery.gates.session_cases import CaseResults
 from pytest_airecovery.gates.verdicts import Outcome, Verdict
@@ -45,23 +51,45 @@ class GatePlugin:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.phase_name = str(config.getoption("incident_gate"))
-        self.report_path: str | None = config.getoption("incident_gate_report", None)
+        self.is_worker = hasattr(config, "workerinput")
+        invocation = Path(str(config.invocation_params.dir))
+        # Checked now, so a path that cannot be written stops the run before it starts instead
+        # of losing the decision at the end (workers write nothing).
+        self.report_path = self._output_path(config, "incident_gate_report", invocation)
+        self.decision_path = self._output_path(config, "incident_gate_decision", invocation)
         self.run = GateRun(
             self.phase_name,
             config.getoption("incident_metrics", None),
             config.getoption("incident_gate_config", None) or _ini(config, "incident_gate_config"),
             Path(str(config.rootpath)),
             self._source_from_hook,
+            settings_search_dirs(config.inipath, Path(str(config.invocation_params.dir))),
         )
         self.collected: list[str] = []  # node ids, in order
         self.verdicts: dict[str, dict[str, Any]] = {}
-        self.is_worker = hasattr(config, "workerinput")
         # Incident cases in this session: regression-tests judges their results, not a JUnit file.
         self.case_results: CaseResults | None = None
         if config.getoption("incident_cases", False):
             self.case_results = CaseResults()
             self.run.case_results = self.case_results
         self.deferred: dict[str, None] = {}  # controller: regression items workers left to it
+        self.output_error: str | None = None  # the report or decision could not be written
+
+    def _output_path(self, config: pytest.Config, dest: str, invocation: Path) -> Path | None:
+        value = config.getoption(dest, None)
+        if not value:
+            return None
+        path = Path(str(value))
+        path = path if path.is_absolute() else invocation / path
+        if not self.is_worker:
+            from pytest_airecovery.gates.report import OutputError, check_writable
+
+            try:
+                check_writable(path)
+            except OutputError as error:
+                flag = "--" + dest.replace("_", "-")
+                raise pytest.UsageError(f"{flag} {value}: {error}") from None
+        return path
 
     def _source_from_hook(self, location: str) -> Any:
         hook = getattr(self.config.hook, "pytest_airecovery_gate_source", None)
@@ -174,7 +202,9 @@ class GatePlugin:
         """Settings for naming the next phase; the xdist controller never collected, so read them."""
         if self.run.settings is None:
             try:
-                self.run.settings = load_gate_config(self.run.config_path, self.run.rootdir)
+                self.run.settings = load_gate_config(
+                    self.run.config_path, self.run.rootdir, self.run.search_dirs
+                )
             except GateConfigError:
                 return None
             self.run.phase = self.run.settings.phases.get(self.phase_name)
@@ -187,19 +217,34 @@ class GatePlugin:
         return sorted(verdicts, key=lambda v: (rank.get(v.criterion, -1), v.metric or ""))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput") or not self.verdicts:
+        if self.is_worker:
             return  # only the controller (or a plain run) decides and writes the report
-        from pytest_airecovery.gates.report import build_report, decide, write_report
+        from pytest_airecovery.gates.report import (
+            OutputError,
+            build_report,
+            decide,
+            write_decision,
+            write_report,
+        )
 
         verdicts = self._ordered_verdicts()
+        # Nothing evaluated (every gate item deselected) is a hold: never a silent promote.
         decision = decide(self.phase_name, verdicts, self._settings())
-        report = build_report(self.run.describe(), verdicts, decision)
-        if self.report_path:
-            path = Path(self.report_path)
-            if not path.is_absolute():
-                path = Path(str(self.config.invocation_params.dir)) / path
-            self._add_plots(path, report)
-            write_report(path, report)
+        try:
+            write_decision(decision.action, self.decision_path)
+            if not self.verdicts:
+                return
+            report = build_report(self.run.describe(), verdicts, decision)
+            if self.report_path:
+                self._add_plots(self.report_path, report)
+                write_report(self.report_path, report)
+        except OutputError as error:
+            # The decision was not recorded where the pipeline reads it: the run must not look
+            # green, and the message says what failed (no traceback).
+            self.output_error = str(error)
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            return
         hook = getattr(self.config.hook, "pytest_airecovery_gate_decision", None)
         if hook is not None:
             hook(config=self.config, decision=decision.action, report=report)
@@ -216,8 +261,12 @@ class GatePlugin:
             return
         from pytest_airecovery.gates.report import decide
 
+        if self.output_error:
+            terminalreporter.write_sep("-", f"incident gate {self.phase_name}")
+            terminalreporter.write_line(f"ERROR: {self.output_error}", red=True)
         if not self.verdicts:
             return
         decision = decide(self.phase_name, self._ordered_verdicts(), self._settings())
-        terminalreporter.write_sep("-", f"incident gate {self.phase_name}")
+        if not self.output_error:
+            terminalreporter.write_sep("-", f"incident gate {self.phase_name}")
         terminalreporter.write_line(f"decision: {decision.action.upper()}: {decision.summary}")

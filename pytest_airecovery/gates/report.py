@@ -9,6 +9,8 @@ configuration; stay in the phase and look again.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,12 +44,19 @@ def decide(phase_name: str, verdicts: list[Verdict], settings: GateConfig | None
     if not_passed:
         labels = ", ".join(f"{v.label} ({v.outcome.value})" for v in not_passed)
         return Decision("hold", f"stay in {phase_name}: {labels}")
-    following = (
-        settings.next_phase(phase_name) if settings and phase_name in settings.phases else None
-    )
+    phase = settings.phases.get(phase_name) if settings else None
+    following = settings.next_phase(phase_name) if settings and phase else None
     if following is None:
+        if phase is not None and phase.traffic_min >= 1.0:
+            return Decision(
+                "promote", f"{phase_name} complete: keep full traffic under ongoing monitoring"
+            )
+        # The last phase of a custom order need not be full traffic: say what is known only.
+        traffic = f" at {phase.traffic_label()} of traffic" if phase else ""
         return Decision(
-            "promote", f"{phase_name} complete: keep full traffic under ongoing monitoring"
+            "promote",
+            f"{phase_name} complete{traffic}: no later phase is configured, "
+            "choose the next step (add it to `order` to gate it)",
         )
     return Decision("promote", f"move to {following.name} at {following.traffic_label()} of traffic",
                     following.name, following.traffic_label())  # fmt: skip
@@ -101,6 +110,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     if report.get("note"):
         lines.append(f"- Note: {report['note']}")
+    lines += [f"- Data: {note}" for note in report.get("data_notes") or []]
     lines += [
         "",
         "| Criterion | Verdict | n (baseline / candidate) | Estimate | CI | p-value | Window |",
@@ -125,10 +135,55 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+class OutputError(Exception):
+    """A gate output (report, decision file) cannot be written; the message says where and why."""
+
+
+def check_writable(path: Path) -> None:
+    """Fail early, before the run, when `path` cannot be written (its folder is made if needed)."""
+    try:
+        if path.is_dir():
+            raise OutputError(f"{path} is a directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # A real write: permission bits say nothing under root or on a read-only mount.
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+        if path.exists() and not os.access(path, os.W_OK):
+            raise OutputError(f"{path} is read-only")
+    except OSError as error:
+        raise OutputError(f"cannot write there: {error.strerror or error}") from None
+
+
+def _write_text(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+
+
 def write_report(path: Path, report: dict[str, Any]) -> tuple[Path, Path]:
     """JSON at `path`, Markdown twin beside it (same name, .md)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    _write_text(path, json.dumps(report, indent=2, allow_nan=False) + "\n")
     markdown = path.with_suffix(".md") if path.suffix != ".md" else path.with_suffix(".md.md")
-    markdown.write_text(render_markdown(report), encoding="utf-8")
+    _write_text(markdown, render_markdown(report))
     return path, markdown
+
+
+def write_decision(action: str, path: Path | None) -> None:
+    """The decision word for pipelines: in a file of its own, and as a GitHub Actions step output.
+
+    hold and rollback both exit 1, so a pipeline that must tell them apart reads the word
+    instead of parsing the JSON report.
+    """
+    if path is not None:
+        _write_text(path, action + "\n")
+    github_output = os.environ.get("GITHUB_OUTPUT")
+    if github_output:
+        try:
+            with open(github_output, "a", encoding="utf-8") as handle:
+                handle.write(f"decision={action}\n")
+        except OSError as error:
+            raise OutputError(
+                f"cannot append to $GITHUB_OUTPUT ({github_output}): {error.strerror or error}"
+            ) from None

@@ -7,7 +7,8 @@ become a single erroring item that says what is broken.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,12 +47,14 @@ class GateRun:
         config_path: str | None,
         rootdir: Path,
         source_factory: SourceFactory | None = None,
+        search_dirs: Sequence[Path] = (),
     ) -> None:
         self.phase_name = phase_name
         self.metrics_location = metrics_location
         self.config_path = config_path
         self.rootdir = rootdir
         self.source_factory = source_factory
+        self.search_dirs = tuple(search_dirs)  # where else a pyproject.toml may hold settings
         self.load_error: str | None = None  # "what is broken", when loading failed
         self.settings: GateConfig | None = None
         self.phase: Phase | None = None
@@ -59,11 +62,12 @@ class GateRun:
         self._context: GateContext | None = None
         self._verdicts: dict[GateCheck, Verdict] = {}
         self.case_results: CaseResults | None = None  # set when --incident-cases runs alongside
+        self.wall_clock = time.time()  # one "now" for the whole run (future-sample checks)
 
     def load(self) -> None:
         """Read settings and data; on failure remember why instead of raising."""
         try:
-            self.settings = load_gate_config(self.config_path, self.rootdir)
+            self.settings = load_gate_config(self.config_path, self.rootdir, self.search_dirs)
             self.phase = self.settings.phase(self.phase_name)
         except GateConfigError as error:
             self.load_error = f"gate configuration: {error}"
@@ -74,23 +78,32 @@ class GateRun:
                 "or prometheus+http://HOST:PORT"
             )
             return
+        from pytest_airecovery.gates.datarules import validate_metric_data
+
         try:
             self.source = self._make_source(self.metrics_location, self.settings, self.phase)
             data = self.source.load()
+            # Every source, a hook's too, meets the same data rules before a criterion reads it.
+            validate_metric_data(data, self.wall_clock)
         except (GateSourceError, GateConfigError) as error:
             self.load_error = f"metric source: {error}"
             return
         from pytest_airecovery.gates.context import GateContext
 
-        context = GateContext(
-            self.settings, self.phase, data, self.rootdir, case_results=self.case_results
-        )
+        context = GateContext(self.settings, self.phase, data, self.rootdir,
+                              wall_clock=self.wall_clock, case_results=self.case_results)  # fmt: skip
         try:
+            undefined = sorted(set(self.phase.metrics or ()) - context.declared_metrics())
+            if undefined:
+                raise GateConfigError(
+                    f"phases.{self.phase.name}.metrics: unknown metric {', '.join(undefined)} "
+                    "(define it under metrics in the settings or in the export's metrics table)"
+                )
             # Declared defaults in the export are checked now, so a bad one errors its items early.
             for metric in context.gated_metrics():
                 context.metric_spec(metric)
         except GateConfigError as error:
-            self.load_error = f"metric definitions in {data.description}: {error}"
+            self.load_error = f"metric definitions: {error}"
             return
         self._context = context
 
@@ -139,7 +152,9 @@ class GateRun:
         from pytest_airecovery.gates.verdicts import errored
 
         try:
-            self.settings = self.settings or load_gate_config(self.config_path, self.rootdir)
+            self.settings = self.settings or load_gate_config(
+                self.config_path, self.rootdir, self.search_dirs
+            )
             self.phase = self.phase or self.settings.phase(self.phase_name)
         except GateConfigError as error:
             return errored(check.criterion, check.metric, f"gate configuration: {error}")
@@ -171,4 +186,5 @@ class GateRun:
             "settings": str(self.settings.source)
             if self.settings and self.settings.source
             else "defaults",
+            "data_notes": list(self._context.data.notes) if self._context else [],
         }

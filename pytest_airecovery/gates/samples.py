@@ -93,6 +93,7 @@ def window_samples(
     evidence = {"n_baseline": baseline.size, "n_candidate": candidate.size, "baseline": label}
     for arm, series in arms.items():
         bad = int((~np.isfinite(series.values)).sum())
+        bad += 0 if series.trials is None else int((~np.isfinite(series.trials)).sum())
         if bad:
             return inconclusive(
                 criterion,

@@ -23,7 +23,12 @@ import numpy.typing as npt
 
 from pytest_airecovery.gates.errors import GateSourceError
 from pytest_airecovery.gates.phases import RESERVED_METRICS
-from pytest_airecovery.gates.timeutil import TimeFormatError, parse_timestamp
+from pytest_airecovery.gates.timeutil import (
+    TimeFormatError,
+    check_epoch_array,
+    format_timestamp,
+    parse_timestamp,
+)
 
 if TYPE_CHECKING:
     from pytest_airecovery.gates.phases import GateConfig, Phase
@@ -34,6 +39,10 @@ TRAFFIC_METRIC = "traffic_share"
 USER_REPORTS_METRIC = "user_reports"
 
 FloatArray = npt.NDArray[np.float64]
+# Limits on one export (docs/limits.md): the file is refused before it is read when larger than
+# the size limit (gate setting max_export_size), and parsing stops at the points limit.
+DEFAULT_MAX_EXPORT_BYTES = 256 * 2**20
+MAX_EXPORT_POINTS = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,7 @@ class MetricData:
     as_of: float | None  # when the export was taken; the reference for staleness
     description: str
     metric_defaults: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the data rules did, for the report
 
     def metric_names(self) -> list[str]:
         return sorted({metric for metric, _arm in self.series})
@@ -91,6 +101,7 @@ class MetricData:
             moment,
             self.description,
             self.metric_defaults,
+            self.notes,
         )
 
     @property
@@ -107,13 +118,43 @@ class MetricSource(Protocol):
     def load(self) -> MetricData: ...
 
 
+class _Part:
+    """One run of samples as read (a column block, or all rows of a key), and where each came from."""
+
+    def __init__(
+        self, stamps: FloatArray, values: FloatArray, trials: FloatArray, where: str | list[str]
+    ) -> None:
+        self.stamps, self.values, self.trials = stamps, values, trials
+        self.where = where  # a block's label (sample i is where[i]) or one label per row
+
+    def label(self, index: int) -> str:
+        return self.where[index] if isinstance(self.where, list) else f"{self.where}[{index}]"
+
+
 class _Collector:
-    """Accumulates rows, then builds sorted numpy series."""
+    """Accumulates rows and column blocks, then builds sorted, validated numpy series.
+
+    The data rules (docs/gates.md, "Data rules") are applied in `build`, where every sample of a
+    (metric, arm) is seen together: identical duplicate rows count once, conflicting duplicates,
+    and samples after `exported_at` are errors naming the rows. (Traffic shares outside [0, 1]
+    are refused for every source alike, in `datarules.py`.)
+    """
 
     def __init__(self, origin: str) -> None:
         self.origin = origin
-        self.columns: dict[tuple[str, str], tuple[list[float], list[float], list[float]]] = {}
-        self.blocks: dict[tuple[str, str], list[tuple[FloatArray, FloatArray, FloatArray]]] = {}
+        self.rows: dict[
+            tuple[str, str], tuple[list[float], list[float], list[float], list[str]]
+        ] = {}
+        self.blocks: dict[tuple[str, str], list[_Part]] = {}
+        self.points = 0
+
+    def _count(self, where: str, added: int) -> None:
+        self.points += added
+        if self.points > MAX_EXPORT_POINTS:
+            raise GateSourceError(
+                f"{self.origin} {where}: more than {MAX_EXPORT_POINTS:,} samples in one export; "
+                "export a shorter range or a coarser resolution"
+            )
 
     def key(self, where: str, metric: Any, arm: Any) -> tuple[str, str]:
         """Validated (metric, arm) key; rollout rows get their fixed arm."""
@@ -127,7 +168,7 @@ class _Collector:
             return metric, "candidate"
         if arm not in ARMS:
             raise GateSourceError(
-                f"{self.origin} {where}: arm must be baseline or candidate, got {arm!r}"
+                f"{self.origin} {where}: arm must be baseline or candidate, got {_shown(arm)}"
             )
         return metric, arm
 
@@ -139,13 +180,12 @@ class _Collector:
             moment = parse_timestamp(timestamp)
         except TimeFormatError as error:
             raise GateSourceError(f"{self.origin} {where}: {error}") from None
-        stamps, values, trial_counts = self.columns.setdefault(key, ([], [], []))
+        self._count(where, 1)
+        stamps, values, trial_counts, wheres = self.rows.setdefault(key, ([], [], [], []))
         stamps.append(moment)
         values.append(_float(value, f"{self.origin} {where}: value"))
-        no_trials = trials is None or trials == ""
-        trial_counts.append(
-            math.nan if no_trials else _float(trials, f"{self.origin} {where}: trials")
-        )
+        trial_counts.append(_float(trials, f"{self.origin} {where}: trials"))
+        wheres.append(where)
 
     def add_columns(
         self, where: str, metric: Any, arm: Any, timestamps: Any, values: Any, trials: Any = None
@@ -172,49 +212,123 @@ class _Collector:
             return
         # Fast path for big exports: epoch-second timestamps go straight through numpy.
         key = self.key(where, metric, arm)
-        try:
-            stamp_array = np.asarray(timestamps, dtype=np.float64)
-            value_array = np.asarray(values, dtype=np.float64)
-            trial_array = (
-                np.full(len(values), math.nan)
-                if trials is None
-                else np.asarray(trials, dtype=np.float64)
-            )
-        except (TypeError, ValueError):
-            raise GateSourceError(f"{self.origin} {where}: values must be numbers") from None
-        if not np.isfinite(stamp_array).all():
-            raise GateSourceError(f"{self.origin} {where}: timestamps must be finite")
-        self.blocks.setdefault(key, []).append((stamp_array, value_array, trial_array))
+        self._count(where, len(timestamps))
+        stamp_array = _column(timestamps, f"{self.origin} {where}: timestamps")
+        value_array = _column(values, f"{self.origin} {where}: values")
+        trial_array = (
+            np.full(len(values), math.nan)
+            if trials is None
+            else _column(trials, f"{self.origin} {where}: trials")
+        )
+        bad = check_epoch_array(stamp_array)
+        if bad is not None:
+            try:
+                parse_timestamp(timestamps[bad])
+            except (TimeFormatError, OverflowError) as error:
+                raise GateSourceError(f"{self.origin} {where}.timestamps[{bad}]: {error}") from None
+        self.blocks.setdefault(key, []).append(
+            _Part(stamp_array, value_array, trial_array, f"{where}.values")
+        )
 
     def build(self, as_of: float | None, defaults: dict[str, Mapping[str, Any]]) -> MetricData:
         series: dict[tuple[str, str], Series] = {}
         traffic, reports = EMPTY_SERIES, EMPTY_SERIES
-        for key in sorted(set(self.columns) | set(self.blocks)):
+        notes: list[str] = []
+        for key in sorted(set(self.rows) | set(self.blocks)):
             parts = list(self.blocks.get(key, []))
-            if key in self.columns:
-                parts.append(tuple(np.asarray(c, dtype=np.float64) for c in self.columns[key]))  # type: ignore[arg-type]
-            stamps, values, trials = (np.concatenate([part[i] for part in parts]) for i in range(3))
-            order = np.argsort(stamps, kind="stable")
-            trial_column = trials[order]
-            built = Series(
-                stamps[order], values[order], None if np.isnan(trial_column).all() else trial_column
-            )
+            if key in self.rows:
+                stamps, values, trials, wheres = self.rows[key]
+                as_array = [
+                    np.asarray(column, dtype=np.float64) for column in (stamps, values, trials)
+                ]
+                parts.append(_Part(as_array[0], as_array[1], as_array[2], wheres))
+            built, dropped = self._merge(key, parts, as_of)
+            if dropped:
+                notes.append(
+                    f"{key[0]} ({key[1]}): {dropped} exact duplicate sample(s) counted once"
+                )
             if key[0] == TRAFFIC_METRIC:
                 traffic = built
             elif key[0] == USER_REPORTS_METRIC:
                 reports = built
             else:
                 series[key] = built
-        return MetricData(series, traffic, reports, as_of, self.origin, defaults)
+        return MetricData(series, traffic, reports, as_of, self.origin, defaults, notes)
+
+    def _merge(
+        self, key: tuple[str, str], parts: list[_Part], as_of: float | None
+    ) -> tuple[Series, int]:
+        """One key's parts as a time-sorted Series; the data rules applied; duplicates dropped."""
+        stamps, values, trials = (np.concatenate([getattr(p, name) for p in parts])
+                                  for name in ("stamps", "values", "trials"))  # fmt: skip
+        starts = np.cumsum([0] + [p.stamps.size for p in parts])
+
+        def label(position: int) -> str:
+            part = int(np.searchsorted(starts, position, "right")) - 1
+            return f"{self.origin} {parts[part].label(position - int(starts[part]))}"
+
+        # File order carries no meaning: samples are judged in time order.
+        order = np.argsort(stamps, kind="stable")
+        stamps, values, trials = stamps[order], values[order], trials[order]
+        if as_of is not None and stamps.size and stamps[-1] > as_of:
+            late = int(order[int(np.argmax(stamps > as_of))])
+            raise GateSourceError(
+                f"{label(late)}: {key[0]} sample at {format_timestamp(float(stamps[-1]))} is "
+                f"after exported_at {format_timestamp(as_of)}: an export cannot hold data from "
+                "after it was taken (a clock or time-zone error; fix the exporter)"
+            )
+        repeated = np.flatnonzero(stamps[1:] == stamps[:-1]) + 1
+        if repeated.size:
+            same = _same(values[repeated], values[repeated - 1]) & _same(
+                trials[repeated], trials[repeated - 1]
+            )
+            if not same.all():
+                at = int(repeated[int(np.argmin(same))])
+                raise GateSourceError(
+                    f"{label(int(order[at - 1]))} and {label(int(order[at]))}: two different "
+                    f"{key[0]} ({key[1]}) samples at {format_timestamp(float(stamps[at]))}; "
+                    "one moment has one value (fix the exporter)"
+                )
+            keep = np.ones(stamps.size, dtype=bool)
+            keep[repeated] = False
+            stamps, values, trials = stamps[keep], values[keep], trials[keep]
+        no_trials = bool(np.isnan(trials).all())
+        return Series(stamps, values, None if no_trials else trials), int(repeated.size)
+
+
+def _same(left: FloatArray, right: FloatArray) -> npt.NDArray[np.bool_]:
+    """Equal, or both NaN (two missing measurements of one moment agree)."""
+    return (left == right) | (np.isnan(left) & np.isnan(right))
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _column(items: list[Any], where: str) -> FloatArray:
+    """A JSON list of numbers (null as NaN) as a 1-D float array; anything else is an error."""
+    try:
+        array = np.asarray(items, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        array = None
+    if array is None or array.ndim != 1:
+        bad = next((item for item in items if item is not None and type(item) not in (int, float)),
+                   None)  # fmt: skip
+        raise GateSourceError(f"{where}: values must be numbers or null, got {_shown(bad)}")
+    return array
 
 
 def _float(value: Any, where: str) -> float:
-    if isinstance(value, bool):
-        raise GateSourceError(f"{where}: expected a number, got {value!r}")
+    """A number; null (or an empty CSV cell) is a missing measurement: NaN, judged like NaN."""
+    if value is None or value == "":
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise GateSourceError(f"{where}: expected a number or null, got {_shown(value)}")
     try:
         return float(value)  # NaN and inf pass here on purpose: the criteria report them
-    except (TypeError, ValueError):
-        raise GateSourceError(f"{where}: expected a number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise GateSourceError(f"{where}: expected a number or null, got {_shown(value)}") from None
 
 
 def _metric_defaults(raw: Any, origin: str) -> dict[str, Mapping[str, Any]]:
@@ -233,7 +347,9 @@ def parse_json_export(document: Any, origin: str) -> MetricData:
     if unknown:
         raise GateSourceError(f"{origin}: unknown top-level key(s) {', '.join(unknown)}")
     if document.get("format", FORMAT_NAME) != FORMAT_NAME:
-        raise GateSourceError(f"{origin}: format {document.get('format')!r} is not {FORMAT_NAME}")
+        raise GateSourceError(
+            f"{origin}: format {_shown(document.get('format'))} is not {FORMAT_NAME}"
+        )
     collector = _Collector(origin)
     rows = document.get("rows", [])
     if not isinstance(rows, list):
@@ -278,7 +394,8 @@ def parse_csv_export(lines: Iterable[str], origin: str) -> MetricData:
     """CSV with header timestamp,metric,arm,value[,trials]; `# exported_at: ...` comment allowed."""
     as_of: float | None = None
     data_lines: list[str] = []
-    for line in lines:
+    line_numbers: list[int] = []  # file line of each data line, for messages
+    for number, line in enumerate(lines, start=1):
         stripped = line.strip()
         if stripped.startswith("#"):
             key, _, value = stripped[1:].partition(":")
@@ -286,30 +403,34 @@ def parse_csv_export(lines: Iterable[str], origin: str) -> MetricData:
                 try:
                     as_of = parse_timestamp(value.strip())
                 except TimeFormatError as error:
-                    raise GateSourceError(f"{origin}: exported_at: {error}") from None
+                    raise GateSourceError(f"{origin} line {number}: exported_at: {error}") from None
         elif stripped:
             data_lines.append(line)
+            line_numbers.append(number)
     reader = csv.DictReader(data_lines)
-    required = {"timestamp", "metric", "arm", "value"}
-    if reader.fieldnames is None:
-        return _Collector(origin).build(as_of, {})
-    missing = required - set(reader.fieldnames)
-    extra = set(reader.fieldnames) - required - {"trials"}
-    if missing or extra:
-        raise GateSourceError(
-            f"{origin}: CSV header must be timestamp,metric,arm,value[,trials]; "
-            f"got {','.join(reader.fieldnames)}"
-        )
+    required = ["timestamp", "metric", "arm", "value"]
     collector = _Collector(origin)
-    for line_number, row in enumerate(reader, start=2):
-        collector.add(
-            f"line {line_number}",
-            row["timestamp"],
-            row["metric"],
-            row["arm"] or None,
-            row["value"],
-            row.get("trials"),
-        )
+    try:
+        if reader.fieldnames is None:
+            return collector.build(as_of, {})
+        missing = set(required) - set(reader.fieldnames)
+        extra = set(reader.fieldnames) - set(required) - {"trials"}
+        if missing or extra:
+            raise GateSourceError(
+                f"{origin}: CSV header must be timestamp,metric,arm,value[,trials]; "
+                f"got {_shown(','.join(reader.fieldnames))}"
+            )
+        for row in reader:
+            where = f"line {line_numbers[reader.line_num - 1]}"
+            if None in row or None in row.values():
+                raise GateSourceError(
+                    f"{origin} {where}: expected {len(reader.fieldnames)} fields "
+                    f"({','.join(reader.fieldnames)})"
+                )
+            collector.add(where, row["timestamp"], row["metric"], row["arm"] or None,
+                          row["value"], row.get("trials"))  # fmt: skip
+    except csv.Error as error:
+        raise GateSourceError(f"{origin} line {reader.line_num}: malformed CSV: {error}") from None
     return collector.build(as_of, {})
 
 
@@ -318,6 +439,7 @@ class ExportFileSource:
     """A JSON or CSV export on disk (the embedded default source)."""
 
     path: Path
+    max_bytes: int = DEFAULT_MAX_EXPORT_BYTES
 
     @property
     def description(self) -> str:
@@ -327,16 +449,29 @@ class ExportFileSource:
         if not self.path.is_file():
             raise GateSourceError(f"metric export {self.path} not found")
         suffix = self.path.suffix.lower()
+        if suffix not in (".json", ".csv"):
+            raise GateSourceError(f"metric export {self.path}: expected a .json or .csv file")
         try:
+            size = self.path.stat().st_size
+            if size > self.max_bytes:
+                # Refused before reading: parsing takes several times the file's size in memory.
+                raise GateSourceError(
+                    f"metric export {self.path} is {size:,} bytes, more than the limit of "
+                    f"{self.max_bytes:,} (gate setting max_export_size)"
+                )
             if suffix == ".json":
                 with self.path.open(encoding="utf-8") as handle:
-                    return parse_json_export(json.load(handle), str(self.path))
-            if suffix == ".csv":
-                with self.path.open(encoding="utf-8", newline="") as handle:
-                    return parse_csv_export(handle, str(self.path))
+                    document = json.load(handle)
+                return parse_json_export(document, str(self.path))
+            with self.path.open(encoding="utf-8", newline="") as handle:
+                return parse_csv_export(handle, str(self.path))
+        except RecursionError:
+            raise GateSourceError(
+                f"cannot read metric export {self.path}: JSON nested too deeply "
+                "(an export is an object of lists of rows)"
+            ) from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise GateSourceError(f"cannot read metric export {self.path}: {error}") from None
-        raise GateSourceError(f"metric export {self.path}: expected a .json or .csv file")
 
 
 def default_source(
@@ -351,4 +486,6 @@ def default_source(
     path = Path(location)
     if not path.is_absolute() and not path.exists():
         path = rootdir / path
+    if config is not None:
+        return ExportFileSource(path, config.max_export_bytes)
     return ExportFileSource(path)
