@@ -491,9 +491,10 @@ def test_nan_trials_message_names_the_missing_counts() -> None:
     document = export()
     _arm(document, "errors", "candidate")["trials"][3] = math.nan
     verdict = judge(document, "no-anomalies", "errors")
-    assert verdict.outcome is Outcome.ERROR
+    # docs/gates.md's data rules: a NaN or null value or trials makes only that metric INCONCLUSIVE.
+    assert verdict.outcome is Outcome.INCONCLUSIVE
     assert "trials > 0" not in verdict.message
-    assert "1 of its rows have no trials count" in verdict.message
+    assert "1 NaN/inf value(s) in the candidate arm of errors" in verdict.message
 
 
 def test_an_undeclared_metric_with_trials_is_a_proportion() -> None:
