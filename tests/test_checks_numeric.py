@@ -26,7 +26,7 @@ from pytest_airecovery.checks import (
     validate_argument,
 )
 from pytest_airecovery.diff import diff_outputs
-from pytest_airecovery.diff.compare import Tolerance, compare, outside_bounds
+from pytest_airecovery.compare import Tolerance, compare, outside_bounds
 from pytest_airecovery.diff.render import summary_lines
 
 

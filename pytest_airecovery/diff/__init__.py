@@ -14,11 +14,12 @@ from typing import Any
 __all__ = ["BehaviourDiff", "Change", "FailedOutput", "diff_outputs", "diff_runs"]
 
 _HOMES = {
-    "diff_outputs": "engine",
-    "diff_runs": "engine",
-    "BehaviourDiff": "result",
-    "Change": "changes",
-    "FailedOutput": "changes",
+    "diff_outputs": "pytest_airecovery.diff.engine",
+    "diff_runs": "pytest_airecovery.diff.engine",
+    "BehaviourDiff": "pytest_airecovery.diff.result",
+    # Shared with the per-input checks, so they live beside them in the case pipeline.
+    "Change": "pytest_airecovery.changes",
+    "FailedOutput": "pytest_airecovery.changes",
 }
 
 
@@ -27,4 +28,4 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    return getattr(importlib.import_module(_HOMES[name]), name)

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from pytest_airecovery.diff.changes import FailedOutput
+from pytest_airecovery.changes import FailedOutput
 from pytest_airecovery.diff.result import BehaviourDiff
 
 MARKER = "incident_diff"

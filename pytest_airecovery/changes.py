@@ -1,4 +1,7 @@
-"""What a behaviour diff is made of: one :class:`Change` per way an output differs."""
+"""What a behaviour diff is made of: one :class:`Change` per way an output differs.
+
+Shared by the diff engine and the per-input checks (`within`), so it sits in the case pipeline.
+"""
 
 from __future__ import annotations
 
