@@ -11,6 +11,7 @@ from pytest_airecovery.batching import OutputFailure
 from pytest_airecovery.cases.loader import CaseFileError, load_case_file
 from pytest_airecovery.cases.spec import CaseFile, CaseSpec, CheckSpec
 from pytest_airecovery.checks import Row, Rows, SubjectError, subject_of
+from pytest_airecovery.paths import shown_path
 from pytest_airecovery.render import describe_output, failure_text, native_text, user_traceback
 from pytest_airecovery.session import IncidentSession, ModelUnavailable, incident_session
 
@@ -212,7 +213,7 @@ class CaseItem(pytest.Item):
             digests = recording.short_digests([source.value(row) for row in range(len(source))])
             recording.write(obtained, ref, digests, outputs)
             self.state.obtained_written.add(key)
-        return f"candidate outputs written to {obtained.relative_to(self.config.rootpath) if obtained.is_relative_to(self.config.rootpath) else obtained}"
+        return f"candidate outputs written to {shown_path(obtained, self.config.rootpath)}"
 
     def reference_output(self, row: int) -> Any:
         """The known-good output of one input, for checks that compare against it."""
@@ -455,14 +456,14 @@ class RecordItem(CaseItem):
         except recording.RecordingError:
             existing = None
         if existing is not None and existing.matches(good, digests, outputs):
-            self.outcome_details = {"recording": str(path), "rewritten": False}
+            self.outcome_details = {"recording": shown_path(path, self.config.rootpath), "rewritten": False}
             return
         recording.write(path, good, digests, outputs)
-        self.outcome_details = {"recording": str(path), "rewritten": True}
+        self.outcome_details = {"recording": shown_path(path, self.config.rootpath), "rewritten": True}
         if self.state.record_mode == "fail":
             verb = "rewrote" if existing is not None else "wrote"
             raise CaseFailure(
-                f"{verb} the known-good recording {path.relative_to(self.config.rootpath) if path.is_relative_to(self.config.rootpath) else path} "
+                f"{verb} the known-good recording {shown_path(path, self.config.rootpath)} "
                 f"({good}, {len(outputs)} outputs) under --incident-record: review and commit it, then run "
                 "without the flag (--incident-record-all rewrites and passes)"
             )

@@ -26,6 +26,8 @@ ROOT_CAUSE_MARKERS = (
     "adversarial_exploitation",
     "root_cause_other",
 )
+# Our options that take a value (filled by pytest_addoption), for the rootdir check at configure.
+_VALUE_OPTIONS: list[str] = []
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -138,9 +140,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="Write missing or changed known-good recordings of behaviour diffs, and let the tests run on",
     )
+    # Options that take a value: given spaced, pytest may have read the value as a test path.
+    _VALUE_OPTIONS[:] = sorted(
+        name
+        for option in group.options
+        if option.attrs().get("action") not in ("store_true", "store_false")
+        for name in option.names()
+        if name.startswith("--")
+    )
     parser.addini("incident_known_good", "Known-good model ref per family for behaviour diffs", type="linelist", default=[])
     parser.addini("incident_gate_config", "Gate settings file (TOML or YAML)", default="")
-    parser.addini("incident_cases", "Where incident case files live", type="paths", default=[Path("incident_cases")])
+    parser.addini(
+        "incident_cases", "Where incident case files live (default: incident_cases beside the ini file)", type="paths", default=[]
+    )
     parser.addini("incident_model_loader", "A function module:attr that turns a model ref into a model", default="")
     parser.addini("incident_candidates", "Candidate model ref per family (family@version)", type="linelist", default=[])
     parser.addini("incident_batch_size", "Inputs per model call", default="")
@@ -148,6 +160,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput") and _VALUE_OPTIONS:
+        from pytest_airecovery.paths import moved_rootdir_problem
+
+        problem = moved_rootdir_problem(config, _VALUE_OPTIONS)
+        if problem:
+            raise pytest.UsageError(problem)
     config.addinivalue_line(
         "markers", "incident_case: an item collected from an incident case file (pytest-airecovery)"
     )
@@ -269,7 +287,9 @@ class IncidentCasesPlugin:
             root = cache_dir(config)
             if root is not None:
                 clear(root)
-        roots = [Path(p).resolve() for p in config.getini("incident_cases")]
+        from pytest_airecovery.paths import case_roots
+
+        roots = case_roots(config)
         if config.args_source != pytest.Config.ArgsSource.ARGS:
             # No paths on the command line: the incident case directories are the paths.
             missing = [str(p) for p in roots if not p.exists()]

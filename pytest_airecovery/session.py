@@ -273,7 +273,7 @@ class IncidentSession:
             actual = model.pinned_sha256
         except OSError as exc:
             return (
-                f"supply-chain check failed: {ref} artifact {model.artifact} cannot be read "
+                f"supply-chain check failed: {ref} artifact {self._shown(model.artifact)} cannot be read "
                 f"({exc.strerror or exc}); {pinned_by} pins sha256 {expected}"
             )
         if actual is None:
@@ -284,9 +284,14 @@ class IncidentSession:
                 "served weights>' (Model and openai_chat_model take it)"
             )
         if actual != expected:
-            where = f"artifact {model.artifact}" if model.artifact is not None else "declared fingerprint"
+            where = f"artifact {self._shown(model.artifact)}" if model.artifact is not None else "declared fingerprint"
             return f"supply-chain check failed: {ref} {where} has sha256 {actual}, {pinned_by} pins {expected}"
         return None
+
+    def _shown(self, path: str | None) -> str:
+        from pytest_airecovery.paths import shown_path
+
+        return shown_path(path, self.config.rootpath) if path else "(none)"
 
 
 def _verify_datasets(case_file: Any) -> str | None:
