@@ -1,8 +1,9 @@
 """Model artifacts: hashing files, fingerprints that cover several files, reproducible ``.npz``.
 
 ``fingerprint_of`` exists because a fingerprint of the weights alone aliases versions that share
-a weights file and differ in their deployment config; ``save_npz`` because ``np.savez`` writes
-the current time into every archive, so a rebuilt file never matches its pinned sha256.
+a weights file and differ in their deployment config; ``save_npz`` because ``np.savez``'s bytes depend on the
+numpy version (before 1.15 it stamped the current time), the keyword order and the zlib build,
+so a rebuilt file need not match its pinned sha256.
 numpy is imported inside ``save_npz`` only: the plugin imports this module at start-up.
 """
 
@@ -51,9 +52,8 @@ def fingerprint_of(*parts: Any) -> str:
 def save_npz(path: str | os.PathLike[str], arrays: Mapping[str, Any]) -> str:
     """Write ``arrays`` as an uncompressed ``.npz`` that ``np.load`` reads; return its sha256.
 
-    Byte-identical for identical arrays: fixed member timestamps and a sorted member order, where
-    ``np.savez`` stamps the current time (so a rebuilt artifact or input file would never match
-    its pin). Object arrays are refused: they would need pickle.
+    Byte-identical for identical arrays on any machine: fixed member timestamps, members sorted by
+    name, no compression. Object arrays are refused: they would need pickle.
     """
     import numpy as np
 

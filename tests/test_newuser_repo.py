@@ -80,7 +80,7 @@ def make_repo(pytester: pytest.Pytester, loader: str) -> None:
     save_npz(models / "router-shared.npz", {"table": [1, 1, 1, 1]})
     for version, leak in (("v7.5", "true"), ("v7.6", "false"), ("v7.7", "false")):
         (models / f"router-{version}.json").write_text(
-            f'{{"weights": "router-shared.npz", "leak_internal_notes": {leak}}}'
+            f'{{"release": "{version}", "weights": "router-shared.npz", "leak_internal_notes": {leak}}}'
         )
     pytester.makeconftest(textwrap.dedent(USER_NETWORK) + "\n" + loader)
     pytester.makeini("[pytest]\nincident_candidates = router@v7.7\n")
