@@ -29,6 +29,8 @@ __all__ = [
 BatchFn = Callable[[list[Any]], Sequence[Any]]
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# A declared digest inside a fingerprint (adapters may wrap the user's fingerprint in their own).
+_DECLARED_SHA256 = re.compile(r"(?:^|[^0-9a-z])sha256:([0-9a-f]{64})(?![0-9a-f])")
 PIN_SEPARATOR = "=sha256:"
 
 
@@ -118,12 +120,15 @@ class Model:
 
     @property
     def pinned_sha256(self) -> str | None:
-        """What a sha256 pin is checked against: the artifact's hash, else a ``sha256:`` fingerprint."""
+        """What a sha256 pin is checked against: the artifact's hash, else a digest the fingerprint
+        declares (a bare 64-hex fingerprint, or ``sha256:<hex>`` in it, as served models give)."""
         if self.artifact is not None:
             return self.artifact_sha256
         declared = (self._fingerprint or "").strip().lower()
-        declared = declared.removeprefix("sha256:")
-        return declared if _SHA256_HEX.fullmatch(declared) else None
+        if _SHA256_HEX.fullmatch(declared):
+            return declared
+        found = _DECLARED_SHA256.search(declared)
+        return found.group(1) if found else None
 
     def __call__(self, batch: list[Any]) -> Sequence[Any]:
         return self.predict(batch)

@@ -122,3 +122,19 @@ def test_path_options_outside_the_project_keep_the_settings(
         # Refused at once, naming the fix; never a run without the project's ini settings.
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         result.stderr.fnmatch_lines([f"*--incident-report {target}: pytest read this value as a test path*Write --incident-report={target}*"])
+
+
+def test_pin_forms_and_declared_digests() -> None:
+    from pytest_airecovery.models import Model, ModelRefError, PinnedRef
+
+    digest = "ab" * 32
+    assert PinnedRef.parse(f"m@v1=sha256:{digest.upper()}") == PinnedRef("m@v1", digest)
+    assert PinnedRef.parse("m@v1") == PinnedRef("m@v1")
+    for bad in ("m@v1=sha256:ab", f"m@v1={digest}", "m@v1=sha256:", "m=sha256:" + digest):
+        with pytest.raises(ModelRefError):
+            PinnedRef.parse(bad)
+    # A served model declares its digest in its fingerprint, also when an adapter wraps it.
+    for fingerprint in (digest, f"sha256:{digest}", f"openai-chat:sha256:{digest}:1f2e"):
+        assert Model(list, fingerprint=fingerprint).pinned_sha256 == digest
+    for fingerprint in (None, "v1", f"x{digest}", f"sha256:{digest}0"):
+        assert Model(list, fingerprint=fingerprint).pinned_sha256 is None
