@@ -138,3 +138,30 @@ def test_pin_forms_and_declared_digests() -> None:
         assert Model(list, fingerprint=fingerprint).pinned_sha256 == digest
     for fingerprint in (None, "v1", f"x{digest}", f"sha256:{digest}0"):
         assert Model(list, fingerprint=fingerprint).pinned_sha256 is None
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_NAME = st.text(st.characters(codec="ascii", categories=("L", "N")) | st.sampled_from("._-"), min_size=1, max_size=12)
+
+
+@given(family=_NAME, version=_NAME, digest=st.binary(min_size=32, max_size=32))
+def test_pinned_refs_round_trip(family: str, version: str, digest: bytes) -> None:
+    from pytest_airecovery.models import PinnedRef
+
+    text = f"{family}@{version}=sha256:{digest.hex()}"
+    assert PinnedRef.parse(text) == PinnedRef(f"{family}@{version}", digest.hex())
+
+
+@given(st.text(max_size=80))
+def test_any_candidate_text_parses_or_names_the_problem(text: str) -> None:
+    from pytest_airecovery.models import ModelRefError, PinnedRef
+
+    try:
+        pinned = PinnedRef.parse(text)
+    except ModelRefError as exc:
+        assert str(exc)
+    else:
+        assert "@" in pinned.ref and "=" not in pinned.ref
+        assert pinned.sha256 is None or len(pinned.sha256) == 64
