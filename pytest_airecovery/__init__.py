@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["Model", "__version__"]
+__all__ = ["Model", "__version__", "fingerprint_of", "save_npz"]
 
 
 def __getattr__(name: str) -> object:
@@ -16,4 +16,8 @@ def __getattr__(name: str) -> object:
         from pytest_airecovery.models import Model
 
         return Model
+    if name in ("fingerprint_of", "save_npz"):
+        from pytest_airecovery import artifacts
+
+        return getattr(artifacts, name)
     raise AttributeError(name)

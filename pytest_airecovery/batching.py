@@ -27,6 +27,50 @@ class OutputFailure(Exception):
     """No usable output for an input: the model raised, hung, or answered out of shape."""
 
 
+class BoundedCallTimeout(Exception):
+    """A call run by :func:`run_bounded` did not return within its timeout."""
+
+
+def run_bounded(
+    func: Callable[[], Any],
+    timeout: float,
+    *,
+    name: str,
+    tick: Callable[[float], None] | None = None,
+) -> Any:
+    """``func()``, abandoned after ``timeout`` seconds (0: no bound) with :class:`BoundedCallTimeout`.
+
+    The call runs in a daemon thread, so a hung model or loader never keeps pytest alive at exit;
+    it is abandoned, not killed. Whatever it raises (``SystemExit`` too) is raised here. ``tick``
+    is called with the elapsed time while the call runs.
+    """
+    if timeout <= 0 and tick is None:
+        return func()
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = func()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name=name, daemon=True)
+    began = time.monotonic()
+    worker.start()
+    while True:
+        worker.join(_PROGRESS_TICK if tick is not None else (timeout or None))
+        elapsed = time.monotonic() - began
+        if not worker.is_alive():
+            break
+        if tick is not None:
+            tick(elapsed)
+        if 0 < timeout <= elapsed:
+            raise BoundedCallTimeout(f"no answer within {timeout:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 @dataclass
 class _Plan:
     keys: list[tuple[Any, int]] = field(default_factory=list)
@@ -47,12 +91,14 @@ class BatchRunner:
         get_model: Callable[[str], Any],
         cache: Any | None,
         *,
+        cache_key: Callable[[str, Any], str | None] | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         timeout: float = DEFAULT_TIMEOUT,
         progress: ProgressFn | None = None,
     ) -> None:
         self._get_model = get_model
         self._cache = cache
+        self._cache_key = cache_key or _ref_and_fingerprint
         self._batch_size = max(1, batch_size)
         self._timeout = timeout
         self._progress = progress
@@ -100,25 +146,17 @@ class BatchRunner:
         except Exception as exc:  # noqa: BLE001 - the loader's own error, once per batch
             self._fail_all(plan, members, f"model {ref} could not be loaded: {exc}")
             return
-        values = [source.value(index) for source, index in members]
-        digests = [input_digest(value) for value in values]
-        cache = self._cache
-        fingerprint = model.fingerprint if cache is not None else None
-        found: dict[str, Any] = {}
-        if cache is not None and fingerprint:
-            found = cache.lookup(fingerprint, digests)
-            if len(found) < len(set(digests)):
-                batch_key = hashlib.sha256("".join(digests).encode("ascii")).hexdigest()[:24]
-                with cache.batch_lock(fingerprint, batch_key):
-                    found = cache.lookup(fingerprint, digests, rescan=True)
-                    found.update(self._call(ref, model, values, digests, found, where, plan, start))
-                    fresh = {d: out for d, out in found.items() if not isinstance(out, _Bad)}
-                    cache.store(fingerprint, fresh)
-        else:
-            found = self._call(ref, model, values, digests, found, where, plan, start)
+        values, digests, unreadable = _read_members(members)
+        try:
+            identity = self._cache_key(ref, model) if self._cache is not None else None
+        except OSError as exc:
+            artifact = getattr(model, "artifact", None)
+            self._fail_all(plan, members, f"model {ref}: cannot read its artifact {artifact} ({exc.strerror or exc})")
+            return
+        found = self._outputs_for(ref, model, identity, values, digests, where, plan, start)
         for (source, index), digest in zip(members, digests):
             key = (id(source), index)
-            outcome = found.get(digest)
+            outcome = found.get(digest) if digest is not None else _Bad(unreadable[key])
             if isinstance(outcome, _Bad):
                 plan.failures[key] = outcome.message
             elif digest in found:
@@ -126,6 +164,36 @@ class BatchRunner:
             else:
                 plan.failures.setdefault(key, f"model {ref} gave no output ({where})")
         plan.done += len(members)
+
+    def _outputs_for(
+        self,
+        ref: str,
+        model: Any,
+        identity: str | None,
+        values: list[Any],
+        digests: list[str | None],
+        where: str,
+        plan: _Plan,
+        start: int,
+    ) -> dict[str, Any]:
+        """Outputs by input digest: from the disk cache under ``identity``, else one model call."""
+        readable = [(value, digest) for value, digest in zip(values, digests) if digest is not None]
+        if not readable:
+            return {}
+        values = [value for value, _ in readable]
+        wanted = [digest for _, digest in readable]
+        cache = self._cache
+        if cache is None or not identity:
+            return self._call(ref, model, values, wanted, {}, where, plan, start)
+        found = cache.lookup(identity, wanted)
+        if len(found) < len(set(wanted)):
+            batch_key = hashlib.sha256("".join(wanted).encode("ascii")).hexdigest()[:24]
+            with cache.batch_lock(identity, batch_key):
+                found = cache.lookup(identity, wanted, rescan=True)
+                found.update(self._call(ref, model, values, wanted, found, where, plan, start))
+                fresh = {d: out for d, out in found.items() if not isinstance(out, _Bad)}
+                cache.store(identity, fresh)
+        return found
 
     def _call(
         self,
@@ -149,7 +217,7 @@ class BatchRunner:
         try:
             raw = self._run_with_timeout(ref, model, batch, plan, start)
             outputs = list(raw)
-        except Exception as exc:  # noqa: BLE001 - whatever the model raises fails its batch only
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - whatever the model raises fails its batch only
             message = f"model {ref} raised {type(exc).__name__}: {exc} ({where})"
             return {digest: _Bad(message) for digest in todo}
         if len(outputs) != len(batch):
@@ -173,34 +241,21 @@ class BatchRunner:
         self, ref: str, model: Any, batch: list[Any], plan: _Plan, start: int
     ) -> Any:
         total = len(plan.keys)
-        if self._timeout <= 0 and self._progress is None:
-            return model(batch)
-        box: dict[str, Any] = {}
+        progress = self._progress
+        tick = None
+        if progress is not None:
+            def tick(elapsed: float) -> None:
+                progress(ref, start, total, elapsed, True)
 
-        def target() -> None:
-            try:
-                box["value"] = model(batch)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                box["error"] = exc
-
-        # A daemon thread: a hung model must not keep the interpreter alive at exit.
-        worker = threading.Thread(target=target, name=f"airecovery-model-{ref}", daemon=True)
         began = time.monotonic()
-        worker.start()
-        while True:
-            worker.join(_PROGRESS_TICK)
-            elapsed = time.monotonic() - began
-            if not worker.is_alive():
-                break
-            if self._progress is not None:
-                self._progress(ref, start, total, elapsed, True)
-            if 0 < self._timeout <= elapsed:
-                raise TimeoutError(f"no answer within {self._timeout:g} s")
-        if self._progress is not None and elapsed >= _PROGRESS_TICK:
-            self._progress(ref, min(start + len(batch), total), total, elapsed, False)
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
+        try:
+            value = run_bounded(lambda: model(batch), self._timeout, name=f"airecovery-model-{ref}", tick=tick)
+        except BoundedCallTimeout as exc:
+            raise TimeoutError(str(exc)) from None
+        elapsed = time.monotonic() - began
+        if progress is not None and elapsed >= _PROGRESS_TICK:
+            progress(ref, min(start + len(batch), total), total, elapsed, False)
+        return value
 
     def _fail_all(self, plan: _Plan, members: list[tuple[Any, int]], message: str) -> None:
         for source, index in members:
@@ -210,6 +265,42 @@ class BatchRunner:
 @dataclass(frozen=True)
 class _Bad:
     message: str
+
+
+def _ref_and_fingerprint(ref: str, model: Any) -> str | None:
+    fingerprint = getattr(model, "fingerprint", None)
+    return f"{ref}\n{fingerprint}" if fingerprint else None
+
+
+def _read_members(
+    members: list[tuple[Any, int]],
+) -> tuple[list[Any], list[str | None], dict[tuple[int, int], str]]:
+    """Each member's input and digest; an input that cannot be read fails only its own member.
+
+    A batch mixes inputs of several case files: one file's broken ``.npz`` must not fail the
+    others (their digest is ``None`` and the reason is kept per member).
+    """
+    values: list[Any] = []
+    digests: list[str | None] = []
+    unreadable: dict[tuple[int, int], str] = {}
+    broken: dict[int, str] = {}  # a source that failed once is not re-read for each of its rows
+    for source, index in members:
+        if id(source) in broken:
+            values.append(None)
+            digests.append(None)
+            unreadable[(id(source), index)] = broken[id(source)]
+            continue
+        try:
+            value = source.value(index)
+            digest: str | None = input_digest(value)
+        except Exception as exc:  # noqa: BLE001 - a broken input file is that file's failure
+            value, digest = None, None
+            where = getattr(source, "description", "inputs")
+            broken[id(source)] = f"inputs of {where} cannot be read: {type(exc).__name__}: {exc}"
+            unreadable[(id(source), index)] = broken[id(source)]
+        values.append(value)
+        digests.append(digest)
+    return values, digests, unreadable
 
 
 def to_plain(value: Any) -> Any:

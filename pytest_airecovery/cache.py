@@ -11,13 +11,34 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from pytest_airecovery.batching import has_non_finite
+
 FORMAT_VERSION = 1
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+class CacheEntryWarning(pytest.PytestWarning):
+    """A cache entry was unreadable or implausible and was discarded; its outputs are recomputed."""
+
+
+class _CorruptEntry(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    # NaN and infinities are never stored (they fail the model's test instead): one in a cache
+    # file means the file was changed after it was written.
+    raise _CorruptEntry(f"holds {name}")
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -33,12 +54,35 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _read_json(path: Path) -> Any:
+def _read_entry(path: Path) -> tuple[Any, str | None]:
+    """``(entry, None)``, ``(None, None)`` when there is no file, or ``(None, why)`` when it is corrupt."""
     try:
         with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return None
+            return json.load(fh, parse_constant=_refuse_constant), None
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError, RecursionError) as exc:
+        return None, f"unreadable ({type(exc).__name__}: {str(exc)[:80]})"
+
+
+def _discard(path: Path, why: str) -> None:
+    warnings.warn(
+        CacheEntryWarning(f"airecovery cache entry {path.name} {why}: discarded, its outputs are recomputed"),
+        stacklevel=2,
+    )
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def _outputs_problem(entry: Any) -> str | None:
+    if not isinstance(entry, dict) or entry.get("format") != FORMAT_VERSION:
+        return "is not an output shard of this version"
+    outputs = entry.get("outputs")
+    if not isinstance(outputs, dict) or not all(isinstance(k, str) and _DIGEST.fullmatch(k) for k in outputs):
+        return "has no mapping of input digests to outputs"
+    if has_non_finite(list(outputs.values())):
+        return "holds a NaN or infinite value"
+    return None
 
 
 def clear(root: Path) -> None:
@@ -56,15 +100,16 @@ class ParsedCaseCache:
         return self.root / (hashlib.sha1(path.encode("utf-8")).hexdigest() + ".json")
 
     def get(self, path: str, digest: str) -> tuple[Any, dict[str, int]] | None:
-        entry = _read_json(self._file(path))
-        if (
-            not isinstance(entry, dict)
-            or entry.get("format") != FORMAT_VERSION
-            or entry.get("digest") != digest
-            or entry.get("schema") != self.schema_tag
-        ):
-            return None
-        return entry["data"], entry["positions"]
+        file = self._file(path)
+        entry, why = _read_entry(file)
+        if why is None and isinstance(entry, dict) and entry.get("digest") == digest and entry.get("schema") == self.schema_tag:
+            data, positions = entry.get("data"), entry.get("positions")
+            if entry.get("format") == FORMAT_VERSION and isinstance(data, dict) and isinstance(positions, dict):
+                return data, positions
+            why = "is not a parsed case file of this version"
+        if why is not None:
+            _discard(file, why)
+        return None
 
     def put(self, path: str, digest: str, data: Any, positions: dict[str, int]) -> None:
         entry = {
@@ -79,7 +124,7 @@ class ParsedCaseCache:
 
 
 class OutputCache:
-    """Model outputs keyed by (model fingerprint, input digest).
+    """Model outputs keyed by (model identity, input digest); the identity holds ref and fingerprint.
 
     Each computed batch is one shard file of ``{input digest: output}``; all shards of a
     fingerprint are read once and merged, and re-scanned after waiting on another worker's lock.
@@ -112,10 +157,15 @@ class OutputCache:
         for name in names:
             if name in seen:
                 continue
-            entry = _read_json(folder / name)
-            if isinstance(entry, dict) and entry.get("format") == FORMAT_VERSION:
-                known.update(entry.get("outputs", {}))
-                seen.add(name)
+            entry, why = _read_entry(folder / name)
+            if entry is None and why is None:
+                continue  # removed meanwhile (another worker discarded it)
+            why = why or _outputs_problem(entry)
+            if why is not None:
+                _discard(folder / name, why)
+                continue
+            known.update(entry["outputs"])
+            seen.add(name)
 
     def store(self, fingerprint: str, outputs: dict[str, Any]) -> None:
         if not outputs:

@@ -11,7 +11,8 @@ from pytest_airecovery.batching import OutputFailure
 from pytest_airecovery.cases.loader import CaseFileError, load_case_file
 from pytest_airecovery.cases.spec import CaseFile, CaseSpec, CheckSpec
 from pytest_airecovery.checks import Row, Rows, SubjectError, subject_of
-from pytest_airecovery.render import describe_output, failure_text
+from pytest_airecovery.paths import shown_path
+from pytest_airecovery.render import describe_output, failure_text, native_text, user_traceback
 from pytest_airecovery.session import IncidentSession, ModelUnavailable, incident_session
 
 # Checks that compare with the known-good model's outputs (live or recorded).
@@ -135,20 +136,45 @@ class CaseItem(pytest.Item):
         return ref
 
     def check_pins(self, ref: str, *, required_refs: tuple[str, ...] = ()) -> None:
-        """Fail before any model output is used when a pinned artifact or a dataset does not match."""
+        """Fail before any model output is used when a pin, a dataset or the models' identity is off.
+
+        Pins come from the case file (known-good, known-bad) and from the candidate's
+        ``=sha256:`` in ``--incident-model`` / ``incident_candidates``.
+        """
         problem = self.state.dataset_problem(self.case_file)
         if problem:
             raise CaseFailure(problem)
+        models = self.state.models
+        under_test = (ref, *required_refs)
+        for used in dict.fromkeys(under_test):
+            expected = models.candidate_pin(used)
+            if expected is not None:
+                problem = self.state.pin_problem(
+                    used, expected, required=True, pinned_by="the candidate pin (--incident-model / incident_candidates)"
+                )
+                if problem:
+                    raise CaseFailure(problem)
         pins = self.case_file.pins()
         for pinned in sorted(pins):
-            problem = self.state.pin_problem(pins, pinned, required=pinned == ref or pinned in required_refs)
+            problem = self.state.pin_problem(pinned, pins[pinned], required=pinned in under_test)
             if problem:
                 raise CaseFailure(problem)
+        known_bad = self.case_file.known_bad
+        file_refs = (self.case_file.known_good.ref, *((known_bad.ref,) if known_bad else ()))
+        problem = models.identity_problem((*under_test, *file_refs))
+        if problem:
+            raise CaseFailure(problem)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, CaseFailure):
             return str(excinfo.value)
+        # A model, loader or custom check raised: the user's frames, as --tb asks, never ours.
+        if self.config.getoption("tbstyle", "auto") == "native" and not self.config.getoption("fulltrace", False):
+            return native_text(excinfo)
         return super().repr_failure(excinfo, style=style)
+
+    def _traceback_filter(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+        return user_traceback(excinfo)
 
     def heading(self, ref: str, where: str) -> list[str]:
         incident = self.case_file.incident
@@ -187,7 +213,7 @@ class CaseItem(pytest.Item):
             digests = recording.short_digests([source.value(row) for row in range(len(source))])
             recording.write(obtained, ref, digests, outputs)
             self.state.obtained_written.add(key)
-        return f"candidate outputs written to {obtained.relative_to(self.config.rootpath) if obtained.is_relative_to(self.config.rootpath) else obtained}"
+        return f"candidate outputs written to {shown_path(obtained, self.config.rootpath)}"
 
     def reference_output(self, row: int) -> Any:
         """The known-good output of one input, for checks that compare against it."""
@@ -333,6 +359,7 @@ class CatchItem(CaseItem):
             )
         bad = bad_spec.ref
         self.model_ref = bad
+        self._refuse_one_model(good, bad)
         self.check_pins(bad, required_refs=(bad, good))
         bad_failures = self._failures(bad)
         good_failures = self._failures(good)
@@ -357,6 +384,21 @@ class CatchItem(CaseItem):
             lines.append(f"fails on the known-good model {good} ({len(good_failures)} problem(s)), e.g.:")
             lines.extend(f"  {text}" for text in good_failures[:3])
         raise CaseFailure("\n".join(lines))
+
+    def _refuse_one_model(self, good: str, bad: str) -> None:
+        """A case cannot prove it catches anything when known-good and known-bad are one model."""
+        same = good == bad
+        if not same:
+            try:
+                same = self.state.models.get(good) is self.state.models.get(bad)
+            except ModelUnavailable:
+                same = False  # reported by the pin and output checks that follow
+        if same:
+            raise CaseFailure(
+                f"incident {self.case_file.incident.id}: case {self.case.id} cannot prove it catches "
+                f"the incident: known-good {good} and known-bad {bad} are the same model, so no "
+                "case can pass on one and fail on the other"
+            )
 
     def _failures(self, ref: str) -> list[str]:
         """Every failing check of the whole case against ``ref``; model errors count as failures."""
@@ -414,14 +456,14 @@ class RecordItem(CaseItem):
         except recording.RecordingError:
             existing = None
         if existing is not None and existing.matches(good, digests, outputs):
-            self.outcome_details = {"recording": str(path), "rewritten": False}
+            self.outcome_details = {"recording": shown_path(path, self.config.rootpath), "rewritten": False}
             return
         recording.write(path, good, digests, outputs)
-        self.outcome_details = {"recording": str(path), "rewritten": True}
+        self.outcome_details = {"recording": shown_path(path, self.config.rootpath), "rewritten": True}
         if self.state.record_mode == "fail":
             verb = "rewrote" if existing is not None else "wrote"
             raise CaseFailure(
-                f"{verb} the known-good recording {path.relative_to(self.config.rootpath) if path.is_relative_to(self.config.rootpath) else path} "
+                f"{verb} the known-good recording {shown_path(path, self.config.rootpath)} "
                 f"({good}, {len(outputs)} outputs) under --incident-record: review and commit it, then run "
                 "without the flag (--incident-record-all rewrites and passes)"
             )

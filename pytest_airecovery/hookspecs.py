@@ -9,7 +9,11 @@ import pytest
 
 @pytest.hookspec(firstresult=True)
 def pytest_airecovery_load_model(ref: str, config: pytest.Config) -> Any:
-    """Return the model for ``ref`` (``family@version``), or None to let another loader answer."""
+    """Return the model for ``ref`` (``family@version``), or None to let another loader answer.
+
+    Called in a daemon thread bounded by ``--incident-model-timeout``; resolve paths from
+    ``config.rootpath``, and fingerprint the config as well as the weights (``fingerprint_of``).
+    """
 
 
 @pytest.hookspec(firstresult=True)

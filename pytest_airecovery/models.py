@@ -8,15 +8,30 @@ sha256 is also what a case file can pin as a supply-chain check.
 
 from __future__ import annotations
 
-import hashlib
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_airecovery.artifacts import fingerprint_of, sha256_file
+
+__all__ = [
+    "Model",
+    "ModelRef",
+    "ModelRefError",
+    "PinnedRef",
+    "as_model",
+    "fingerprint_of",
+    "sha256_file",
+]
+
 BatchFn = Callable[[list[Any]], Sequence[Any]]
 
-_HASH_CHUNK = 1 << 20
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# A declared digest inside a fingerprint (adapters may wrap the user's fingerprint in their own).
+_DECLARED_SHA256 = re.compile(r"(?:^|[^0-9a-z])sha256:([0-9a-f]{64})(?![0-9a-f])")
+PIN_SEPARATOR = "=sha256:"
 
 
 class ModelRefError(ValueError):
@@ -39,21 +54,38 @@ class ModelRef:
         return f"{self.family}@{self.version}"
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class PinnedRef:
+    """A candidate ref with an optional sha256 pin: ``digits@v3.3`` or ``digits@v3.3=sha256:<hex>``."""
+
+    ref: str
+    sha256: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> PinnedRef:
+        body, sep, digest = str(text).strip().partition(PIN_SEPARATOR)
+        ref = str(ModelRef.parse(body))
+        if not sep:
+            if "=" in body:
+                raise ModelRefError(
+                    f"{text!r}: a pin is written {ref.partition('=')[0]}{PIN_SEPARATOR}<64 hex digits>"
+                )
+            return cls(ref)
+        digest = digest.strip().lower()
+        if not _SHA256_HEX.fullmatch(digest):
+            raise ModelRefError(f"{text!r}: the sha256 pin must be 64 hex digits, got {digest!r}")
+        return cls(ref, digest)
 
 
 class Model:
     """A batch-callable model plus the identity the plugin needs to cache and pin it.
 
     ``predict`` takes a list of inputs and returns one output per input. ``fingerprint`` is any
-    string that changes whenever the model's behaviour may change (a hash of its weights); when it
-    is omitted but ``artifact`` names the weights file, the file's sha256 is used. A model with
-    neither is never cached on disk.
+    string that changes whenever the model's behaviour may change: a hash of its weights *and* of
+    its configuration (:func:`fingerprint_of`). When it is omitted but ``artifact`` names the
+    weights file, the file's sha256 is used. A model with neither is never cached on disk.
+    ``artifact`` is also what a case file's ``sha256`` pin is checked against; a served model with
+    no file may give ``fingerprint="sha256:<hex>"`` (the digest its server reports) instead.
     """
 
     def __init__(
@@ -85,6 +117,18 @@ class Model:
     @property
     def fingerprint(self) -> str | None:
         return self._fingerprint or self.artifact_sha256
+
+    @property
+    def pinned_sha256(self) -> str | None:
+        """What a sha256 pin is checked against: the artifact's hash, else a digest the fingerprint
+        declares (a bare 64-hex fingerprint, or ``sha256:<hex>`` in it, as served models give)."""
+        if self.artifact is not None:
+            return self.artifact_sha256
+        declared = (self._fingerprint or "").strip().lower()
+        if _SHA256_HEX.fullmatch(declared):
+            return declared
+        found = _DECLARED_SHA256.search(declared)
+        return found.group(1) if found else None
 
     def __call__(self, batch: list[Any]) -> Sequence[Any]:
         return self.predict(batch)

@@ -6,6 +6,8 @@ heavy at module level: numpy, jsonschema, yaml and the rest load only when a fea
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ ROOT_CAUSE_MARKERS = (
     "adversarial_exploitation",
     "root_cause_other",
 )
+# Our options that take a value (filled by pytest_addoption), for the rootdir check at configure.
+_VALUE_OPTIONS: list[str] = []
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -143,9 +147,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="Write missing or changed known-good recordings of behaviour diffs, and let the tests run on",
     )
+    # Options that take a value: given spaced, pytest may have read the value as a test path.
+    _VALUE_OPTIONS[:] = sorted(
+        name
+        for option in group.options
+        if option.attrs().get("action") not in ("store_true", "store_false")
+        for name in option.names()
+        if name.startswith("--")
+    )
     parser.addini("incident_known_good", "Known-good model ref per family for behaviour diffs", type="linelist", default=[])
     parser.addini("incident_gate_config", "Gate settings file (TOML or YAML)", default="")
-    parser.addini("incident_cases", "Where incident case files live", type="paths", default=[Path("incident_cases")])
+    parser.addini(
+        "incident_cases", "Where incident case files live (default: incident_cases beside the ini file)", type="paths", default=[]
+    )
     parser.addini("incident_model_loader", "A function module:attr that turns a model ref into a model", default="")
     parser.addini("incident_candidates", "Candidate model ref per family (family@version)", type="linelist", default=[])
     parser.addini("incident_batch_size", "Inputs per model call", default="")
@@ -153,6 +167,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput") and _VALUE_OPTIONS:
+        from pytest_airecovery.paths import moved_rootdir_problem
+
+        problem = moved_rootdir_problem(config, _VALUE_OPTIONS)
+        if problem:
+            raise pytest.UsageError(problem)
     config.addinivalue_line(
         "markers", "incident_case: an item collected from an incident case file (pytest-airecovery)"
     )
@@ -211,25 +231,49 @@ class _GateOnly:
 
 
 def _check_model_options(config: pytest.Config) -> None:
-    from pytest_airecovery.models import ModelRef, ModelRefError
+    from pytest_airecovery.models import ModelRefError, PinnedRef
 
     for ref in config.getoption("incident_models") or []:
         try:
-            ModelRef.parse(ref)
+            PinnedRef.parse(ref)
         except ModelRefError as exc:
             raise pytest.UsageError(f"--incident-model: {exc}") from None
-    for name in ("incident_batch_size", "incident_model_timeout"):
-        value = config.getoption(name) or config.getini(name)
-        if value in (None, ""):
-            continue
+    batch_size = config.getoption("incident_batch_size") or config.getini("incident_batch_size")
+    if batch_size not in (None, ""):
         try:
-            number = float(value)
+            valid = int(str(batch_size).strip()) >= 1
         except ValueError:
-            number = -1.0
-        if name == "incident_batch_size" and (number < 1 or number != int(number)):
-            raise pytest.UsageError(f"--incident-batch-size: expected a positive integer, got {value!r}")
-        if number < 0:
-            raise pytest.UsageError(f"--incident-model-timeout: expected seconds ≥ 0, got {value!r}")
+            valid = False
+        if not valid:
+            raise pytest.UsageError(f"--incident-batch-size: expected a positive integer, got {batch_size!r}")
+    timeout = config.getoption("incident_model_timeout") or config.getini("incident_model_timeout")
+    if timeout not in (None, ""):
+        try:
+            seconds = float(timeout)
+        except ValueError:
+            seconds = math.nan
+        # NaN compares false with everything, so it would never time out: refused like inf.
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise pytest.UsageError(
+                f"--incident-model-timeout: expected seconds ≥ 0 (finite; 0 = none), got {timeout!r}"
+            )
+
+
+def _check_report_path(config: pytest.Config) -> None:
+    """Refuse an ``--incident-report`` path that cannot be written before any model runs."""
+    value = config.getoption("incident_report")
+    if not value:
+        return
+    target = Path(value)
+    if target.is_dir():
+        raise pytest.UsageError(f"--incident-report: cannot write {value}: it is a directory")
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise pytest.UsageError(f"--incident-report: cannot write {value}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK):
+        raise pytest.UsageError(f"--incident-report: cannot write {value}: {folder} is not writable")
 
 
 class IncidentCasesPlugin:
@@ -241,6 +285,8 @@ class IncidentCasesPlugin:
         self.foreign_collect_errors = False
         self.is_worker = hasattr(config, "workerinput")
         _check_model_options(config)
+        if not self.is_worker:
+            _check_report_path(config)
         if config.getoption("incident_cache_clear") and not self.is_worker:
             from pytest_airecovery.cache import clear
             from pytest_airecovery.session import cache_dir
@@ -248,7 +294,9 @@ class IncidentCasesPlugin:
             root = cache_dir(config)
             if root is not None:
                 clear(root)
-        roots = [Path(p).resolve() for p in config.getini("incident_cases")]
+        from pytest_airecovery.paths import case_roots
+
+        roots = case_roots(config)
         if config.args_source != pytest.Config.ArgsSource.ARGS:
             # No paths on the command line: the incident case directories are the paths.
             missing = [str(p) for p in roots if not p.exists()]
@@ -261,6 +309,7 @@ class IncidentCasesPlugin:
         self.explicit = {Path(arg.split("::")[0]).resolve() for arg in config.args}
         self.roots = roots + sorted(p for p in self.explicit if p.is_dir())
         self.results: Any = None
+        self.report_error = ""
         self.unused_models: list[str] = []
         self.uncovered: list[Any] = []
         if not self.is_worker:
@@ -327,9 +376,13 @@ class IncidentCasesPlugin:
         if path:
             from dataclasses import asdict
 
-            self.results.write_json(
-                Path(path), {"uncovered_action_items": [asdict(item) for item in self.uncovered]}
-            )
+            try:
+                self.results.write_json(
+                    Path(path), {"uncovered_action_items": [asdict(item) for item in self.uncovered]}
+                )
+            except OSError as exc:
+                self.report_error = f"--incident-report: cannot write {path}: {exc.strerror or exc}"
+                session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
     def _uncovered_action_items(self) -> list[Any]:
         """Action items of the run's case files that no passing case covers.
@@ -370,5 +423,7 @@ class IncidentCasesPlugin:
         for ref in self.unused_models:
             terminalreporter.write_line(f"note: --incident-model {ref} matched no collected case (no case file of that family)")
         path = self.config.getoption("incident_report")
-        if path:
+        if self.report_error:
+            terminalreporter.write_line(f"ERROR: {self.report_error}", red=True)
+        elif path:
             terminalreporter.write_line(f"JSON report: {path}")

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import traceback
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+import _pytest
+import pluggy
+from _pytest._code.code import ExceptionInfo, Traceback
+
+import pytest_airecovery
 
 MAX_OUTPUT_CHARS = 200
 MAX_FAILED_CHECKS = 10
@@ -49,3 +58,39 @@ def failure_text(
     if got is not None:
         lines.append(f"got: {got}")
     return lines
+
+
+# Frames of a failure inside our items that are not the user's: pytest, pluggy, this package.
+_INTERNAL_ROOTS = tuple(
+    str(Path(module.__file__).resolve().parent) + os.sep for module in (_pytest, pluggy, pytest_airecovery)
+)
+MAX_USER_FRAMES = 12  # a recursing model keeps its first and last frames only
+
+
+def user_traceback(excinfo: ExceptionInfo[BaseException]) -> Traceback:
+    """The traceback of a failure in a model, loader or custom check, without our frames.
+
+    Deep recursion is cut to the first and last frames, so a ``RecursionError`` reads in a
+    screenful instead of a thousand repeated entries.
+    """
+    entries = [entry for entry in excinfo.traceback if not _is_internal(str(entry.path))]
+    if len(entries) > MAX_USER_FRAMES:
+        half = MAX_USER_FRAMES // 2
+        entries = entries[:half] + entries[-half:]
+    return Traceback(entries)
+
+
+def native_text(excinfo: ExceptionInfo[BaseException]) -> str:
+    """``--tb=native`` for our items: Python's format, the user's frames only."""
+    frames = [
+        traceback.FrameSummary(str(entry.path), entry.lineno + 1, entry.name)
+        for entry in user_traceback(excinfo)
+    ]
+    lines = ["Traceback (most recent call last, the plugin's frames left out):\n"] if frames else []
+    lines += traceback.format_list(frames)
+    lines += traceback.format_exception_only(excinfo.type, excinfo.value)
+    return "".join(lines).rstrip("\n")
+
+
+def _is_internal(path: str) -> bool:
+    return path.startswith(_INTERNAL_ROOTS)

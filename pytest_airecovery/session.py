@@ -6,12 +6,13 @@ Created lazily on first use, so a pytest run that never collects a case file pay
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_airecovery.models import Model, ModelRef, ModelRefError, as_model
+from pytest_airecovery.models import Model, ModelRef, ModelRefError, PinnedRef, as_model
 
 STASH_KEY: pytest.StashKey[IncidentSession] = pytest.StashKey()
 
@@ -49,21 +50,43 @@ def load_object(spec: str) -> Any:
 class ModelProvider:
     """Turns refs into models through the hook or the ini loader, once per ref per session."""
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, *, timeout: float = 0.0) -> None:
         self.config = config
+        self._timeout = timeout
         self._models: dict[str, Model | ModelUnavailable] = {}
+        # The first ref each model object was loaded for: a loader that returns one object for
+        # two refs declares them the same model, and only then do they share cached outputs.
+        self._first_ref: dict[int, str] = {}
+        self._identity_results: dict[tuple[str, ...], str | None] = {}
         self._loader_spec = config.getini("incident_model_loader") or ""
         self._loader: Any = None
-        overrides = config.getoption("incident_models", default=None) or []
-        self._overrides = {ModelRef.parse(ref).family: ref for ref in overrides}
+        self._overrides: dict[str, str] = {}
+        self._candidate_pins: dict[str, str] = {}
+        for text in config.getoption("incident_models", default=None) or []:
+            pinned = PinnedRef.parse(text)
+            self._overrides[ModelRef.parse(pinned.ref).family] = pinned.ref
+            self._add_candidate_pin(pinned, "--incident-model")
         self._ini_candidates: dict[str, str] = {}
         self._candidates: dict[str, str | ModelUnavailable] = {}
-        for ref in config.getini("incident_candidates"):
+        for text in config.getini("incident_candidates"):
             try:
-                parsed = ModelRef.parse(ref)
+                pinned = PinnedRef.parse(text)
             except ModelRefError as exc:
                 raise pytest.UsageError(f"incident_candidates: {exc}") from None
-            self._ini_candidates[parsed.family] = str(parsed)
+            self._ini_candidates[ModelRef.parse(pinned.ref).family] = pinned.ref
+            self._add_candidate_pin(pinned, "incident_candidates")
+
+    def _add_candidate_pin(self, pinned: PinnedRef, where: str) -> None:
+        if pinned.sha256 is None:
+            return
+        known = self._candidate_pins.get(pinned.ref)
+        if known is not None and known != pinned.sha256:
+            raise pytest.UsageError(f"{where}: {pinned.ref} is pinned to two different sha256 values")
+        self._candidate_pins[pinned.ref] = pinned.sha256
+
+    def candidate_pin(self, ref: str) -> str | None:
+        """The sha256 the command line or ini pins the candidate ``ref`` to, if any."""
+        return self._candidate_pins.get(ref)
 
     @property
     def loader(self) -> Any:
@@ -76,16 +99,73 @@ class ModelProvider:
         if cached is None:
             cached = self._load(ref)
             self._models[ref] = cached
+            if isinstance(cached, Model):
+                self._first_ref.setdefault(id(cached), ref)
         if isinstance(cached, ModelUnavailable):
             raise cached
         return cached
 
+    def cache_key(self, ref: str, model: Model) -> str | None:
+        """The output-cache identity of ``ref``: its fingerprint *and* a ref, so refs never alias.
+
+        The ref is the first one the same model object was loaded for: two refs share outputs
+        only when the loader says they are one model by returning one object.
+        """
+        fingerprint = model.fingerprint
+        if not fingerprint:
+            return None
+        return f"{self._first_ref.get(id(model), ref)}\n{fingerprint}"
+
+    def identity_problem(self, refs: Iterable[str]) -> str | None:
+        """A message when two of ``refs`` are different model objects with one fingerprint.
+
+        Checked over the refs a test uses (its candidate and its case file's known-good and
+        known-bad), so every xdist worker reaches the same verdict for the same test.
+        """
+        ordered = tuple(dict.fromkeys(refs))
+        if ordered not in self._identity_results:
+            self._identity_results[ordered] = self._find_alias(ordered)
+        return self._identity_results[ordered]
+
+    def _find_alias(self, refs: tuple[str, ...]) -> str | None:
+        owner: dict[str, tuple[str, Model]] = {}
+        for ref in refs:
+            try:
+                model = self.get(ref)
+                fingerprint = model.fingerprint
+            except (ModelUnavailable, OSError):
+                continue  # reported by the tests that need this model
+            if not fingerprint:
+                continue
+            first = owner.setdefault(fingerprint, (ref, model))
+            if first[1] is not model:
+                return (
+                    f"model identity check failed: {first[0]} and {ref} have the same fingerprint "
+                    f"{fingerprint[:16]}…, so nothing tells their outputs apart. The loader must "
+                    "fingerprint the config too, not only the weights: "
+                    "Model(..., artifact=weights, fingerprint=pytest_airecovery.fingerprint_of(weights, config)). "
+                    "If they really are one model, return the same Model object for both refs "
+                    "(docs/models.md#model-identity)"
+                )
+        return None
+
     def _load(self, ref: str) -> Model | ModelUnavailable:
-        try:
+        from pytest_airecovery.batching import BoundedCallTimeout, run_bounded
+
+        def load() -> Any:
             obj = self.config.hook.pytest_airecovery_load_model(ref=ref, config=self.config)
             if obj is None and self.loader is not None:
                 obj = self.loader(ref)
-        except Exception as exc:  # noqa: BLE001 - the loader's failure is this ref's, not the session's
+            return obj
+
+        try:
+            obj = run_bounded(load, self._timeout, name=f"airecovery-load-{ref}")
+        except BoundedCallTimeout:
+            return ModelUnavailable(
+                f"loading {ref} did not finish within {self._timeout:g} s "
+                "(--incident-model-timeout bounds loaders too); its thread is abandoned"
+            )
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the loader's failure is this ref's, not the session's
             return ModelUnavailable(f"loading {ref} raised {type(exc).__name__}: {exc}")
         if obj is None:
             hint = (
@@ -146,24 +226,25 @@ class IncidentSession:
         self.record_mode = record_mode(config)
         self.registry = builtin_registry()
         config.hook.pytest_airecovery_add_checks(registry=self.registry)
-        self.models = ModelProvider(config)
-        cache_root = cache_dir(config)
-        self.parsed_cache = ParsedCaseCache(cache_root, schema_digest()) if cache_root else None
-        output_cache = OutputCache(cache_root) if cache_root else None
         batch_size = int(
             setting(config, "incident_batch_size", "incident_batch_size", DEFAULT_BATCH_SIZE)
         )
         timeout = float(
             setting(config, "incident_model_timeout", "incident_model_timeout", DEFAULT_TIMEOUT)
         )
+        self.models = ModelProvider(config, timeout=timeout)
+        cache_root = cache_dir(config)
+        self.parsed_cache = ParsedCaseCache(cache_root, schema_digest()) if cache_root else None
+        output_cache = OutputCache(cache_root) if cache_root else None
         self.runner = BatchRunner(
             self.models.get,
             output_cache,
+            cache_key=self.models.cache_key,
             batch_size=batch_size,
             timeout=timeout,
             progress=ProgressLine.for_config(config),
         )
-        self._pin_results: dict[tuple[str, str], str | None] = {}
+        self._pin_results: dict[tuple[str, str, str], str | None] = {}
         self._dataset_results: dict[str, str | None] = {}
         self.obtained_written: set[str] = set()
 
@@ -176,33 +257,41 @@ class IncidentSession:
             self._dataset_results[key] = _verify_datasets(case_file)
         return self._dataset_results[key]
 
-    def pin_problem(self, pins: dict[str, str], ref: str, *, required: bool) -> str | None:
-        """A supply-chain message if ``ref``'s artifact does not match the case file's pin."""
-        expected = pins.get(ref)
-        if expected is None:
-            return None
-        key = (ref, expected)
+    def pin_problem(self, ref: str, expected: str, *, required: bool, pinned_by: str = "the case file") -> str | None:
+        """A supply-chain message if ``ref``'s artifact does not match the sha256 ``expected``."""
+        key = (ref, expected, pinned_by)
         if key not in self._pin_results:
-            self._pin_results[key] = self._check_pin(ref, expected, required)
+            self._pin_results[key] = self._check_pin(ref, expected, required, pinned_by)
         return self._pin_results[key]
 
-    def _check_pin(self, ref: str, expected: str, required: bool) -> str | None:
+    def _check_pin(self, ref: str, expected: str, required: bool, pinned_by: str) -> str | None:
         try:
             model = self.models.get(ref)
         except ModelUnavailable as exc:
             return f"supply-chain check for {ref} cannot run: {exc}" if required else None
-        actual = model.artifact_sha256
+        try:
+            actual = model.pinned_sha256
+        except OSError as exc:
+            return (
+                f"supply-chain check failed: {ref} artifact {self._shown(model.artifact)} cannot be read "
+                f"({exc.strerror or exc}); {pinned_by} pins sha256 {expected}"
+            )
         if actual is None:
             return (
-                f"supply-chain check failed: the case file pins {ref} to sha256 {expected}, "
-                "but its loader gave no artifact to hash (pass artifact= to pytest_airecovery.Model)"
+                f"supply-chain check failed: {pinned_by} pins {ref} to sha256 {expected}, "
+                "but its loader gave no artifact to hash: pass artifact=<weights file> to "
+                "pytest_airecovery.Model, or for a served model fingerprint='sha256:<digest of the "
+                "served weights>' (Model and openai_chat_model take it)"
             )
         if actual != expected:
-            return (
-                f"supply-chain check failed: {ref} artifact {model.artifact} has sha256 {actual}, "
-                f"the case file pins {expected}"
-            )
+            where = f"artifact {self._shown(model.artifact)}" if model.artifact is not None else "declared fingerprint"
+            return f"supply-chain check failed: {ref} {where} has sha256 {actual}, {pinned_by} pins {expected}"
         return None
+
+    def _shown(self, path: str | None) -> str:
+        from pytest_airecovery.paths import shown_path
+
+        return shown_path(path, self.config.rootpath) if path else "(none)"
 
 
 def _verify_datasets(case_file: Any) -> str | None:

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import io
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from pytest_airecovery import artifacts
+
 SUMS_FILENAME = "SHA256SUMS"
 SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-
-# zip cannot store dates before 1980; any fixed value keeps the bytes reproducible.
-_FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-
 
 class WeightsIntegrityError(RuntimeError):
     """A weights file is missing, unpinned, or its sha256 does not match SHA256SUMS."""
@@ -36,20 +33,7 @@ def sha256_bytes(data: bytes) -> str:
 
 def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> str:
     """Write ``arrays`` as an uncompressed ``.npz`` readable by ``np.load``; return its sha256."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, mode="w", compression=zipfile.ZIP_STORED) as archive:
-        for name in sorted(arrays):
-            array = np.asarray(arrays[name])
-            if array.dtype == object:
-                raise TypeError(f"{name}: object arrays would need pickle; use a typed array")
-            member = io.BytesIO()
-            np.lib.format.write_array(member, array, allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_ZIP_TIME)
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, member.getvalue())
-    data = buffer.getvalue()
-    path.write_bytes(data)
-    return sha256_bytes(data)
+    return artifacts.save_npz(path, arrays)
 
 
 def write_sums(directory: Path, digests: Mapping[str, str]) -> Path:

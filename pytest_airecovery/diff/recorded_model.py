@@ -23,9 +23,10 @@ def recording_index(config: pytest.Config) -> dict[str, dict[str, Any]]:
     if index is not None:
         return index
     from pytest_airecovery.diff import recording
+    from pytest_airecovery.paths import case_roots
 
     index = {}
-    for root in config.getini("incident_cases"):
+    for root in case_roots(config):
         for path in sorted(Path(root).glob(f"**/{_recordings_dir()}/**/*{recording.SUFFIX}")):
             if path.name.endswith(recording.OBTAINED_SUFFIX):
                 continue
