@@ -166,11 +166,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("incident_model_timeout", "Seconds before a model batch is failed as hung", default="")
 
 
+# A gate run finds its own settings from the invocation folder (gates/settings discovery), so a
+# spaced export path outside the repo is fine there; case runs need the ini (loader, candidates).
+_GATE_VALUE_OPTIONS = frozenset(
+    {"--incident-gate", "--incident-metrics", "--incident-gate-config", "--incident-gate-report", "--incident-gate-decision"}
+)
+
+
+def _options_that_need_the_ini(config: pytest.Config) -> list[str]:
+    if config.getoption("incident_cases"):
+        return _VALUE_OPTIONS
+    return [name for name in _VALUE_OPTIONS if name not in _GATE_VALUE_OPTIONS]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput") and _VALUE_OPTIONS:
         from pytest_airecovery.paths import moved_rootdir_problem
 
-        problem = moved_rootdir_problem(config, _VALUE_OPTIONS)
+        problem = moved_rootdir_problem(config, _options_that_need_the_ini(config))
         if problem:
             raise pytest.UsageError(problem)
     config.addinivalue_line(
