@@ -17,7 +17,7 @@ def __getattr__(name: str) -> object:
 
         return Model
     if name in ("fingerprint_of", "save_npz"):
-        from pytest_airecovery import artifacts
+        from pytest_airecovery.models import artifacts
 
         return getattr(artifacts, name)
     raise AttributeError(name)

@@ -2,7 +2,7 @@
 
 ``openai_chat_model(base_url, model)`` returns a model whose ``predict(batch)`` sends one
 ``POST {base_url}/chat/completions`` per input, at most ``concurrency`` at a time, and returns the
-reply texts (or ``parse(text)``) in input order. The transport (:mod:`.http_transport`) bounds
+reply texts (or ``parse(text)``) in input order. The transport (:mod:`.models.http_transport`) bounds
 each input's call by a total deadline (retries and ``Retry-After`` waits included) and each reply
 by a size cap, follows redirects only within the origin, and retries transient failures; anything
 else, or an exhausted call, raises one :class:`HttpModelError` for the whole batch.
@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pytest_airecovery.http_transport import (
+from pytest_airecovery.models.http_transport import (
     DEFAULT_DEADLINE,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_TIMEOUT,

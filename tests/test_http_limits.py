@@ -21,7 +21,7 @@ import pytest
 
 from pytest_airecovery.demo_server import DemoServer, FaultPlan
 from pytest_airecovery.http_model import HttpModelError, openai_chat_model
-from pytest_airecovery.http_transport import UrlError
+from pytest_airecovery.models.http_transport import UrlError
 from pytest_airecovery.models import Model
 
 MODEL_NAME = "echo@v1"

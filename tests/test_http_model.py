@@ -251,7 +251,8 @@ def test_failing_input_is_named_when_requests_run_concurrently(
 def test_a_failure_wakes_inputs_waiting_to_retry(monkeypatch: pytest.MonkeyPatch) -> None:
     # Default (interruptible) sleep: "slow" is told to come back in 100 s (within the deadline),
     # "bad" fails for good. The batch must fail with "bad" at once instead of waiting.
-    from pytest_airecovery import http_model, http_transport
+    from pytest_airecovery import http_model
+    from pytest_airecovery.models import http_transport
 
     predictor = http_model.OpenAIChatPredictor(
         "http://127.0.0.1:1/v1", "m", concurrency=2, deadline=1000, max_retry_after=1000

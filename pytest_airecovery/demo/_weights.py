@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pytest_airecovery import artifacts
+from pytest_airecovery.models import artifacts
 
 SUMS_FILENAME = "SHA256SUMS"
 SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"

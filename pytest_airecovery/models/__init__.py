@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_airecovery.artifacts import fingerprint_of, sha256_file
+from pytest_airecovery.models.artifacts import fingerprint_of, sha256_file
 
 __all__ = [
     "Model",
