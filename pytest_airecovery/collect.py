@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pytest_airecovery.batching import OutputFailure
-from pytest_airecovery.cases.loader import CaseFileError, load_case_file
+from pytest_airecovery.cases.loader import CaseFileError, load_case_file, load_options
 from pytest_airecovery.cases.spec import CaseFile, CaseSpec, CheckSpec
 from pytest_airecovery.checks import Row, Rows, SubjectError, subject_of
 from pytest_airecovery.render import describe_output, failure_text
@@ -32,6 +32,7 @@ class IncidentFile(pytest.File):
                 check_lookup=state.registry.get,
                 parsed_cache=state.parsed_cache,
                 transform_lookup=lambda name: _transforms(self.config).get(name),
+                **load_options(self.config),
             )
         except CaseFileError as exc:
             raise self.CollectError(str(exc)) from None

@@ -1,0 +1,85 @@
+"""One path policy: what a run reads and writes stays under the rootdir unless the user allows more.
+
+Case inputs, recordings, reports and caches are named by files in the repository, which a
+reviewer may not read closely: ``inputs: {file: ../../../home/me/.ssh/id_rsa.jsonl}`` or a
+``recordings`` directory that is a symlink to ``/etc`` must not turn a test run into a read or a
+write somewhere else. Every such path is resolved (symlinks followed, ``..`` removed) and must
+land under the rootdir; ``--incident-allow-outside-root`` (or the ini setting
+``incident_allow_outside_root = true``) lifts the rule for setups that keep data elsewhere.
+
+Imports nothing heavy: the plugin and the CLI both use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ALLOW_OUTSIDE_OPTION = "--incident-allow-outside-root"
+ALLOW_OUTSIDE_DEST = "incident_allow_outside_root"
+ALLOW_OUTSIDE_INI = "incident_allow_outside_root"
+ALLOW_OUTSIDE_HELP = "Let case inputs, recordings, reports and caches lie outside the rootdir (symlinks included)"
+
+
+class OutsideRootError(Exception):
+    """A path that resolves outside the rootdir while the policy keeps everything inside."""
+
+    def __init__(self, message: str, resolved: Path) -> None:
+        super().__init__(message)
+        self.message = message
+        self.resolved = resolved
+
+
+def resolve_inside(root: Path, path: Path | str, *, what: str, allow_outside: bool = False) -> Path:
+    """``path`` (relative to ``root`` unless absolute) with symlinks resolved, checked against ``root``.
+
+    Raises :class:`OutsideRootError` naming ``what`` when the real location is outside ``root``
+    and ``allow_outside`` is false. A path that does not exist yet is resolved as far as it
+    exists, so a write through a symlinked parent directory is caught before the file is made.
+    """
+    real_root = Path(root).resolve()
+    candidate = Path(path)
+    if not candidate.is_absolute():
+        candidate = real_root / candidate
+    resolved = candidate.resolve()
+    if allow_outside or resolved == real_root or resolved.is_relative_to(real_root):
+        return resolved
+    shown = f"{path} (really {resolved})" if str(resolved) != str(path) else str(path)
+    raise OutsideRootError(
+        f"{what} {shown} is outside the rootdir {real_root}; keep it inside the repository, or "
+        f"pass {ALLOW_OUTSIDE_OPTION} (ini: {ALLOW_OUTSIDE_INI} = true) to allow it",
+        resolved,
+    )
+
+
+@dataclass(frozen=True)
+class PathPolicy:
+    """The rootdir and whether paths may leave it; ``root=None`` checks nothing (a CLI given paths)."""
+
+    root: Path | None
+    allow_outside: bool = False
+
+    def check(self, path: Path | str, *, what: str) -> Path:
+        if self.root is None:
+            return Path(path).resolve()
+        return resolve_inside(self.root, path, what=what, allow_outside=self.allow_outside)
+
+
+NO_POLICY = PathPolicy(None, allow_outside=True)
+
+
+def allow_outside_root(config: Any) -> bool:
+    """The command-line flag, else the ini setting (``true``/``yes``/``1``)."""
+    if config.getoption(ALLOW_OUTSIDE_DEST, default=False):
+        return True
+    try:
+        raw = config.getini(ALLOW_OUTSIDE_INI)
+    except ValueError:  # not registered: the plugin's options are not loaded
+        return False
+    return str(raw).strip().lower() in ("1", "true", "yes", "on")
+
+
+def path_policy(config: Any) -> PathPolicy:
+    """The run's policy: everything under ``config.rootpath`` unless the user allowed more."""
+    return PathPolicy(Path(config.rootpath), allow_outside_root(config))
