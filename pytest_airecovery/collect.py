@@ -11,6 +11,7 @@ from pytest_airecovery.batching import OutputFailure
 from pytest_airecovery.cases.loader import CaseFileError, load_case_file, load_options
 from pytest_airecovery.cases.spec import CaseFile, CaseSpec, CheckSpec
 from pytest_airecovery.checks import Row, Rows, SubjectError, subject_of
+from pytest_airecovery.paths import path_policy
 from pytest_airecovery.render import describe_output, failure_text
 from pytest_airecovery.session import IncidentSession, ModelUnavailable, incident_session
 
@@ -186,7 +187,10 @@ class CaseItem(pytest.Item):
             except OutputFailure:
                 return None
             digests = recording.short_digests([source.value(row) for row in range(len(source))])
-            recording.write(obtained, ref, digests, outputs)
+            try:
+                recording.write(obtained, ref, digests, outputs, policy=path_policy(self.config))
+            except recording.RecordingError as exc:
+                return f"candidate outputs not written: {exc}"
             self.state.obtained_written.add(key)
         return f"candidate outputs written to {obtained.relative_to(self.config.rootpath) if obtained.is_relative_to(self.config.rootpath) else obtained}"
 
@@ -417,7 +421,10 @@ class RecordItem(CaseItem):
         if existing is not None and existing.matches(good, digests, outputs):
             self.outcome_details = {"recording": str(path), "rewritten": False}
             return
-        recording.write(path, good, digests, outputs)
+        try:
+            recording.write(path, good, digests, outputs, policy=path_policy(self.config))
+        except recording.RecordingError as exc:
+            raise CaseFailure(str(exc)) from None
         self.outcome_details = {"recording": str(path), "rewritten": True}
         if self.state.record_mode == "fail":
             verb = "rewrote" if existing is not None else "wrote"
