@@ -22,32 +22,46 @@ ALLOW_OUTSIDE_INI = "incident_allow_outside_root"
 ALLOW_OUTSIDE_HELP = "Let case inputs, recordings, reports and caches lie outside the rootdir (symlinks included)"
 
 
-class OutsideRootError(Exception):
-    """A path that resolves outside the rootdir while the policy keeps everything inside."""
+class PathPolicyError(Exception):
+    """A path the policy refuses; ``message`` says which, why and how to allow it."""
 
-    def __init__(self, message: str, resolved: Path) -> None:
+    def __init__(self, message: str, resolved: Path | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.resolved = resolved
 
 
-def resolve_inside(root: Path, path: Path | str, *, what: str, allow_outside: bool = False) -> Path:
+class OutsideRootError(PathPolicyError):
+    """A path that resolves outside the rootdir while the policy keeps everything inside."""
+
+
+class PathLoopError(PathPolicyError):
+    """A path whose symlinks lead back to themselves: it names no file at all."""
+
+
+def resolve_inside(
+    root: Path, path: Path | str, *, what: str, allow_outside: bool = False, shown: str | None = None
+) -> Path:
     """``path`` (relative to ``root`` unless absolute) with symlinks resolved, checked against ``root``.
 
     Raises :class:`OutsideRootError` naming ``what`` when the real location is outside ``root``
-    and ``allow_outside`` is false. A path that does not exist yet is resolved as far as it
+    and ``allow_outside`` is false; messages name the path as ``shown`` (default: as given). A path that does not exist yet is resolved as far as it
     exists, so a write through a symlinked parent directory is caught before the file is made.
     """
+    shown = shown or str(path)
     real_root = Path(root).resolve()
     candidate = Path(path)
     if not candidate.is_absolute():
         candidate = real_root / candidate
-    resolved = candidate.resolve()
+    try:
+        resolved = candidate.resolve()
+    except (RuntimeError, OSError) as exc:  # RuntimeError: Python < 3.13 on a symlink loop
+        raise PathLoopError(f"{what} {shown} cannot be resolved: a symlink loop ({exc})") from None
     if allow_outside or resolved == real_root or resolved.is_relative_to(real_root):
         return resolved
-    shown = f"{path} (really {resolved})" if str(resolved) != str(path) else str(path)
+    really = f"{shown} (really {resolved})" if str(resolved) != shown else shown
     raise OutsideRootError(
-        f"{what} {shown} is outside the rootdir {real_root}; keep it inside the repository, or "
+        f"{what} {really} is outside the rootdir {real_root}; keep it inside the repository, or "
         f"pass {ALLOW_OUTSIDE_OPTION} (ini: {ALLOW_OUTSIDE_INI} = true) to allow it",
         resolved,
     )
@@ -60,10 +74,13 @@ class PathPolicy:
     root: Path | None
     allow_outside: bool = False
 
-    def check(self, path: Path | str, *, what: str) -> Path:
+    def check(self, path: Path | str, *, what: str, shown: str | None = None) -> Path:
         if self.root is None:
-            return Path(path).resolve()
-        return resolve_inside(self.root, path, what=what, allow_outside=self.allow_outside)
+            try:
+                return Path(path).resolve()
+            except (RuntimeError, OSError) as exc:
+                raise PathLoopError(f"{what} {shown or path} cannot be resolved: a symlink loop ({exc})") from None
+        return resolve_inside(self.root, path, what=what, allow_outside=self.allow_outside, shown=shown)
 
 
 NO_POLICY = PathPolicy(None, allow_outside=True)

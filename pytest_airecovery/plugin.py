@@ -306,7 +306,10 @@ class IncidentCasesPlugin:
         if file_path.suffix not in CASE_FILE_SUFFIXES:
             return None
         resolved = file_path.resolve()
-        if resolved not in self.explicit and not any(resolved.is_relative_to(root) for root in self.roots):
+        # Under a root by its path (a directory linked in, when the path policy allows it) or
+        # by its real location.
+        routes = (resolved, file_path.absolute())
+        if resolved not in self.explicit and not any(r.is_relative_to(root) for r in routes for root in self.roots):
             return None
         if not self.discovery.first_time(file_path):
             return None

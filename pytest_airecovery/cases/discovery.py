@@ -97,11 +97,11 @@ class CaseDiscovery:
             self.warn(entry.path, f"case file link cannot be followed ({reason}); not collected")
 
     def _outside_root(self, path: Path, real: Path) -> str | None:
-        from pytest_airecovery.paths import OutsideRootError
+        from pytest_airecovery.paths import PathPolicyError
 
         try:
             self.policy.check(real, what="case path")
-        except OutsideRootError as exc:
+        except PathPolicyError as exc:
             return exc.message
         return None
 

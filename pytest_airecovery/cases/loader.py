@@ -25,7 +25,7 @@ from pytest_airecovery.cases.spec import (
     ModelSpec,
 )
 from pytest_airecovery.cases.yamlpos import LoadError, Positions, decode_text, load_json, load_yaml
-from pytest_airecovery.paths import NO_POLICY, OutsideRootError, PathPolicy
+from pytest_airecovery.paths import NO_POLICY, PathPolicy, PathPolicyError
 
 SCHEMA_PATH = Path(__file__).with_name("case-file.schema.json")
 CHECK_OPTIONS = ("field", "why")
@@ -332,8 +332,8 @@ class _SpecBuilder:
     def file_inputs(self, spec: dict[str, Any], path: str) -> InputSource:
         shown = spec["file"]
         try:
-            data_path = self.paths.check(self.path.parent / shown, what="input file")
-        except OutsideRootError as exc:
+            data_path = self.paths.check(self.path.parent / shown, what="input file", shown=shown)
+        except PathPolicyError as exc:
             raise self.error(f"{path}/file", exc.message) from None
         if data_path == self.path.resolve():
             raise self.error(f"{path}/file", f"input file {shown} is this case file itself")

@@ -25,7 +25,7 @@ def recording_index(config: pytest.Config) -> dict[str, dict[str, Any]]:
     if index is not None:
         return index
     from pytest_airecovery.diff import recording
-    from pytest_airecovery.paths import OutsideRootError, path_policy
+    from pytest_airecovery.paths import PathPolicyError, path_policy
 
     policy = path_policy(config)
     index: dict[str, dict[str, Any]] = {}
@@ -37,7 +37,7 @@ def recording_index(config: pytest.Config) -> dict[str, dict[str, Any]]:
             try:
                 policy.check(path, what="recording")
                 found = recording.read(path)
-            except OutsideRootError as exc:
+            except PathPolicyError as exc:
                 damaged.setdefault("", []).append(exc.message)
                 continue
             except recording.RecordingError as exc:

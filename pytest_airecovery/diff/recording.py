@@ -111,11 +111,11 @@ def write(path: Path, model: str, digests: list[str], outputs: list[Any], *, pol
     repository must not turn ``--incident-record-all`` into a write there.
     """
     from pytest_airecovery.cache import write_atomic
-    from pytest_airecovery.paths import OutsideRootError
+    from pytest_airecovery.paths import PathPolicyError
 
     try:
         policy.check(path, what="recording")
-    except OutsideRootError as exc:
+    except PathPolicyError as exc:
         raise RecordingError(f"cannot write the recording: {exc.message}") from None
     try:
         write_atomic(path, render_text(model, digests, outputs))
