@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -151,17 +152,42 @@ def _single_line(error: Any) -> str | None:
 TIMESTAMP_FIELDS = ("detected_at", "resolved_at")
 
 
-def _raise_bad_timestamps(data: dict[str, Any], positions: Positions, shown_as: str) -> None:
-    """The schema checks the shape of a timestamp; this checks it is a real date and time."""
+# The schema's timestamp shape, with its parts captured so each can be range-checked. ASCII
+# digits only: Python's \d also matches other scripts' digits, which int() would accept.
+_TIMESTAMP = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?"
+    r"(?:Z|[+-]([0-9]{2}):?([0-9]{2}))?)?"
+)
+
+
+def check_timestamp(value: str) -> None:
+    """Raise ValueError unless ``value`` is a real date and time (not ``2026-13-45T99:99:99Z``).
+
+    Parsed by hand rather than by ``datetime.fromisoformat``, which on Python 3.10 rejects the
+    ``Z`` suffix the schema allows.
+    """
     from datetime import datetime
 
+    match = _TIMESTAMP.fullmatch(value)
+    if match is None:
+        raise ValueError("not an ISO 8601 date and time")
+    year, month, day, hour, minute, second, off_hours, off_minutes = (
+        int(part) if part is not None else 0 for part in match.groups()
+    )
+    datetime(year, month, day, hour, minute, second)
+    if off_hours > 23 or off_minutes > 59:
+        raise ValueError("the UTC offset must be at most 23:59")
+
+
+def _raise_bad_timestamps(data: dict[str, Any], positions: Positions, shown_as: str) -> None:
+    """The schema checks the shape of a timestamp; this checks it is a real date and time."""
     incident = data.get("incident", {})
     for name in TIMESTAMP_FIELDS:
         value = incident.get(name)
         if not isinstance(value, str):
             continue
         try:
-            datetime.fromisoformat(value.replace(" ", "T", 1))
+            check_timestamp(value)
         except ValueError as exc:
             raise CaseFileError(
                 shown_as, line_of(positions, f"incident/{name}"), f"incident.{name}",
@@ -268,6 +294,10 @@ class _SpecBuilder:
 
     def dataset(self, raw: dict[str, Any], path: str) -> DatasetSpec:
         for key in ("path", "manifest"):
+            try:
+                self.paths.check(self.path.parent / raw[key], what=f"dataset {key}", shown=raw[key])
+            except PathPolicyError as exc:
+                raise self.error(f"{path}/{key}", exc.message) from None
             if not (self.path.parent / raw[key]).exists():
                 raise self.error(f"{path}/{key}", f"{raw[key]} not found (paths are relative to the case file)")
         return DatasetSpec(raw["path"], raw["manifest"], raw.get("merkle_root"), line_of(self.positions, path))
