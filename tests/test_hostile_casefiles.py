@@ -251,7 +251,7 @@ def _files_under(path: Path) -> set[Path]:
 def test_hostile_case_file_is_one_named_collection_error(toy: pytest.Pytester, name: str) -> None:
     probe = PROBES[name]
     if probe.ini:
-        (toy.path / "tox.ini").write_text((toy.path / "tox.ini").read_text() + probe.ini + "\n")
+        (toy.path / "tox.ini").write_text((toy.path / "tox.ini").read_text() + "\n" + probe.ini + "\n")
     write_case(toy, "AI-OK.yaml", GOOD)
     case_dir = toy.path / "incident_cases"
     (case_dir / probe.file).write_bytes(probe.build(case_dir))
@@ -279,15 +279,15 @@ def test_a_probe_under_xdist_is_the_same_collection_error(toy: pytest.Pytester) 
 def test_inputs_outside_the_rootdir_run_when_allowed(toy: pytest.Pytester) -> None:
     case_dir = toy.path / "incident_cases"
     case_dir.mkdir(exist_ok=True)
-    (case_dir / "far.yaml").write_bytes(_input_outside(case_dir).replace(b"AI-IR-1", b"AI-IR-FAR"))
+    (case_dir / "far.yaml").write_bytes(_input_outside(case_dir).replace(b"AI-IR-1", b"AI-IR-FAR").replace(b".jsonl}", b".jsonl, field: v}"))
     result = toy.runpytest("--incident-cases", "--incident-allow-outside-root", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)  # one input row and the aggregate
-    (toy.path / "tox.ini").write_text((toy.path / "tox.ini").read_text() + "incident_allow_outside_root = true\n")
+    (toy.path / "tox.ini").write_text((toy.path / "tox.ini").read_text() + "\nincident_allow_outside_root = true\n")
     toy.runpytest("--incident-cases", "-p", "no:cacheprovider").assert_outcomes(passed=2)
 
 
 def test_an_unparsable_limit_setting_is_a_usage_error(toy: pytest.Pytester) -> None:
-    (toy.path / "tox.ini").write_text((toy.path / "tox.ini").read_text() + "incident_max_nesting = lots\n")
+    (toy.path / "tox.ini").write_text((toy.path / "tox.ini").read_text() + "\nincident_max_nesting = lots\n")
     write_case(toy, "AI-OK.yaml", GOOD)
     result = toy.runpytest("--incident-cases")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
