@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from pytest_airecovery.batching import OutputFailure
-from pytest_airecovery.cases.loader import CaseFileError, load_case_file
+from pytest_airecovery.cases.loader import CaseFileError, load_case_file, load_options
 from pytest_airecovery.cases.spec import CaseFile, CaseSpec, CheckSpec
 from pytest_airecovery.checks import Row, Rows, SubjectError, subject_of
-from pytest_airecovery.paths import shown_path
+from pytest_airecovery.paths import path_policy, shown_path
 from pytest_airecovery.render import describe_output, failure_text, native_text, user_traceback
 from pytest_airecovery.session import IncidentSession, ModelUnavailable, incident_session
 
@@ -33,6 +33,7 @@ class IncidentFile(pytest.File):
                 check_lookup=state.registry.get,
                 parsed_cache=state.parsed_cache,
                 transform_lookup=lambda name: _transforms(self.config).get(name),
+                **load_options(self.config),
             )
         except CaseFileError as exc:
             raise self.CollectError(str(exc)) from None
@@ -211,7 +212,10 @@ class CaseItem(pytest.Item):
             except OutputFailure:
                 return None
             digests = recording.short_digests([source.value(row) for row in range(len(source))])
-            recording.write(obtained, ref, digests, outputs)
+            try:
+                recording.write(obtained, ref, digests, outputs, policy=path_policy(self.config))
+            except recording.RecordingError as exc:
+                return f"candidate outputs not written: {exc}"
             self.state.obtained_written.add(key)
         return f"candidate outputs written to {shown_path(obtained, self.config.rootpath)}"
 
@@ -458,7 +462,10 @@ class RecordItem(CaseItem):
         if existing is not None and existing.matches(good, digests, outputs):
             self.outcome_details = {"recording": shown_path(path, self.config.rootpath), "rewritten": False}
             return
-        recording.write(path, good, digests, outputs)
+        try:
+            recording.write(path, good, digests, outputs, policy=path_policy(self.config))
+        except recording.RecordingError as exc:
+            raise CaseFailure(str(exc)) from None
         self.outcome_details = {"recording": shown_path(path, self.config.rootpath), "rewritten": True}
         if self.state.record_mode == "fail":
             verb = "rewrote" if existing is not None else "wrote"

@@ -147,6 +147,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="Write missing or changed known-good recordings of behaviour diffs, and let the tests run on",
     )
+    _add_path_and_limit_options(parser, group)
     # Options that take a value: given spaced, pytest may have read the value as a test path.
     _VALUE_OPTIONS[:] = sorted(
         name
@@ -177,6 +178,21 @@ def _options_that_need_the_ini(config: pytest.Config) -> list[str]:
     if config.getoption("incident_cases"):
         return _VALUE_OPTIONS
     return [name for name in _VALUE_OPTIONS if name not in _GATE_VALUE_OPTIONS]
+
+
+def _add_path_and_limit_options(parser: pytest.Parser, group: Any) -> None:
+    # One path policy (pytest_airecovery.paths) and the case-file size limits (cases.limits):
+    # both modules import nothing heavy.
+    from pytest_airecovery import paths
+    from pytest_airecovery.cases import limits
+
+    group.addoption(
+        paths.ALLOW_OUTSIDE_OPTION, action="store_true", dest=paths.ALLOW_OUTSIDE_DEST, default=False,
+        help=paths.ALLOW_OUTSIDE_HELP,
+    )
+    parser.addini(paths.ALLOW_OUTSIDE_INI, paths.ALLOW_OUTSIDE_HELP, type="bool", default=False)
+    for name, help_text in limits.INI_HELP.items():
+        parser.addini(name, help_text, default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -289,6 +305,22 @@ def _check_report_path(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--incident-report: cannot write {value}: {folder} is not writable")
 
 
+def _case_discovery(config: pytest.Config, roots: list[Path]) -> Any:
+    from pytest_airecovery.cases.discovery import CaseDiscovery
+    from pytest_airecovery.paths import path_policy
+
+    return CaseDiscovery(roots, CASE_FILE_SUFFIXES, path_policy(config))
+
+
+def _check_limit_settings(config: pytest.Config) -> None:
+    from pytest_airecovery.cases.limits import LimitSettingError, limits_from_ini
+
+    try:
+        limits_from_ini(config)
+    except LimitSettingError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
 class IncidentCasesPlugin:
     """The hooks of an ``--incident-cases`` run; registered only when the flag is given."""
 
@@ -300,6 +332,7 @@ class IncidentCasesPlugin:
         _check_model_options(config)
         if not self.is_worker:
             _check_report_path(config)
+        _check_limit_settings(config)
         if config.getoption("incident_cache_clear") and not self.is_worker:
             from pytest_airecovery.cache import clear
             from pytest_airecovery.session import cache_dir
@@ -321,6 +354,7 @@ class IncidentCasesPlugin:
             config.args = [str(p) for p in roots]
         self.explicit = {Path(arg.split("::")[0]).resolve() for arg in config.args}
         self.roots = roots + sorted(p for p in self.explicit if p.is_dir())
+        self.discovery = _case_discovery(config, self.roots)
         self.results: Any = None
         self.report_error = ""
         self.unused_models: list[str] = []
@@ -330,11 +364,23 @@ class IncidentCasesPlugin:
 
             self.results = IncidentResults()
 
+    def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
+        # Symlink loops and second routes to one file under the case roots (cases/discovery.py).
+        return True if self.discovery.ignore(collection_path) else None
+
+    def pytest_collect_directory(self, path: Path) -> None:
+        self.discovery.report_broken_links(path)
+
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
         if file_path.suffix not in CASE_FILE_SUFFIXES:
             return None
         resolved = file_path.resolve()
-        if resolved not in self.explicit and not any(resolved.is_relative_to(root) for root in self.roots):
+        # Under a root by its path (a directory linked in, when the path policy allows it) or
+        # by its real location.
+        routes = (resolved, file_path.absolute())
+        if resolved not in self.explicit and not any(r.is_relative_to(root) for r in routes for root in self.roots):
+            return None
+        if not self.discovery.first_time(file_path):
             return None
         from pytest_airecovery.collect import IncidentFile
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pytest_airecovery.cases.limits import DEFAULT_LIMITS, Limits
 from pytest_airecovery.cases.sources import InlineSource, InputSource, JsonlSource, NpzSource
 from pytest_airecovery.cases.spec import (
     ActionItem,
@@ -24,6 +26,7 @@ from pytest_airecovery.cases.spec import (
     ModelSpec,
 )
 from pytest_airecovery.cases.yamlpos import LoadError, Positions, decode_text, load_json, load_yaml
+from pytest_airecovery.paths import NO_POLICY, PathPolicy, PathPolicyError
 
 SCHEMA_PATH = Path(__file__).with_name("case-file.schema.json")
 CHECK_OPTIONS = ("field", "why")
@@ -76,14 +79,32 @@ def line_of(positions: Positions, path: str) -> int:
 ParsedCache = Any  # object with get(path, digest) -> (data, positions) | None and put(...)
 
 
+def read_bounded(path: Path, shown_as: str, limit: int) -> bytes:
+    """The file's bytes, refusing one larger than ``limit`` before reading it all.
+
+    Reads at most ``limit + 1`` bytes, so a file that grows, a FIFO or a symlink to /dev/zero
+    costs no more than the limit either.
+    """
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(limit + 1)
+    except OSError as exc:
+        raise CaseFileError(shown_as, 1, "", f"cannot read the file: {exc.strerror or exc}") from None
+    if len(raw) > limit:
+        raise CaseFileError(
+            shown_as, 1, "",
+            f"the file is larger than {limit} bytes (raise the ini setting incident_max_case_file_bytes "
+            "if this is intended)",
+        )
+    return raw
+
+
 def parse_and_validate(
-    path: Path, shown_as: str, parsed_cache: ParsedCache | None = None
+    path: Path, shown_as: str, parsed_cache: ParsedCache | None = None, *, limits: Limits | None = None
 ) -> tuple[dict[str, Any], Positions]:
     """Parse a case file and check it against the schema; served from the cache when unchanged."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CaseFileError(shown_as, 1, "", f"cannot read the file: {exc}") from None
+    limits = limits or DEFAULT_LIMITS
+    raw = read_bounded(path, shown_as, limits.case_file_bytes)
     digest = hashlib.sha256(raw).hexdigest()
     if parsed_cache is not None:
         hit = parsed_cache.get(str(path), digest)
@@ -92,14 +113,15 @@ def parse_and_validate(
     try:
         text = decode_text(raw)
         if path.suffix == ".json":
-            data, positions = load_json(text)
+            data, positions = load_json(text, limits)
         else:
-            data, positions = load_yaml(text)
+            data, positions = load_yaml(text, limits)
     except LoadError as exc:
         raise CaseFileError(shown_as, exc.line, field_name(exc.field), exc.message) from None
     if not isinstance(data, dict):
         raise CaseFileError(shown_as, 1, "", f"expected a mapping at the top level, got {type(data).__name__}")
     _raise_schema_errors(data, positions, shown_as)
+    _raise_bad_timestamps(data, positions, shown_as)
     if parsed_cache is not None:
         parsed_cache.put(str(path), digest, data, positions)
     return data, positions
@@ -113,11 +135,64 @@ def _raise_schema_errors(data: dict[str, Any], positions: Positions, shown_as: s
         return
     best = jsonschema.exceptions.best_match(errors)
     path = "/".join(str(part) for part in best.absolute_path)
-    message = _required_alternatives(best) or best.message
+    message = _required_alternatives(best) or _single_line(best) or best.message
     if len(message) > 300:
         message = message[:297] + "..."
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     raise CaseFileError(shown_as, line_of(positions, path), field_name(path) or "(top level)", message + more)
+
+
+def _single_line(error: Any) -> str | None:
+    """Plain words for the schema's "no line breaks" rule (identifiers are single-line)."""
+    if error.validator == "not" and error.validator_value == {"pattern": "[\\r\\n]"}:
+        return f"{error.instance!r} spans several lines; identifiers are a single line"
+    return None
+
+
+TIMESTAMP_FIELDS = ("detected_at", "resolved_at")
+
+
+# The schema's timestamp shape, with its parts captured so each can be range-checked. ASCII
+# digits only: Python's \d also matches other scripts' digits, which int() would accept.
+_TIMESTAMP = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?"
+    r"(?:Z|[+-]([0-9]{2}):?([0-9]{2}))?)?"
+)
+
+
+def check_timestamp(value: str) -> None:
+    """Raise ValueError unless ``value`` is a real date and time (not ``2026-13-45T99:99:99Z``).
+
+    Parsed by hand rather than by ``datetime.fromisoformat``, which on Python 3.10 rejects the
+    ``Z`` suffix the schema allows.
+    """
+    from datetime import datetime
+
+    match = _TIMESTAMP.fullmatch(value)
+    if match is None:
+        raise ValueError("not an ISO 8601 date and time")
+    year, month, day, hour, minute, second, off_hours, off_minutes = (
+        int(part) if part is not None else 0 for part in match.groups()
+    )
+    datetime(year, month, day, hour, minute, second)
+    if off_hours > 23 or off_minutes > 59:
+        raise ValueError("the UTC offset must be at most 23:59")
+
+
+def _raise_bad_timestamps(data: dict[str, Any], positions: Positions, shown_as: str) -> None:
+    """The schema checks the shape of a timestamp; this checks it is a real date and time."""
+    incident = data.get("incident", {})
+    for name in TIMESTAMP_FIELDS:
+        value = incident.get(name)
+        if not isinstance(value, str):
+            continue
+        try:
+            check_timestamp(value)
+        except ValueError as exc:
+            raise CaseFileError(
+                shown_as, line_of(positions, f"incident/{name}"), f"incident.{name}",
+                f"{value!r} is not a valid date and time ({exc})",
+            ) from None
 
 
 def _required_alternatives(error: Any) -> str | None:
@@ -138,11 +213,28 @@ def load_case_file(
     check_lookup: Callable[[str], Any],
     parsed_cache: ParsedCache | None = None,
     transform_lookup: Callable[[str], Any] | None = None,
+    limits: Limits | None = None,
+    paths: PathPolicy | None = None,
 ) -> CaseFile:
-    data, positions = parse_and_validate(path, shown_as, parsed_cache)
+    """Load, validate and type one case file.
+
+    ``limits`` bound sizes (defaults when omitted); ``paths`` is the run's path policy, which
+    input files must satisfy (``None``: no rootdir check, as for the CLI given explicit files).
+    """
+    data, positions = parse_and_validate(path, shown_as, parsed_cache, limits=limits)
     builder = _SpecBuilder(path, shown_as, positions, check_lookup)
     builder.transform_lookup = transform_lookup
+    builder.limits = limits or DEFAULT_LIMITS
+    builder.paths = paths or NO_POLICY
     return builder.case_file(data)
+
+
+def load_options(config: Any) -> dict[str, Any]:
+    """``limits`` and ``paths`` keyword arguments of :func:`load_case_file` for a pytest run."""
+    from pytest_airecovery.cases.limits import limits_from_ini
+    from pytest_airecovery.paths import path_policy
+
+    return {"limits": limits_from_ini(config), "paths": path_policy(config)}
 
 
 class _SpecBuilder:
@@ -154,6 +246,8 @@ class _SpecBuilder:
         self.positions = positions
         self.check_lookup = check_lookup
         self.transform_lookup: Callable[[str], Any] | None = None
+        self.limits = DEFAULT_LIMITS
+        self.paths = NO_POLICY
 
     def error(self, path: str, message: str) -> CaseFileError:
         return CaseFileError(self.shown_as, line_of(self.positions, path), field_name(path), message)
@@ -200,6 +294,10 @@ class _SpecBuilder:
 
     def dataset(self, raw: dict[str, Any], path: str) -> DatasetSpec:
         for key in ("path", "manifest"):
+            try:
+                self.paths.check(self.path.parent / raw[key], what=f"dataset {key}", shown=raw[key])
+            except PathPolicyError as exc:
+                raise self.error(f"{path}/{key}", exc.message) from None
             if not (self.path.parent / raw[key]).exists():
                 raise self.error(f"{path}/{key}", f"{raw[key]} not found (paths are relative to the case file)")
         return DatasetSpec(raw["path"], raw["manifest"], raw.get("merkle_root"), line_of(self.positions, path))
@@ -262,18 +360,24 @@ class _SpecBuilder:
         return InlineSource(values, columns)
 
     def file_inputs(self, spec: dict[str, Any], path: str) -> InputSource:
-        data_path = (self.path.parent / spec["file"]).resolve()
         shown = spec["file"]
+        try:
+            data_path = self.paths.check(self.path.parent / shown, what="input file", shown=shown)
+        except PathPolicyError as exc:
+            raise self.error(f"{path}/file", exc.message) from None
+        if data_path == self.path.resolve():
+            raise self.error(f"{path}/file", f"input file {shown} is this case file itself")
         if not data_path.is_file():
             raise self.error(f"{path}/file", f"input file {shown} not found (looked at {data_path})")
+        input_bytes = self.limits.input_bytes
         try:
             if data_path.suffix == ".npz":
                 if "field" in spec:
                     raise self.error(f"{path}/field", "`field` is for .jsonl files; use `key` for .npz")
-                return NpzSource(data_path, spec.get("key"), spec.get("limit"), shown)
+                return NpzSource(data_path, spec.get("key"), spec.get("limit"), shown, max_bytes=input_bytes)
             if "key" in spec:
                 raise self.error(f"{path}/key", "`key` is for .npz files; use `field` for .jsonl")
-            return JsonlSource(data_path, spec.get("field"), spec.get("limit"), shown)
+            return JsonlSource(data_path, spec.get("field"), spec.get("limit"), shown, max_bytes=input_bytes)
         except LoadError as exc:
             sub = exc.field.partition(".")[2]
             raise self.error(f"{path}/{sub}" if sub else path, exc.message) from None

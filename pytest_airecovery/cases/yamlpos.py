@@ -12,11 +12,16 @@ Positions are keyed by path strings such as ``"cases/3/expect/0"`` so they survi
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+
+from pytest_airecovery.cases.limits import DEFAULT_LIMITS, Limits
 
 # How many nodes aliases may add by re-use before we call it an alias bomb. Legitimate anchors
 # (shared defaults, merge keys) stay far below this; "billion laughs" files exceed it at once.
-ALIAS_EXPANSION_BUDGET = 100_000
+ALIAS_EXPANSION_BUDGET = DEFAULT_LIMITS.alias_nodes
+# JSON strings (skipped whole) and brackets: enough to measure nesting without parsing.
+_JSON_NESTING_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 _STR = "tag:yaml.org,2002:str"
 _SEQ = "tag:yaml.org,2002:seq"
@@ -55,7 +60,7 @@ def decode_text(raw: bytes) -> str:
         ) from None
 
 
-def load_yaml(text: str) -> tuple[Any, Positions]:
+def load_yaml(text: str, limits: Limits = DEFAULT_LIMITS) -> tuple[Any, Positions]:
     import yaml
 
     node, loader = _compose(text, getattr(yaml, "CSafeLoader", yaml.SafeLoader))
@@ -65,7 +70,7 @@ def load_yaml(text: str) -> tuple[Any, Positions]:
         node, loader = _compose(text, yaml.SafeLoader)
     if node is None:
         raise LoadError("the file is empty")
-    builder = _Builder(loader)
+    builder = _Builder(loader, limits)
     positions: Positions = {"": node.start_mark.line + 1}
     value = builder.build(node, "", positions)
     return value, positions
@@ -83,12 +88,18 @@ def _compose(text: str, loader_cls: Any) -> tuple[Any, Any]:
         raise LoadError(f"invalid YAML: {exc.problem or exc}", line) from None
     except yaml.YAMLError as exc:
         raise LoadError(f"invalid YAML: {exc}") from None
+    except RecursionError:
+        # Only the pure-Python composer recurses per level; libyaml stops at its own depth.
+        raise LoadError("invalid YAML: mappings and lists nested too deeply", _deepest_line(text)) from None
     finally:
         loader.dispose()
     return node, loader
 
 
-def load_json(text: str) -> tuple[Any, Positions]:
+def load_json(text: str, limits: Limits = DEFAULT_LIMITS) -> tuple[Any, Positions]:
+    # json's C scanner recurses per level: measure the depth first, so a file of ten thousand
+    # brackets is a clear error with its line instead of a RecursionError.
+    check_json_nesting(text, limits.nesting)
     seen_dupes: list[str] = []
 
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -107,6 +118,49 @@ def load_json(text: str) -> tuple[Any, Positions]:
     if seen_dupes:
         raise LoadError(f"duplicate key {seen_dupes[0]!r}", 1, seen_dupes[0])
     return value, positions
+
+
+def check_json_nesting(text: str, limit: int) -> None:
+    """Raise LoadError at the line where JSON text nests deeper than ``limit`` levels."""
+    depth = 0
+    for match in _JSON_NESTING_TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > limit:
+                line = text.count("\n", 0, match.start()) + 1
+                raise LoadError(_nesting_message(limit), line)
+        elif token in "]}":
+            depth -= 1
+
+
+def _outer(path: str, parts: int = 6) -> str:
+    """The first few steps of a very deep path: enough to find it, short enough to read."""
+    steps = path.split("/")
+    return path if len(steps) <= parts else "/".join(steps[:parts])
+
+
+def _nesting_message(limit: int) -> str:
+    return (
+        f"mappings and lists nested more than {limit} levels deep "
+        "(raise the ini setting incident_max_nesting if this is intended)"
+    )
+
+
+def _deepest_line(text: str) -> int:
+    """Line of the first flow bracket at the deepest level (best effort, for an error message)."""
+    depth = best = 0
+    line = best_line = 1
+    for index, char in enumerate(text):
+        if char == "\n":
+            line += 1
+        elif char in "[{":
+            depth += 1
+            if depth > best:
+                best, best_line = depth, line
+        elif char in "]}":
+            depth -= 1
+    return best_line
 
 
 def json_positions(text: str) -> Positions:
@@ -143,31 +197,47 @@ def json_positions(text: str) -> Positions:
 
 
 class _Builder:
-    """Turns a composed node graph into plain values, recording positions as it goes."""
+    """Turns a composed node graph into plain values, recording positions as it goes.
 
-    def __init__(self, loader: Any) -> None:
+    Composing is cheap even for a bomb (an alias is one shared node); building is where aliases
+    multiply. So the builder counts what re-use adds, nodes and scalar text alike, and stops at
+    the budget: a bomb of one long string costs as much as a bomb of many nodes.
+    """
+
+    def __init__(self, loader: Any, limits: Limits = DEFAULT_LIMITS) -> None:
         self._loader = loader
+        self._limits = limits
         self._in_progress: set[int] = set()
         self._built_once: set[int] = set()
-        self._alias_budget = ALIAS_EXPANSION_BUDGET
+        self._alias_budget = limits.alias_nodes
+        self._alias_bytes = limits.alias_bytes
+        self._reuse_depth = 0  # > 0 while building a node a second (third, ...) time
+        self._depth = 0
 
     def build(self, node: Any, path: str, positions: Positions) -> Any:
         key = id(node)
         if key in self._in_progress:
             raise LoadError("recursive YAML alias", node.start_mark.line + 1, path)
-        if key in self._built_once and node.id != "scalar":
-            self._alias_budget -= _count_nodes(node)
+        reused = key in self._built_once
+        if reused and node.id != "scalar":
+            self._alias_budget -= _count_nodes(node, self._limits.alias_nodes)
             if self._alias_budget < 0:
                 raise LoadError(
-                    f"YAML aliases expand to more than {ALIAS_EXPANSION_BUDGET} nodes "
+                    f"YAML aliases expand to more than {self._limits.alias_nodes} nodes "
                     "(an alias bomb?)",
                     node.start_mark.line + 1,
                     path,
                 )
         self._built_once.add(key)
         if node.id == "scalar":
+            if reused or self._reuse_depth:
+                self._spend_alias_bytes(node, path)
             return self._scalar(node, path)
+        if self._depth >= self._limits.nesting:
+            raise LoadError(_nesting_message(self._limits.nesting), node.start_mark.line + 1, _outer(path))
         self._in_progress.add(key)
+        self._depth += 1
+        self._reuse_depth += reused
         try:
             if node.id == "sequence":
                 if node.tag != _SEQ:
@@ -178,6 +248,18 @@ class _Builder:
             return self._mapping(node, path, positions)
         finally:
             self._in_progress.discard(key)
+            self._depth -= 1
+            self._reuse_depth -= reused
+
+    def _spend_alias_bytes(self, node: Any, path: str) -> None:
+        self._alias_bytes -= len(node.value) + 1
+        if self._alias_bytes < 0:
+            raise LoadError(
+                f"YAML aliases expand to more than {self._limits.alias_bytes} bytes of text "
+                "(an alias bomb?)",
+                node.start_mark.line + 1,
+                path,
+            )
 
     def _sequence(self, node: Any, path: str, positions: Positions) -> list[Any]:
         prefix = f"{path}/" if path else ""
@@ -200,6 +282,8 @@ class _Builder:
                 raise LoadError(
                     "mapping keys must be plain scalars", key_node.start_mark.line + 1, path
                 )
+            if self._reuse_depth:
+                self._spend_alias_bytes(key_node, path)
             key = self._scalar(key_node, path)
             key = key if isinstance(key, str) else _key_text(key)
             if key in out:
@@ -250,15 +334,13 @@ def _key_text(key: Any) -> str:
     return str(key)
 
 
-def _count_nodes(node: Any) -> int:
+def _count_nodes(node: Any, budget: int) -> int:
     total = 0
     stack = [node]
-    seen_here = 0
     while stack:
         current = stack.pop()
         total += 1
-        seen_here += 1
-        if seen_here > ALIAS_EXPANSION_BUDGET + 1:
+        if total > budget + 1:
             break
         if current.id == "sequence":
             stack.extend(current.value)

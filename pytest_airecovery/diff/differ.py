@@ -19,6 +19,7 @@ import pytest
 
 from pytest_airecovery.changes import FailedOutput
 from pytest_airecovery.diff.result import BehaviourDiff
+from pytest_airecovery.paths import path_policy
 
 MARKER = "incident_diff"
 RECORDINGS_DIR = "recordings"
@@ -312,7 +313,10 @@ class Differ:
             obtained = recording.obtained_path(recorded)
 
             def write_obtained(_: BehaviourDiff) -> str:
-                recording.write(obtained, cand.ref, digests, cand_runs[0])
+                try:
+                    recording.write(obtained, cand.ref, digests, cand_runs[0], policy=path_policy(self.config))
+                except recording.RecordingError as exc:
+                    return f"candidate outputs not written: {exc}"
                 return f"candidate outputs written to {self._shown(obtained)}"
 
             diff.on_failure.append(write_obtained)
@@ -351,7 +355,10 @@ class Differ:
             except recording.RecordingError:
                 existing = None
             if existing is None or not existing.matches(good.ref, digests, live):
-                recording.write(path, good.ref, digests, live)
+                try:
+                    recording.write(path, good.ref, digests, live, policy=path_policy(self.config))
+                except recording.RecordingError as exc:
+                    _fail(str(exc))
                 if mode == "fail":
                     verb = "rewrote" if existed else "wrote"
                     _fail(

@@ -14,7 +14,10 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_airecovery.paths import PathPolicy
 
 FORMAT_VERSION = 1
 KIND = "pytest-airecovery known-good recording"
@@ -46,22 +49,51 @@ def short_digests(values: list[Any]) -> list[str]:
 
 
 def read(path: Path) -> Recording:
+    """Parse a recording; any damage is a RecordingError naming ``file:line`` and why."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        head = json.loads(lines[0]) if lines else None
-        rows = [json.loads(line) for line in lines[1:] if line.strip()]
+        text = path.read_text(encoding="utf-8")
     except (OSError, ValueError) as exc:
-        raise RecordingError(f"recording {path} is unreadable ({exc}); {RERECORD_HINT}") from None
+        raise RecordingError(f"recording {path} is unreadable ({_why(exc)}); {RERECORD_HINT}") from None
+    lines = text.splitlines()
+    head = _json_line(path, lines, 1) if lines else None
     if not isinstance(head, dict) or head.get("kind") != KIND:
-        raise RecordingError(f"{path} is not a known-good recording; {RERECORD_HINT}")
+        raise RecordingError(f"{path}:1: not a known-good recording; {RERECORD_HINT}")
     if head.get("format") != FORMAT_VERSION:
         raise RecordingError(
-            f"recording {path} was written in format version {head.get('format')!r}; this version of "
+            f"{path}:1: the recording was written in format version {head.get('format')!r}; this version of "
             f"pytest-airecovery reads format {FORMAT_VERSION}: {RERECORD_HINT}"
         )
-    if not all(isinstance(row, dict) and {"input", "output"} <= set(row) for row in rows):
-        raise RecordingError(f"recording {path} is damaged (a line lacks input or output); {RERECORD_HINT}")
-    return Recording(path, str(head.get("model", "")), [str(r["input"]) for r in rows], [_revive(r["output"]) for r in rows])
+    digests: list[str] = []
+    outputs: list[Any] = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        row = _json_line(path, lines, number)
+        if not isinstance(row, dict) or not {"input", "output"} <= set(row) or not isinstance(row["input"], str):
+            raise RecordingError(f"{path}:{number}: damaged recording (a line lacks input or output); {RERECORD_HINT}")
+        digests.append(row["input"])
+        outputs.append(_revive(row["output"]))
+    declared = head.get("inputs")
+    if isinstance(declared, int) and declared != len(outputs):
+        # A file cut short (an interrupted copy, a bad merge) must not replay part of a run.
+        raise RecordingError(
+            f"{path}:{len(lines)}: damaged recording (the header says {declared} outputs, the file holds "
+            f"{len(outputs)}); {RERECORD_HINT}"
+        )
+    return Recording(path, str(head.get("model", "")), digests, outputs)
+
+
+def _json_line(path: Path, lines: list[str], number: int) -> Any:
+    try:
+        return json.loads(lines[number - 1])
+    except RecursionError:
+        raise RecordingError(f"{path}:{number}: damaged recording (JSON nested too deeply); {RERECORD_HINT}") from None
+    except ValueError as exc:
+        raise RecordingError(f"{path}:{number}: damaged recording (not JSON: {exc}); {RERECORD_HINT}") from None
+
+
+def _why(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
 
 
 def render_text(model: str, digests: list[str], outputs: list[Any]) -> str:
@@ -72,10 +104,25 @@ def render_text(model: str, digests: list[str], outputs: list[Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(path: Path, model: str, digests: list[str], outputs: list[Any]) -> None:
-    from pytest_airecovery.cache import write_atomic
+def write(path: Path, model: str, digests: list[str], outputs: list[Any], *, policy: PathPolicy) -> None:
+    """Write a recording atomically where the run's path policy allows it.
 
-    write_atomic(path, render_text(model, digests, outputs))
+    The policy is required: a ``recordings`` directory that is a symlink to somewhere outside the
+    repository must not turn ``--incident-record-all`` into a write there.
+    """
+    from pytest_airecovery.cache import write_atomic
+    from pytest_airecovery.paths import PathPolicyError
+
+    try:
+        policy.check(path, what="recording")
+    except PathPolicyError as exc:
+        raise RecordingError(f"cannot write the recording: {exc.message}") from None
+    try:
+        write_atomic(path, render_text(model, digests, outputs))
+    except OSError as exc:
+        raise RecordingError(
+            f"cannot write the recording {path}: {_why(exc)} (is the directory read-only?)"
+        ) from None
 
 
 def obtained_path(path: Path) -> Path:
