@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pytest_airecovery.models import Model, sha256_file
 from pytest_airecovery.models.http_transport import (
     DEFAULT_DEADLINE,
     DEFAULT_MAX_BODY_BYTES,
@@ -41,7 +42,6 @@ from pytest_airecovery.models.http_transport import (
     UrlError,
     redact_url,
 )
-from pytest_airecovery.models import Model, sha256_file
 
 __all__ = [
     "ArtifactUnavailable",

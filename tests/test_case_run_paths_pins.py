@@ -140,8 +140,8 @@ def test_pin_forms_and_declared_digests() -> None:
         assert Model(list, fingerprint=fingerprint).pinned_sha256 is None
 
 
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import given
+from hypothesis import strategies as st
 
 _NAME = st.text(st.characters(codec="ascii", categories=("L", "N")) | st.sampled_from("._-"), min_size=1, max_size=12)
 

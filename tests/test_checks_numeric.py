@@ -25,8 +25,8 @@ from pytest_airecovery.checks import (
     same_label,
     validate_argument,
 )
-from pytest_airecovery.diff import diff_outputs
 from pytest_airecovery.compare import Tolerance, compare, outside_bounds
+from pytest_airecovery.diff import diff_outputs
 from pytest_airecovery.diff.render import summary_lines
 
 

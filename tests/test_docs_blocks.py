@@ -17,7 +17,7 @@ def blocks(path: Path, language: str) -> list[tuple[int, str]]:
     """``(line, code)`` of every fenced block of ``language`` in ``path``."""
     text = path.read_text(encoding="utf-8")
     found = []
-    for match in re.finditer(rf"^```{language}\n(.*?)^```", text, flags=re.S | re.M):
+    for match in re.finditer(rf"^```{language}\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE):
         found.append((text[: match.start()].count("\n") + 1, match.group(1)))
     return found
 

@@ -259,8 +259,8 @@ def test_longest_true_run() -> None:
 
 # --- quantile intervals (order statistics, exact binomial ranks) against scipy ---
 
-from pytest_airecovery.gates.bands import binomial_band, side_runs, slo_runs, wilson_limits  # noqa: E402
-from pytest_airecovery.gates.quantiles import (  # noqa: E402
+from pytest_airecovery.gates.bands import binomial_band, side_runs, slo_runs, wilson_limits
+from pytest_airecovery.gates.quantiles import (
     binomial_cdf,
     compare_quantiles,
     min_samples_for,
@@ -268,7 +268,7 @@ from pytest_airecovery.gates.quantiles import (  # noqa: E402
     order_statistic_ranks,
     quantile_interval,
 )
-from pytest_airecovery.gates.stats import two_proportion_test  # noqa: E402
+from pytest_airecovery.gates.stats import two_proportion_test
 
 
 @pytest.mark.parametrize(("trials", "probability"), [(0, 0.3), (1, 0.5), (37, 0.9), (5000, 0.01)])

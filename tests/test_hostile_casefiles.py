@@ -64,9 +64,9 @@ def _deep_json(_: Path) -> bytes:
 
 def _npz_member(name: str, header: dict[str, object], data: bytes) -> tuple[str, bytes]:
     """An .npy member with a header of our choosing (numpy would never write a lying one)."""
-    from numpy.lib import format as npy_format
-
     import io
+
+    from numpy.lib import format as npy_format
 
     buffer = io.BytesIO()
     npy_format.write_array_header_1_0(buffer, header)
@@ -86,12 +86,14 @@ def _zip_bomb(case_dir: Path) -> bytes:
     path.parent.mkdir(parents=True, exist_ok=True)
     header = {"descr": "|u1", "fortran_order": False, "shape": (64 * MIB,)}
     name, head = _npz_member("x", header, b"")
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        with archive.open(name, "w", force_zip64=True) as member:
-            member.write(head)
-            chunk = bytes(MIB)
-            for _ in range(64):
-                member.write(chunk)
+    with (
+        zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        archive.open(name, "w", force_zip64=True) as member,
+    ):
+        member.write(head)
+        chunk = bytes(MIB)
+        for _ in range(64):
+            member.write(chunk)
     return _with_inputs("{file: inputs/bomb.npz, key: x}")
 
 
@@ -301,7 +303,7 @@ def _peak_bytes(action: Callable[[], object]) -> int:
     tracemalloc.start()
     try:
         action()
-    except Exception:  # noqa: BLE001 - each probe is expected to fail; we measure what it cost
+    except Exception:  # noqa: BLE001, S110 - each probe is expected to fail; we measure what it cost
         pass
     finally:
         _, peak = tracemalloc.get_traced_memory()
@@ -362,8 +364,8 @@ def test_npz_damaged_after_collection_is_a_named_error_when_rows_are_read(tmp_pa
 
 
 def test_case_file_reads_stop_at_the_size_limit(tmp_path: Path) -> None:
-    from pytest_airecovery.cases.loader import CaseFileError, parse_and_validate
     from pytest_airecovery.cases.limits import Limits
+    from pytest_airecovery.cases.loader import CaseFileError, parse_and_validate
 
     endless = tmp_path / "endless.yaml"
     endless.symlink_to("/dev/zero")  # a read_bytes() here would never return

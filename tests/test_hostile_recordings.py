@@ -22,8 +22,10 @@ def test_record_all_does_not_follow_a_recordings_symlink_out_of_the_rootdir(
     result = toy.runpytest("--incident-cases", "--incident-record-all")
     result.assert_outcomes(passed=5, failed=2)  # the two [record] items
     result.stdout.fnmatch_lines(
-        ["*cannot write the recording: recording *recordings/AI-1/no-flips.jsonl (really *elsewhere*) "
-         "is outside the rootdir*--incident-allow-outside-root*"]
+        [
+            ("*cannot write the recording: recording *recordings/AI-1/no-flips.jsonl (really *elsewhere*) "
+            "is outside the rootdir*--incident-allow-outside-root*")
+        ]
     )
     assert list(elsewhere.rglob("*")) == []  # nothing written outside
     assert "Traceback" not in result.stdout.str()

@@ -21,8 +21,8 @@ import pytest
 
 from pytest_airecovery.demo_server import DemoServer, FaultPlan
 from pytest_airecovery.http_model import HttpModelError, openai_chat_model
-from pytest_airecovery.models.http_transport import UrlError
 from pytest_airecovery.models import Model
+from pytest_airecovery.models.http_transport import UrlError
 
 MODEL_NAME = "echo@v1"
 SECRET = "sk-never-elsewhere"

@@ -67,7 +67,7 @@ cases:
 
 def readme_loader() -> str:
     """The README's Python block that defines the loader hook."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
     loaders = [block for block in blocks if "def pytest_airecovery_load_model" in block]
     assert len(loaders) == 1, "the README shows exactly one loader"
     return loaders[0]

@@ -342,8 +342,8 @@ def read_manifest(path: str) -> Manifest:
                              f"trailer says {trailer.get('count')} entries, found {len(entries)}"))
         if trailer.get("merkle_root") != root:
             problems.append(("root-mismatch",
-                             f"trailer root {trailer.get('merkle_root')} but header and entries "
-                             f"give {root}"))
+                             (f"trailer root {trailer.get('merkle_root')} but header and entries "
+                              f"give {root}")))
     if problems:
         raise ManifestTamperedError(path, _dedupe(problems))
     return Manifest(path, spec, entries, root, page_size)

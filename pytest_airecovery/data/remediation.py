@@ -216,7 +216,7 @@ def _write_npz(dataset: str, spec: SourceSpec, removed: set[str], out_file: str)
     id_strings = [str(v) for v in ids.tolist()]
     keep = np.array([item_id not in removed for item_id in id_strings], dtype=bool)
     _check_all_found(removed, set(id_strings) & removed, dataset)
-    out = {key: (value[keep] if value.ndim >= 1 and len(value) == count else value)
+    out: dict[str, Any] = {key: (value[keep] if value.ndim >= 1 and len(value) == count else value)
            for key, value in arrays.items() if key != spec.id_field}
     out["ids"] = ids[keep]  # original ids, so the cleaned manifest lines up with the old one
     with open(out_file, "wb") as handle:

@@ -19,8 +19,8 @@ from pytest_airecovery.gates.compare import (
     SCATTERED_SHARE_LIMIT,
     SLO_SHARE_MARGIN,
     Comparison,
-    SloShare,
     Side,
+    SloShare,
     compare_continuous,
     is_worse,
     proportion_band,
@@ -386,7 +386,7 @@ def stable_operation(context: GateContext, metric: str | None) -> Verdict:
             f"required {format_duration(phase.min_duration)}{restarted}",
             **evidence,
         )
-    spec, cand = samples.spec, samples.candidate_values
+    spec = samples.spec
     has_slo = spec.slo_min is not None or spec.slo_max is not None
     if not has_slo and config.baseline_window is None:
         return inconclusive(
