@@ -449,7 +449,7 @@ class IncidentCasesPlugin:
         Read from the case files themselves (the parsed cache makes it cheap), because under
         xdist the controller has collected nothing.
         """
-        from pytest_airecovery.cases.loader import CaseFileError, load_case_file
+        from pytest_airecovery.cases.loader import CaseFileError, load_case_file, load_options
         from pytest_airecovery.pir.coverage import uncovered_action_items
         from pytest_airecovery.session import incident_session
 
@@ -463,11 +463,19 @@ class IncidentCasesPlugin:
                         shown_as=nodeid,
                         check_lookup=state.registry.get,
                         parsed_cache=state.parsed_cache,
+                        **load_options(self.config),
                     )
                 )
             except CaseFileError:
                 continue  # already reported as this file's collection error
-        return uncovered_action_items(case_files, self.results.passing_cases())
+        # A `pin:` entry is verified only by a passed [catches] test (it loads and hashes both models).
+        catches_passed = {
+            (incident, case)
+            for incident, entry in self.results.incidents.items()
+            for case, catch in entry.catches.items()
+            if catch.get("outcome") == "passed"
+        }
+        return uncovered_action_items(case_files, self.results.passing_cases(), catches_passed)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.results is None or not (self.results.incidents or self.results.collection_errors):

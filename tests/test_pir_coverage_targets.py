@@ -212,3 +212,13 @@ def test_validate_verifies_the_data_only_when_asked(tmp_path: Path, capsys: pyte
     assert status == 1 and "error: datasets: data/train.jsonl differs from data/train.manifest.jsonl" in lines[0]
 
 
+
+
+def test_the_run_summary_counts_a_pin_once_the_catches_test_passed(toy: pytest.Pytester) -> None:
+    _project(toy.path, covered_by='[labels, "pin:known_good", "pin:known_bad"]')
+    plain = toy.runpytest("--incident-cases")
+    plain.assert_outcomes(passed=4)
+    plain.stdout.fnmatch_lines(["*action items no passing case covers:*", "*not verified in this run: pin:known_good*"])
+    proved = toy.runpytest("--incident-cases", "--incident-verify-catches")
+    proved.assert_outcomes(passed=5)
+    assert "action items no passing case covers" not in proved.stdout.str()

@@ -48,7 +48,7 @@ def record_mode(config: pytest.Config) -> str | None:
 
 
 def load_case_file(config: pytest.Config, path: str | Path) -> Any:
-    from pytest_airecovery.cases.loader import CaseFileError
+    from pytest_airecovery.cases.loader import CaseFileError, load_options
     from pytest_airecovery.cases.loader import load_case_file as load
 
     resolved = (config.rootpath / path).resolve()
@@ -57,7 +57,11 @@ def load_case_file(config: pytest.Config, path: str | Path) -> Any:
         state = _state(config)
         try:
             cache[resolved] = load(
-                resolved, shown_as=str(path), check_lookup=state.registry.get, parsed_cache=state.parsed_cache
+                resolved,
+                shown_as=str(path),
+                check_lookup=state.registry.get,
+                parsed_cache=state.parsed_cache,
+                **load_options(config),
             )
         except (CaseFileError, OSError) as exc:
             _fail(f"cannot load case file {path}: {exc}")
