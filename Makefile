@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup-demo setup-test
+.PHONY: demo test lint setup-demo setup-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,3 +22,9 @@ demo: setup-demo
 # The test suite, on two workers.
 test: setup-test
 	$(BIN)/python -m pytest -n 2
+
+# Lint and type checks CI enforces: ruff (its default rules) and mypy on the package.
+lint: setup-test
+	$(BIN)/python -m pip install --quiet -e ".[lint]"
+	$(BIN)/ruff check .
+	$(BIN)/mypy pytest_airecovery

@@ -293,7 +293,17 @@ def _check_report_path(config: pytest.Config) -> None:
     value = config.getoption("incident_report")
     if not value:
         return
+    from pytest_airecovery.paths import PathPolicyError, path_policy
+
     target = Path(value)
+    try:
+        path_policy(config).check(
+            target if target.is_absolute() else config.invocation_params.dir / target,
+            what="--incident-report path",
+            shown=value,
+        )
+    except PathPolicyError as exc:
+        raise pytest.UsageError(exc.message) from None
     if target.is_dir():
         raise pytest.UsageError(f"--incident-report: cannot write {value}: it is a directory")
     folder = target.parent

@@ -291,7 +291,11 @@ class IncidentSession:
     def _shown(self, path: str | None) -> str:
         from pytest_airecovery.paths import shown_path
 
-        return shown_path(path, self.config.rootpath) if path else "(none)"
+        if not path:
+            return "(none)"
+        if "://" in path:  # a served model's artifact URL is no file path
+            return path
+        return shown_path(path, self.config.rootpath)
 
 
 def _verify_datasets(case_file: Any) -> str | None:

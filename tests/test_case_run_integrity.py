@@ -133,7 +133,7 @@ def test_corrupted_parsed_case_cache_is_not_a_traceback(toy: pytest.Pytester) ->
     toy.runpytest("--incident-cases").assert_outcomes(passed=4)
 
 
-def _truncated_npz(path: Path) -> None:
+def _npz(path: Path) -> None:
     import io
     import zipfile
 
@@ -141,14 +141,26 @@ def _truncated_npz(path: Path) -> None:
 
     member = io.BytesIO()
     np.lib.format.write_array(member, np.arange(40, dtype=np.int64).reshape(4, 10))
-    data = member.getvalue()
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
-        # The header says 4 rows; the data stops after the header.
-        archive.writestr("x.npy", data[: len(data) - 300])
+        archive.writestr("x.npy", member.getvalue())
+
+
+# Collection reads and checks the whole file, so the damage is done once collection is over: the
+# batch that reads it at run time then meets a CRC error.
+DAMAGE_AFTER_COLLECTION = """
+
+def pytest_collection_finish(session):
+    path = session.config.rootpath / "incident_cases" / "bad.npz"
+    raw = bytearray(path.read_bytes())
+    raw[raw.rindex((39).to_bytes(8, "little"))] ^= 0xFF
+    path.write_bytes(bytes(raw))
+"""
 
 
 def test_broken_input_file_fails_only_its_own_cases(toy: pytest.Pytester) -> None:
-    _truncated_npz(toy.path / "incident_cases" / "bad.npz")
+    _npz(toy.path / "incident_cases" / "bad.npz")
+    conftest = toy.path / "conftest.py"
+    conftest.write_text(conftest.read_text(encoding="utf-8") + DAMAGE_AFTER_COLLECTION, encoding="utf-8")
     write_case(toy, "good.yaml", toy_case_file("AI-IR-G"))
     bad = toy_case_file("AI-IR-B").replace("inputs: [1, 2, 3]", "inputs: {file: bad.npz, key: x}")
     write_case(toy, "bad.yaml", bad.replace("- not_label: 7", "- label: 0"))

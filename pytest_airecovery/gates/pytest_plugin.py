@@ -83,11 +83,15 @@ class GatePlugin:
         path = path if path.is_absolute() else invocation / path
         if not self.is_worker:
             from pytest_airecovery.gates.report import OutputError, check_writable
+            from pytest_airecovery.paths import PathPolicyError, path_policy
 
+            flag = "--" + dest.replace("_", "-")
             try:
+                path_policy(config).check(path, what=f"{flag} path", shown=str(value))
                 check_writable(path)
+            except PathPolicyError as error:
+                raise pytest.UsageError(error.message) from None
             except OutputError as error:
-                flag = "--" + dest.replace("_", "-")
                 raise pytest.UsageError(f"{flag} {value}: {error}") from None
         return path
 
