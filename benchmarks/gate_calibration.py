@@ -18,9 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from gate_simulator import REGRESSION_SHAPES, format_table, run_calibration  # noqa: E402
+from gate_simulator import REGRESSION_SHAPES, format_table, run_calibration
 
-from pytest_airecovery.gates.phases import parse_gate_config  # noqa: E402
+from pytest_airecovery.gates.phases import parse_gate_config
 
 
 def main() -> int:

@@ -211,3 +211,27 @@ def test_affirmed_keeps_length_and_never_adds_text(sentence: str) -> None:
     kept = affirmed(sentence)
     assert len(kept) == len(sentence)
     assert all(k in (c, " ") for k, c in zip(kept, sentence))
+
+
+ACTION_TABLE_PIR = """\
+# AI-IR-2026-081: Sentiment model flips negated reviews
+
+**Severity:** SEV-2
+
+## Action Items
+| ID | Priority | Action |
+|----|----------|--------|
+| P0-1 | P0 | Pin and verify hashes of the model's dependencies |
+"""
+
+
+def test_the_header_row_of_an_action_items_table_is_no_incident_id() -> None:
+    """Found by hand: `| ID | Priority | Action |` was read as the field `ID: Priority`."""
+    pir = parse_pir_text(ACTION_TABLE_PIR, "pir.md")
+    assert pir.incident_id is not None and pir.incident_id.value == "AI-IR-2026-081"
+    assert [item.id for item in pir.action_items] == ["P0-1"]
+
+
+def test_a_two_column_table_still_holds_fields() -> None:
+    pir = parse_pir_text("# Sentiment flips\n\n| Field | Value |\n|---|---|\n| Incident ID | AI-IR-2026-082 |\n", "pir.md")
+    assert pir.incident_id is not None and pir.incident_id.value == "AI-IR-2026-082"

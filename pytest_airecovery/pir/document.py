@@ -259,7 +259,9 @@ def _starts_field(line: str) -> bool:
 def _fields_of(entry: Entry) -> list[Field]:
     if entry.kind == "table":
         cells = list(entry.cells)
-        if len(cells) >= 2 and field_key(cells[0]) and cells[1].strip():
+        # Only a two-column key | value table holds fields: in a wider table "| ID | Priority |"
+        # is the header row of the action items, not the incident id.
+        if len(cells) == 2 and field_key(cells[0]) and cells[1].strip():
             return [Field(field_key(cells[0]) or "", cells[0], cells[1].strip(), entry.line)]
         return []
     label, sep, value = entry.text.partition(":")
