@@ -114,7 +114,8 @@ def test_path_options_outside_the_project_keep_the_settings(
     target.write_text("{}")  # an existing file: the case that moved pytest's rootdir
     option = ["--incident-report", str(target)] if form == "spaced" else [f"--incident-report={target}"]
     monkeypatch.chdir(project)
-    result = pytester.runpytest("--incident-cases", *option)
+    # A report outside the rootdir needs the path policy's flag (docs/limits.md).
+    result = pytester.runpytest("--incident-cases", "--incident-allow-outside-root", *option)
     if form == "equals":
         result.assert_outcomes(passed=4)
         assert json.loads(target.read_text())["incidents"]["AI-IR-1"]["outcomes"] == {"passed": 4}
