@@ -448,17 +448,21 @@ def totals(table: dict[tuple[str, str, str], Cell]) -> dict[str, int]:
 
 
 def format_table(table: dict[tuple[str, str, str], Cell]) -> str:
-    lines = ["| Class | Issue item | Phase | Form | Scenarios | Promote / hold / rollback "
-             "| False passes | False fails or holds |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for (cls, phase, form), cell in table.items():
+    """Markdown: a row per class and phase, each export form's promote / hold / rollback."""
+    forms = list(dict.fromkeys(form for _, _, form in table))
+    lines = ["| Class | Issue item | Phase | " + " | ".join(f"{form}: P / H / R" for form in forms)
+             + " | Scenarios | False passes | False fails or holds |",
+             "|---" * (6 + len(forms)) + "|"]  # fmt: skip
+    for cls, phase in dict.fromkeys((cls, phase) for cls, phase, _ in table):
+        cells = [table[(cls, phase, form)] for form in forms if (cls, phase, form) in table]
+        shown = [f"{c.actions['promote']} / {c.actions['hold']} / {c.actions['rollback']}"
+                 for c in cells]  # fmt: skip
+        scenarios = sum(c.scenarios for c in cells)
+        promoted = sum(c.actions["promote"] for c in cells)
         healthy = expected_promote(cls)
-        actions = cell.actions
-        false_pass = 0 if healthy else actions["promote"]
-        false_fail = cell.scenarios - actions["promote"] if healthy else 0
-        lines.append(f"| {cls} | {ISSUE_ITEM[cls]} | {phase} | {form} | {cell.scenarios} | "
-                     f"{actions['promote']} / {actions['hold']} / {actions['rollback']} | "
-                     f"{'-' if healthy else false_pass} | {false_fail if healthy else '-'} |")  # fmt: skip
+        lines.append(f"| {cls} | {ISSUE_ITEM[cls]} | {phase} | " + " | ".join(shown)
+                     + f" | {scenarios} | {'-' if healthy else promoted} | "
+                     f"{scenarios - promoted if healthy else '-'} |")  # fmt: skip
     return "\n".join(lines)
 
 
