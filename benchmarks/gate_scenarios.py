@@ -14,6 +14,7 @@ as a Markdown table. Targets (issue 12): 0 false passes, >= 95% of healthy scena
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import tempfile
 import time
@@ -22,16 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from gate_scenarios import (  # noqa: E402
-    CLASSES,
-    FORMS,
-    PHASE_NAMES,
-    format_table,
-    run_scenarios,
-    totals,
-)
+# This script shares its name with tests/gate_scenarios.py; with tests/ first on sys.path the
+# import finds that module, and import_module keeps type checkers from resolving it to this file.
+scenarios = importlib.import_module("gate_scenarios")
+CLASSES, FORMS, PHASE_NAMES = scenarios.CLASSES, scenarios.FORMS, scenarios.PHASE_NAMES
 
-from pytest_airecovery.gates.phases import parse_gate_config  # noqa: E402
+from pytest_airecovery.gates.phases import parse_gate_config
 
 
 def _choice(text: str, known: tuple[str, ...], what: str) -> list[str]:
@@ -58,12 +55,12 @@ def main() -> int:
     config = parse_gate_config({})
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gate-scenarios-") as folder:
-        table = run_scenarios(seeds, Path(folder), classes, phases, forms)
+        table = scenarios.run_scenarios(seeds, Path(folder), classes, phases, forms)
     elapsed = time.perf_counter() - start
     print(f"seeds {seeds.start}-{seeds.stop - 1}; alpha = {config.alpha:g} (match-baseline, "
           f"one-sided), anomaly_alpha = {config.anomaly_alpha:g}\n")  # fmt: skip
-    print(format_table(table))
-    counts = totals(table)
+    print(scenarios.format_table(table))
+    counts = scenarios.totals(table)
     healthy_rate = counts["healthy_promoted"] / counts["healthy"] if counts["healthy"] else 1.0
     met = counts["false_passes"] == 0 and healthy_rate >= 0.95
     print(f"\nfalse passes: {counts['false_passes']} of {counts['must_not_promote']} scenarios "

@@ -231,8 +231,11 @@ def _nan_values(export: Export, rng: np.random.Generator, plan: PhasePlan, _: An
     errors = _block(export, "errors", "baseline")
     assert errors.trials is not None
     # Inside the rollout (where the criteria look; in full, the baseline window is before it).
-    reference = errors.timestamps < _live_start(export) if plan.name == "full" else (
-        errors.timestamps >= _live_start(export))
+    reference = (
+        errors.timestamps < _live_start(export)
+        if plan.name == "full"
+        else (errors.timestamps >= _live_start(export))
+    )
     errors.trials[int(rng.choice(np.flatnonzero(reference)))] = math.nan
 
 
@@ -411,7 +414,9 @@ class Cell:
     """Tally of one (class, phase, form): decisions, and the seeds where the decision was wrong."""
 
     scenarios: int = 0
-    actions: dict[str, int] = field(default_factory=lambda: {"promote": 0, "hold": 0, "rollback": 0})
+    actions: dict[str, int] = field(
+        default_factory=lambda: {"promote": 0, "hold": 0, "rollback": 0}
+    )
     wrong: list[tuple[int, str, tuple[str, ...]]] = field(default_factory=list)
 
 

@@ -53,7 +53,9 @@ def test_no_false_pass_and_healthy_scenarios_promote(phase: str, tmp_path: Path)
     assert counts["healthy_promoted"] >= 0.95 * counts["healthy"], false_holds
     # A regression is shown, not merely unproven: most regressed scenarios roll back.
     regressed = [cell for (cls, _, _), cell in table.items() if cls in REGRESSION_CLASSES]
-    assert sum(c.actions["rollback"] for c in regressed) >= 0.9 * sum(c.scenarios for c in regressed)
+    assert sum(c.actions["rollback"] for c in regressed) >= 0.9 * sum(
+        c.scenarios for c in regressed
+    )
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -74,12 +76,14 @@ def test_each_bad_data_class_is_held_for_its_own_reason(form: str, tmp_path: Pat
         if cls == "duplicates_too_few":
             # The duplicates were counted once (and said so), which is why samples are short.
             assert run.context is not None
-            assert any("exact duplicate sample(s) counted once" in n for n in run.context.data.notes)
+            assert any(
+                "exact duplicate sample(s) counted once" in n for n in run.context.data.notes
+            )
 
 
 def test_healthy_duplicates_promote_and_say_what_was_dropped(tmp_path: Path) -> None:
     export = build("duplicates_enough", "canary", 3101)
-    verdicts, run = gate_verdicts("canary", *write(export, "rows", tmp_path, "dup"))
+    _, run = gate_verdicts("canary", *write(export, "rows", tmp_path, "dup"))
     assert run.context is not None
     notes = run.context.data.notes
     assert len(notes) == len(export.blocks), notes  # every series had its rows twice
@@ -110,7 +114,7 @@ PLUGIN_RUNS = {
 def test_the_in_process_decision_is_the_plugins(gate: pytest.Pytester, form: str) -> None:
     cls, phase, mode = PLUGIN_RUNS[form]
     export_path, config_path = write(build(cls, phase, 3200), form, gate.path, "scenario")
-    in_process, run = gate_verdicts(phase, export_path, config_path)
+    in_process, _ = gate_verdicts(phase, export_path, config_path)
     expected = judge(phase, export_path, config_path).action
     assert expected == ("promote" if cls in HEALTHY_CLASSES else
                         "rollback" if cls in REGRESSION_CLASSES else "hold")  # fmt: skip
