@@ -23,8 +23,9 @@ demo: setup-demo
 test: setup-test
 	$(BIN)/python -m pytest -n 2
 
-# Lint and type checks CI enforces: ruff (its default rules) and mypy on the package.
+# Lint and type checks CI enforces: ruff (its default rules), ruff's formatter and mypy.
 lint: setup-test
 	$(BIN)/python -m pip install --quiet -e ".[lint]"
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy pytest_airecovery

@@ -68,8 +68,23 @@ def collect_seconds(cwd: Path, args: list[str], expected: int, repeat: int) -> f
     for _ in range(repeat):
         began = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *args],
-            cwd=cwd, capture_output=True, text=True, env=env, check=False,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--collect-only",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-p",
+                "no:randomly",
+                *args,
+            ],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
         )
         elapsed = time.perf_counter() - began
         tail = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-300:]
@@ -119,7 +134,9 @@ def main() -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load average (1 min): {load:.2f} on {os.cpu_count()} CPUs")
     print(f"collect {variant_items:,} parametrize items:                {baseline:7.2f} s")
-    print(f"collect {items:,} case items ({variant_items:,} adversarial variants): {adversarial:7.2f} s")
+    print(
+        f"collect {items:,} case items ({variant_items:,} adversarial variants): {adversarial:7.2f} s"
+    )
     print(f"ratio adversarial / parametrize: {adversarial / baseline:.2f}  (target <= 1.5)")
     print(f"text variant generation: {rate:,.0f} variants/s  (target >= 100,000)")
     return 0

@@ -68,23 +68,34 @@ def bench_files(workdir: Path, total: int, files: int, repeats: int, workers: in
             # Stamp each MiB with its file and offset so no two chunks share content.
             handle.writelines(
                 (block + (index * 1_000_003 + offset).to_bytes(8, "little"))[
-                    8 : 8 + min(len(block), per_file - offset)]
-                for offset in range(0, per_file, len(block)))
+                    8 : 8 + min(len(block), per_file - offset)
+                ]
+                for offset in range(0, per_file, len(block))
+            )
         paths.append(path)
     bare_hash_files(paths)  # warm the page cache
     gib = total / (1 << 30)
-    times = best_of(repeats, {
-        "bare": lambda: bare_hash_files(paths),
-        "one": lambda: build_manifest(str(tree), str(workdir / "f1.manifest"), workers=1),
-        "many": lambda: build_manifest(str(tree), str(workdir / "fn.manifest"), workers=workers),
-    })
+    times = best_of(
+        repeats,
+        {
+            "bare": lambda: bare_hash_files(paths),
+            "one": lambda: build_manifest(str(tree), str(workdir / "f1.manifest"), workers=1),
+            "many": lambda: build_manifest(
+                str(tree), str(workdir / "fn.manifest"), workers=workers
+            ),
+        },
+    )
     bare, one, many = times["bare"], times["one"], times["many"]
     print(f"files: {files} x {per_file / (1 << 20):.0f} MiB = {gib:.2f} GiB")
     print(f"  bare chunked hashlib.sha256 loop : {bare:7.3f} s  {gib / bare:6.2f} GiB/s")
-    print(f"  manifest build, 1 thread         : {one:7.3f} s  {gib / one:6.2f} GiB/s"
-          f"  ratio {bare / one:.2f}x  (target >= 0.9x)")
-    print(f"  manifest build, {workers} threads        : {many:7.3f} s  {gib / many:6.2f} GiB/s"
-          f"  ratio {bare / many:.2f}x  (target > 1x)")
+    print(
+        f"  manifest build, 1 thread         : {one:7.3f} s  {gib / one:6.2f} GiB/s"
+        f"  ratio {bare / one:.2f}x  (target >= 0.9x)"
+    )
+    print(
+        f"  manifest build, {workers} threads        : {many:7.3f} s  {gib / many:6.2f} GiB/s"
+        f"  ratio {bare / many:.2f}x  (target > 1x)"
+    )
     shutil.rmtree(tree)
 
 
@@ -120,9 +131,16 @@ def bench_jsonl(workdir: Path, records: int, repeats: int, with_ids: bool = True
     filler = "lorem ipsum dolor sit amet " * 5
     with open(path, "w", encoding="utf-8") as handle:
         handle.writelines(
-            json.dumps({**({"id": f"rec-{index:08d}"} if with_ids else {}),
-                        "text": filler[: 120 + index % 40], "label": index % 10}) + "\n"
-            for index in range(records))
+            json.dumps(
+                {
+                    **({"id": f"rec-{index:08d}"} if with_ids else {}),
+                    "text": filler[: 120 + index % 40],
+                    "label": index % 10,
+                }
+            )
+            + "\n"
+            for index in range(records)
+        )
     size = path.stat().st_size
 
     def bare() -> None:
@@ -149,12 +167,16 @@ def bench_jsonl(workdir: Path, records: int, repeats: int, with_ids: bool = True
     ids = "an id field" if with_ids else "no id field: ids are positions"
     print(f"jsonl, {ids}: {records} records, {size / records:.0f} bytes each on average")
     print(f"  bare hashlib.sha256 loop over lines : {base:7.3f} s  {records / base / 1e6:5.2f} M/s")
-    print(f"  manifest build (msgspec reader)     : {ours:7.3f} s  {records / ours / 1e6:5.2f} M/s"
-          f"  ratio {base / ours:.2f}x  (target >= 0.33x)")
+    print(
+        f"  manifest build (msgspec reader)     : {ours:7.3f} s  {records / ours / 1e6:5.2f} M/s"
+        f"  ratio {base / ours:.2f}x  (target >= 0.33x)"
+    )
     print("  readers alone (hash + label + id, no manifest written):")
-    for name, label in (("msgspec", "msgspec, one decode per block (ours)"),
-                        ("orjson", "orjson.loads per line"),
-                        ("json", "json.loads per line (floor)")):
+    for name, label in (
+        ("msgspec", "msgspec, one decode per block (ours)"),
+        ("orjson", "orjson.loads per line"),
+        ("json", "json.loads per line (floor)"),
+    ):
         if name in times:
             print(f"    {label:37s}: {times[name]:7.3f} s  ratio {base / times[name]:.2f}x")
         else:
@@ -179,15 +201,21 @@ def bench_spectral(rows: int, dims: int, repeats: int) -> None:
         scores.argsort()
         return vt[0]
 
-    times = best_of(repeats, {
-        "svd": full_svd, "ours": lambda: spectral_signatures(features, labels, epsilon=0.05),
-    })
+    times = best_of(
+        repeats,
+        {
+            "svd": full_svd,
+            "ours": lambda: spectral_signatures(features, labels, epsilon=0.05),
+        },
+    )
     svd_time, ours_time = times["svd"], times["ours"]
     cosine = abs(float(top_singular_direction(features)[1] @ full_svd().astype(np.float64)))
     print(f"spectral signatures: {rows} x {dims} float32, one class")
     print(f"  full np.linalg.svd + scores      : {svd_time:7.3f} s")
-    print(f"  spectral_signatures (eigh of d x d): {ours_time:7.3f} s  "
-          f"ratio {svd_time / ours_time:.1f}x  (target >= 20x)  |cos| {cosine:.6f}")
+    print(
+        f"  spectral_signatures (eigh of d x d): {ours_time:7.3f} s  "
+        f"ratio {svd_time / ours_time:.1f}x  (target >= 20x)  |cos| {cosine:.6f}"
+    )
 
 
 def main() -> None:
@@ -200,17 +228,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--only", choices=("files", "jsonl", "spectral"), action="append")
-    parser.add_argument("--blas-threads", type=int,
-                        help="Threads for BLAS on both sides (1 gives stable figures on a busy "
-                        "machine, where threaded BLAS loses most of its time waiting)")
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        help="Threads for BLAS on both sides (1 gives stable figures on a busy "
+        "machine, where threaded BLAS loses most of its time waiting)",
+    )
     args = parser.parse_args()
     if args.blas_threads is not None:  # numpy is first imported below, so this takes effect
         for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[name] = str(args.blas_threads)
     only = set(args.only or ("files", "jsonl", "spectral"))
     blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, BLAS threads {blas}, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, BLAS threads {blas}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     workdir = Path(tempfile.mkdtemp(prefix="airecovery-bench-"))
     try:
         if "files" in only:

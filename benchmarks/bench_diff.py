@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 
 
-def make_outputs(n: int, changed: float, seed: int = 7) -> tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray]:
+def make_outputs(
+    n: int, changed: float, seed: int = 7
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray]:
     rng = random.Random(seed)
     good, cand, truth = [], [], np.zeros(n, dtype=bool)
     for i in range(n):
@@ -61,7 +63,9 @@ def bare_numpy(good: list[dict[str, Any]], cand: list[dict[str, Any]]) -> np.nda
     return changed
 
 
-def deepdiff_pairs(good: list[dict[str, Any]], cand: list[dict[str, Any]], rows: list[int]) -> list[int]:
+def deepdiff_pairs(
+    good: list[dict[str, Any]], cand: list[dict[str, Any]], rows: list[int]
+) -> list[int]:
     from deepdiff import DeepDiff
 
     return [row for row in rows if DeepDiff(good[row], cand[row])]
@@ -83,7 +87,9 @@ def main() -> None:
     parser.add_argument("--changed", type=float, default=0.05)
     parser.add_argument("--deepdiff-sample", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--nested", action="store_true", help="Also time probs held as a mapping (the deep path)")
+    parser.add_argument(
+        "--nested", action="store_true", help="Also time probs held as a mapping (the deep path)"
+    )
     args = parser.parse_args()
 
     from pytest_airecovery.diff.engine import diff_outputs
@@ -117,23 +123,39 @@ def main() -> None:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 
-    print(f"outputs: {args.n:,} pairs {{label, score, probs[10]}}, {truth.mean():.1%} changed; "
-          f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}")
+    print(
+        f"outputs: {args.n:,} pairs {{label, score, probs[10]}}, {truth.mean():.1%} changed; "
+        f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}"
+    )
     print(f"{'method':<34} {'seconds':>9} {'pairs/s':>12}")
     print(f"{'engine (diff_outputs)':<34} {engine_s:>9.3f} {args.n / engine_s:>12,.0f}")
     print(f"{'bare numpy conversion + compare':<34} {numpy_s:>9.3f} {args.n / numpy_s:>12,.0f}")
-    print(f"{'DeepDiff pair by pair (extrap.)':<34} {deepdiff_s:>9.3f} {args.n / deepdiff_s:>12,.0f}"
-          f"   timed on {len(sample):,} pairs: {sample_s:.2f} s")
+    print(
+        f"{'DeepDiff pair by pair (extrap.)':<34} {deepdiff_s:>9.3f} {args.n / deepdiff_s:>12,.0f}"
+        f"   timed on {len(sample):,} pairs: {sample_s:.2f} s"
+    )
     speedup, overhead, memory = deepdiff_s / engine_s, engine_s / numpy_s, peak / outputs_size
-    print(f"engine vs DeepDiff pair by pair: {speedup:,.0f}x faster   (target >= 100x: {'ok' if speedup >= 100 else 'MISSED'})")
-    print(f"engine vs bare numpy:            {overhead:.2f}x the time (target <= 2x: {'ok' if overhead <= 2 else 'MISSED'})")
-    print(f"engine peak memory:              {peak / 2**20:.1f} MiB = {memory:.2f}x the outputs' "
-          f"{outputs_size / 2**20:.1f} MiB (target <= 3x: {'ok' if memory <= 3 else 'MISSED'})")
+    print(
+        f"engine vs DeepDiff pair by pair: {speedup:,.0f}x faster   (target >= 100x: {'ok' if speedup >= 100 else 'MISSED'})"
+    )
+    print(
+        f"engine vs bare numpy:            {overhead:.2f}x the time (target <= 2x: {'ok' if overhead <= 2 else 'MISSED'})"
+    )
+    print(
+        f"engine peak memory:              {peak / 2**20:.1f} MiB = {memory:.2f}x the outputs' "
+        f"{outputs_size / 2**20:.1f} MiB (target <= 3x: {'ok' if memory <= 3 else 'MISSED'})"
+    )
     if args.nested:
         nested(good, cand, truth, sample, args.repeats)
 
 
-def nested(good: list[dict[str, Any]], cand: list[dict[str, Any]], truth: np.ndarray, sample: list[int], repeats: int) -> None:
+def nested(
+    good: list[dict[str, Any]],
+    cand: list[dict[str, Any]],
+    truth: np.ndarray,
+    sample: list[int],
+    repeats: int,
+) -> None:
     """The deep path: ``probs`` as ``{label: p}``, compared pair by pair within the tolerance."""
     from pytest_airecovery.diff.engine import diff_outputs
 
@@ -141,11 +163,15 @@ def nested(good: list[dict[str, Any]], cand: list[dict[str, Any]], truth: np.nda
     good = [{**o, "probs": dict(zip(names, o["probs"]))} for o in good]
     cand = [{**o, "probs": dict(zip(names, o["probs"]))} for o in cand]
     seconds, diff = best_of(repeats, lambda: diff_outputs(good, cand))
-    assert diff.changed_rows == [int(row) for row in np.flatnonzero(truth)], "the deep path disagrees"
+    assert diff.changed_rows == [int(row) for row in np.flatnonzero(truth)], (
+        "the deep path disagrees"
+    )
     sample_s, _ = best_of(1, lambda: deepdiff_pairs(good, cand, sample))
     deepdiff_s = sample_s * len(good) / len(sample)
-    print(f"{'engine, probs as {label: p}':<34} {seconds:>9.3f} {len(good) / seconds:>12,.0f}"
-          f"   {deepdiff_s / seconds:,.0f}x faster than DeepDiff pair by pair (extrap.)")
+    print(
+        f"{'engine, probs as {label: p}':<34} {seconds:>9.3f} {len(good) / seconds:>12,.0f}"
+        f"   {deepdiff_s / seconds:,.0f}x faster than DeepDiff pair by pair (extrap.)"
+    )
 
 
 if __name__ == "__main__":

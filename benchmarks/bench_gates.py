@@ -166,7 +166,9 @@ def reference_statistics(document: dict[str, Any], *, with_hodges_lehmann: bool 
         for values in (base, cand):
             for level in (0.5, 0.9):
                 for side in ("greater", "less"):
-                    scipy_stats.quantile_test(values, p=level, alternative=side).confidence_interval(0.95)
+                    scipy_stats.quantile_test(
+                        values, p=level, alternative=side
+                    ).confidence_interval(0.95)
     for metric in PROPORTIONS:
         counts = []
         for arm in ("baseline", "candidate"):

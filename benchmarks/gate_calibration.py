@@ -26,7 +26,12 @@ from pytest_airecovery.gates.phases import parse_gate_config
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=200, help="Seeds per shape and phase")
-    parser.add_argument("--first-seed", type=int, default=10_000, help="Seeds from here (fresh: not the ones tuned on)")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=10_000,
+        help="Seeds from here (fresh: not the ones tuned on)",
+    )
     args = parser.parse_args()
     config = parse_gate_config({})
     start = time.perf_counter()
@@ -36,8 +41,10 @@ def main() -> int:
     worst_fail = max((t.rate for (shape, _, _), t in table.items()
                       if shape not in REGRESSION_SHAPES), default=0.0)  # fmt: skip
     met = false_passes == 0 and worst_fail <= 0.05
-    print(f"\nfalse passes: {false_passes}; worst false-fail rate: {100 * worst_fail:.1f}%; "
-          f"targets {'met' if met else 'NOT met'} ({time.perf_counter() - start:.0f} s)")
+    print(
+        f"\nfalse passes: {false_passes}; worst false-fail rate: {100 * worst_fail:.1f}%; "
+        f"targets {'met' if met else 'NOT met'} ({time.perf_counter() - start:.0f} s)"
+    )
     return 0 if met else 1
 
 

@@ -151,7 +151,11 @@ class BatchRunner:
             identity = self._cache_key(ref, model) if self._cache is not None else None
         except OSError as exc:
             artifact = getattr(model, "artifact", None)
-            self._fail_all(plan, members, f"model {ref}: cannot read its artifact {artifact} ({exc.strerror or exc})")
+            self._fail_all(
+                plan,
+                members,
+                f"model {ref}: cannot read its artifact {artifact} ({exc.strerror or exc})",
+            )
             return
         found = self._outputs_for(ref, model, identity, values, digests, where, plan, start)
         for (source, index), digest in zip(members, digests):
@@ -244,12 +248,15 @@ class BatchRunner:
         progress = self._progress
         tick = None
         if progress is not None:
+
             def tick(elapsed: float) -> None:
                 progress(ref, start, total, elapsed, True)
 
         began = time.monotonic()
         try:
-            value = run_bounded(lambda: model(batch), self._timeout, name=f"airecovery-model-{ref}", tick=tick)
+            value = run_bounded(
+                lambda: model(batch), self._timeout, name=f"airecovery-model-{ref}", tick=tick
+            )
         except BoundedCallTimeout as exc:
             raise TimeoutError(str(exc)) from None
         elapsed = time.monotonic() - began

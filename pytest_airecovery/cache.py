@@ -67,7 +67,9 @@ def _read_entry(path: Path) -> tuple[Any, str | None]:
 
 def _discard(path: Path, why: str) -> None:
     warnings.warn(
-        CacheEntryWarning(f"airecovery cache entry {path.name} {why}: discarded, its outputs are recomputed"),
+        CacheEntryWarning(
+            f"airecovery cache entry {path.name} {why}: discarded, its outputs are recomputed"
+        ),
         stacklevel=2,
     )
     with contextlib.suppress(OSError):
@@ -78,7 +80,9 @@ def _outputs_problem(entry: Any) -> str | None:
     if not isinstance(entry, dict) or entry.get("format") != FORMAT_VERSION:
         return "is not an output shard of this version"
     outputs = entry.get("outputs")
-    if not isinstance(outputs, dict) or not all(isinstance(k, str) and _DIGEST.fullmatch(k) for k in outputs):
+    if not isinstance(outputs, dict) or not all(
+        isinstance(k, str) and _DIGEST.fullmatch(k) for k in outputs
+    ):
         return "has no mapping of input digests to outputs"
     if has_non_finite(list(outputs.values())):
         return "holds a NaN or infinite value"
@@ -102,9 +106,18 @@ class ParsedCaseCache:
     def get(self, path: str, digest: str) -> tuple[Any, dict[str, int]] | None:
         file = self._file(path)
         entry, why = _read_entry(file)
-        if why is None and isinstance(entry, dict) and entry.get("digest") == digest and entry.get("schema") == self.schema_tag:
+        if (
+            why is None
+            and isinstance(entry, dict)
+            and entry.get("digest") == digest
+            and entry.get("schema") == self.schema_tag
+        ):
             data, positions = entry.get("data"), entry.get("positions")
-            if entry.get("format") == FORMAT_VERSION and isinstance(data, dict) and isinstance(positions, dict):
+            if (
+                entry.get("format") == FORMAT_VERSION
+                and isinstance(data, dict)
+                and isinstance(positions, dict)
+            ):
                 return data, positions
             why = "is not a parsed case file of this version"
         if why is not None:

@@ -41,16 +41,24 @@ class Change:
         if self.kind == "number":
             if self.delta is None or not math.isfinite(self.delta):
                 return f"{where} {_short(self.before)} → {_short(self.after)} (non-finite)"
-            return f"{where} moved by {self.delta:.4g} ({_short(self.before)} → {_short(self.after)})"
+            return (
+                f"{where} moved by {self.delta:.4g} ({_short(self.before)} → {_short(self.after)})"
+            )
         if self.kind == "text":
             return f"{where} text changed: {_short(self.before)} → {_short(self.after)}"
         if self.kind == "missing":
             side = "candidate" if self.after is MISSING else "known-good"
             return f"{where} missing in the {side} output"
         if self.kind == "type":
-            return f"{where} type changed {type(self.before).__name__} → {type(self.after).__name__}"
+            return (
+                f"{where} type changed {type(self.before).__name__} → {type(self.after).__name__}"
+            )
         if self.kind == "error":
-            side, failed = ("known-good", self.before) if isinstance(self.before, FailedOutput) else ("candidate", self.after)
+            side, failed = (
+                ("known-good", self.before)
+                if isinstance(self.before, FailedOutput)
+                else ("candidate", self.after)
+            )
             return f"no {side} output: {failed.message}"
         if self.kind == "length":
             side = "candidate" if self.after is MISSING else "known-good"

@@ -25,7 +25,9 @@ AggregateCheckFn = Callable[[list[Any], Any, "Rows"], "tuple[str | None, Any]"]
 class Row:
     """One input row: its columns, its input, and (on demand) the known-good model's output."""
 
-    def __init__(self, source: Any, index: int, reference: Callable[[int], Any] | None = None) -> None:
+    def __init__(
+        self, source: Any, index: int, reference: Callable[[int], Any] | None = None
+    ) -> None:
         self._source = source
         self._reference = reference
         self.index = index
@@ -106,9 +108,17 @@ class CheckRegistry:
             raise ValueError(f"{name!r} is reserved for check options")
         self._checks[name] = CheckDef(name, kind, func, default_field, description, validate)
 
-    def input_check(self, name: str, *, default_field: str | None = None) -> Callable[[InputCheckFn], InputCheckFn]:
+    def input_check(
+        self, name: str, *, default_field: str | None = None
+    ) -> Callable[[InputCheckFn], InputCheckFn]:
         def decorate(func: InputCheckFn) -> InputCheckFn:
-            self.add(name, func, kind="input", default_field=default_field, description=func.__doc__ or "")
+            self.add(
+                name,
+                func,
+                kind="input",
+                default_field=default_field,
+                description=func.__doc__ or "",
+            )
             return func
 
         return decorate
@@ -117,7 +127,13 @@ class CheckRegistry:
         self, name: str, *, default_field: str | None = None
     ) -> Callable[[AggregateCheckFn], AggregateCheckFn]:
         def decorate(func: AggregateCheckFn) -> AggregateCheckFn:
-            self.add(name, func, kind="aggregate", default_field=default_field, description=func.__doc__ or "")
+            self.add(
+                name,
+                func,
+                kind="aggregate",
+                default_field=default_field,
+                description=func.__doc__ or "",
+            )
             return func
 
         return decorate
@@ -191,7 +207,11 @@ def same_label(got: Any, expected: Any) -> bool:
 
 
 def _is_nan(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and math.isnan(value)
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, numbers.Integral)
+        and math.isnan(value)
+    )
 
 
 def _as_number(value: Any) -> float | None:
@@ -231,7 +251,9 @@ def pattern_problem(pattern: Any) -> str | None:
     if not isinstance(pattern, str):
         return f"expected a regular expression (a string), got {type(pattern).__name__}"
     if len(pattern) > MAX_PATTERN_LENGTH:
-        return f"the pattern has {len(pattern)} characters; at most {MAX_PATTERN_LENGTH} are allowed"
+        return (
+            f"the pattern has {len(pattern)} characters; at most {MAX_PATTERN_LENGTH} are allowed"
+        )
     try:
         re.compile(pattern)
     except re.error as exc:
@@ -249,12 +271,18 @@ def check_equals(subject: Any, arg: Any, row: Row) -> str | None:
 
 def check_label(subject: Any, arg: Any, row: Row) -> str | None:
     expected = resolve_value(arg, row)
-    return None if same_label(subject, expected) else f"expected label {expected!r}, got {subject!r}"
+    return (
+        None if same_label(subject, expected) else f"expected label {expected!r}, got {subject!r}"
+    )
 
 
 def check_label_from(subject: Any, arg: Any, row: Row) -> str | None:
     expected = row.column(arg)
-    return None if same_label(subject, expected) else f"expected label {expected!r} (from {arg}), got {subject!r}"
+    return (
+        None
+        if same_label(subject, expected)
+        else f"expected label {expected!r} (from {arg}), got {subject!r}"
+    )
 
 
 def check_not_label(subject: Any, arg: Any, row: Row) -> str | None:
@@ -279,13 +307,19 @@ def check_not_contains(subject: Any, arg: Any, row: Row) -> str | None:
 
 def check_regex(subject: Any, arg: Any, row: Row) -> str | None:
     text = _text(subject)
-    return None if _compiled(arg).search(text) else f"expected a match for /{arg}/, got {_short(text)}"
+    return (
+        None if _compiled(arg).search(text) else f"expected a match for /{arg}/, got {_short(text)}"
+    )
 
 
 def check_not_regex(subject: Any, arg: Any, row: Row) -> str | None:
     text = _text(subject)
     match = _compiled(arg).search(text)
-    return f"expected no match for /{arg}/, found {match.group(0)!r} in {_short(text)}" if match else None
+    return (
+        f"expected no match for /{arg}/, found {match.group(0)!r} in {_short(text)}"
+        if match
+        else None
+    )
 
 
 def check_json_schema(subject: Any, arg: Any, row: Row) -> str | None:
@@ -389,7 +423,9 @@ def check_accuracy(subjects: list[Any], arg: Any, rows: Rows) -> tuple[str | Non
         raise SubjectError("accuracy needs `label_from` (a column) or `label`")
     correct = sum(same_label(got, want) for got, want in zip(subjects, expected))
     accuracy = correct / len(subjects)
-    return outside_bounds("accuracy", accuracy, {"min": arg["min"]}, f" ({correct}/{len(subjects)})"), accuracy
+    return outside_bounds(
+        "accuracy", accuracy, {"min": arg["min"]}, f" ({correct}/{len(subjects)})"
+    ), accuracy
 
 
 def check_rate_of_label(subjects: list[Any], arg: Any, rows: Rows) -> tuple[str | None, Any]:
@@ -477,12 +513,21 @@ def builtin_registry() -> CheckRegistry:
         ("regex", check_regex, "text", _validate_pattern),
         ("not_regex", check_not_regex, "text", _validate_pattern),
         ("json_schema", check_json_schema, None, _validate_schema),
-        ("within", check_within, "score", finite_numbers("value", "abs", "rel", non_negative=("abs", "rel"))),
+        (
+            "within",
+            check_within,
+            "score",
+            finite_numbers("value", "abs", "rel", non_negative=("abs", "rel")),
+        ),
         ("prob_at_most", check_prob_at_most, None, finite_numbers("value")),
         ("prob_at_least", check_prob_at_least, None, finite_numbers("value")),
     ):
         registry.add(
-            name, input_func, kind="input", default_field=default_field, description=input_func.__doc__ or "",
+            name,
+            input_func,
+            kind="input",
+            default_field=default_field,
+            description=input_func.__doc__ or "",
             validate=validate,
         )
     for name, aggregate_func, default_field in (
@@ -490,7 +535,9 @@ def builtin_registry() -> CheckRegistry:
         ("rate_of_label", check_rate_of_label, "label"),
         ("mean_score", check_mean_score, "score"),
     ):
-        registry.add(name, aggregate_func, kind="aggregate", default_field=default_field, validate=bounds)
+        registry.add(
+            name, aggregate_func, kind="aggregate", default_field=default_field, validate=bounds
+        )
     # Known-good comparisons (matches_known_good, flip_rate) live with the diff engine.
     from pytest_airecovery.diff.checks import register_diff_checks
 

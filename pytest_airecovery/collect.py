@@ -54,13 +54,17 @@ class IncidentFile(pytest.File):
         for case in case_file.cases:
             if case.expect:
                 for row in range(len(case.inputs)):
-                    items.append(RowItem.from_parent(self, name=f"{case.id}[row-{row}]", case=case, row=row))
+                    items.append(
+                        RowItem.from_parent(self, name=f"{case.id}[row-{row}]", case=case, row=row)
+                    )
             if case.adversarial is not None:
                 from pytest_airecovery.adversarial.items import variant_items
 
                 items.extend(variant_items(self, case))
             if case.expect_aggregate:
-                items.append(AggregateItem.from_parent(self, name=f"{case.id}[aggregate]", case=case))
+                items.append(
+                    AggregateItem.from_parent(self, name=f"{case.id}[aggregate]", case=case)
+                )
             if state.record_mode is not None:
                 items.append(RecordItem.from_parent(self, name=f"{case.id}[record]", case=case))
             if state.verify_catches and not case.guard:
@@ -151,7 +155,10 @@ class CaseItem(pytest.Item):
             expected = models.candidate_pin(used)
             if expected is not None:
                 problem = self.state.pin_problem(
-                    used, expected, required=True, pinned_by="the candidate pin (--incident-model / incident_candidates)"
+                    used,
+                    expected,
+                    required=True,
+                    pinned_by="the candidate pin (--incident-model / incident_candidates)",
                 )
                 if problem:
                     raise CaseFailure(problem)
@@ -170,7 +177,9 @@ class CaseItem(pytest.Item):
         if isinstance(excinfo.value, CaseFailure):
             return str(excinfo.value)
         # A model, loader or custom check raised: the user's frames, as --tb asks, never ours.
-        if self.config.getoption("tbstyle", "auto") == "native" and not self.config.getoption("fulltrace", False):
+        if self.config.getoption("tbstyle", "auto") == "native" and not self.config.getoption(
+            "fulltrace", False
+        ):
             return native_text(excinfo)
         return super().repr_failure(excinfo, style=style)
 
@@ -188,7 +197,12 @@ class CaseItem(pytest.Item):
         """Where ``--incident-record`` keeps this case's known-good outputs."""
         from pytest_airecovery.diff.differ import RECORDINGS_DIR, _safe
 
-        return self.case_file.path.parent / RECORDINGS_DIR / self.case_file.path.stem / f"{_safe(self.case.id)}.jsonl"
+        return (
+            self.case_file.path.parent
+            / RECORDINGS_DIR
+            / self.case_file.path.stem
+            / f"{_safe(self.case.id)}.jsonl"
+        )
 
     def write_obtained(self, ref: str, failures: list[tuple[CheckSpec, str]]) -> str | None:
         """On a failed comparison with a recorded known-good, keep the candidate's outputs beside it.
@@ -237,7 +251,9 @@ class CaseItem(pytest.Item):
         return f"known-good {good}: {describe_output(output)}"
 
 
-def run_input_checks(checks: list[CheckSpec], output: Any, row: Row, registry: Any) -> list[tuple[CheckSpec, str]]:
+def run_input_checks(
+    checks: list[CheckSpec], output: Any, row: Row, registry: Any
+) -> list[tuple[CheckSpec, str]]:
     failures = []
     for check in checks:
         definition = registry.get(check.name)
@@ -259,7 +275,9 @@ def run_aggregate_checks(
     for check in checks:
         definition = registry.get(check.name)
         try:
-            subjects = [subject_of(output, check.field, definition.default_field) for output in outputs]
+            subjects = [
+                subject_of(output, check.field, definition.default_field) for output in outputs
+            ]
             message, value = definition.func(subjects, check.arg, rows)
         except (SubjectError, KeyError, TypeError, ValueError) as exc:
             message, value = f"cannot check these outputs: {exc}", None
@@ -290,7 +308,9 @@ class RowItem(CaseItem):
         try:
             output = self.state.runner.output(ref, source, self.row)
         except OutputFailure as exc:
-            raise CaseFailure("\n".join([str(exc), *self.heading(ref, source.row_label(self.row))])) from None
+            raise CaseFailure(
+                "\n".join([str(exc), *self.heading(ref, source.row_label(self.row))])
+            ) from None
         row = Row(source, self.row, self.reference_output)
         failures = run_input_checks(self.case.expect, output, row, self.state.registry)
         if failures:
@@ -320,7 +340,10 @@ class AggregateItem(CaseItem):
         except OutputFailure as exc:
             raise CaseFailure("\n".join([str(exc), *self.heading(ref, where)])) from None
         failures, measured = run_aggregate_checks(
-            self.case.expect_aggregate, outputs, Rows(source, self.reference_output), self.state.registry
+            self.case.expect_aggregate,
+            outputs,
+            Rows(source, self.reference_output),
+            self.state.registry,
         )
         self.outcome_details = {"measured": measured}
         if failures:
@@ -331,9 +354,14 @@ class AggregateItem(CaseItem):
                 try:
                     good_outputs = self.state.runner.outputs(good, source, range(len(source)))
                     _, good_measured = run_aggregate_checks(
-                        [check for check, _ in failures], good_outputs, Rows(source, self.reference_output), self.state.registry
+                        [check for check, _ in failures],
+                        good_outputs,
+                        Rows(source, self.reference_output),
+                        self.state.registry,
                     )
-                    shown = ", ".join(f"{name} {_fmt(value)}" for name, value in good_measured.items())
+                    shown = ", ".join(
+                        f"{name} {_fmt(value)}" for name, value in good_measured.items()
+                    )
                     lines.append(f"known-good {good}: {shown}")
                 except OutputFailure as exc:
                     lines.append(f"known-good {good}: unavailable ({exc})")
@@ -378,14 +406,18 @@ class CatchItem(CaseItem):
         if caught:
             return
         incident = self.case_file.incident
-        lines = [f"incident {incident.id}: case {self.case.id} cannot prove it catches the incident"]
+        lines = [
+            f"incident {incident.id}: case {self.case.id} cannot prove it catches the incident"
+        ]
         if not bad_failures:
             lines.append(
                 f"does not discriminate: every check passes on the known-bad model {bad}, "
                 "so this case would not have caught the incident"
             )
         if good_failures:
-            lines.append(f"fails on the known-good model {good} ({len(good_failures)} problem(s)), e.g.:")
+            lines.append(
+                f"fails on the known-good model {good} ({len(good_failures)} problem(s)), e.g.:"
+            )
             lines.extend(f"  {text}" for text in good_failures[:3])
         raise CaseFailure("\n".join(lines))
 
@@ -415,10 +447,14 @@ class CatchItem(CaseItem):
             return [f"model error: {exc}"]
         if self.case.expect:
             for row, output in enumerate(outputs):
-                for check, message in run_input_checks(self.case.expect, output, Row(source, row, self.reference_output), registry):
+                for check, message in run_input_checks(
+                    self.case.expect, output, Row(source, row, self.reference_output), registry
+                ):
                     problems.append(f"row {row}: {check.name}: {message}")
         if self.case.expect_aggregate:
-            failures, _ = run_aggregate_checks(self.case.expect_aggregate, outputs, Rows(source, self.reference_output), registry)
+            failures, _ = run_aggregate_checks(
+                self.case.expect_aggregate, outputs, Rows(source, self.reference_output), registry
+            )
             problems.extend(f"{check.name}: {message}" for check, message in failures)
         return problems
 
@@ -447,7 +483,9 @@ class RecordItem(CaseItem):
         except ModelUnavailable as exc:
             raise CaseFailure(f"cannot record {good}: {exc}") from None
         if getattr(model, "replays_recordings", False):
-            raise CaseFailure(f"cannot record {good}: only its recordings are available, not the model")
+            raise CaseFailure(
+                f"cannot record {good}: only its recordings are available, not the model"
+            )
         source = self.case.inputs
         try:
             outputs = self.state.runner.outputs(good, source, range(len(source)))
@@ -460,13 +498,19 @@ class RecordItem(CaseItem):
         except recording.RecordingError:
             existing = None
         if existing is not None and existing.matches(good, digests, outputs):
-            self.outcome_details = {"recording": shown_path(path, self.config.rootpath), "rewritten": False}
+            self.outcome_details = {
+                "recording": shown_path(path, self.config.rootpath),
+                "rewritten": False,
+            }
             return
         try:
             recording.write(path, good, digests, outputs, policy=path_policy(self.config))
         except recording.RecordingError as exc:
             raise CaseFailure(str(exc)) from None
-        self.outcome_details = {"recording": shown_path(path, self.config.rootpath), "rewritten": True}
+        self.outcome_details = {
+            "recording": shown_path(path, self.config.rootpath),
+            "rewritten": True,
+        }
         if self.state.record_mode == "fail":
             verb = "rewrote" if existing is not None else "wrote"
             raise CaseFailure(
@@ -479,7 +523,11 @@ class RecordItem(CaseItem):
 def headline(failures: list[tuple[CheckSpec, str]]) -> str:
     """The first line, which pytest's short summary shows: the first failed check in brief."""
     check, message = failures[0]
-    more = f" (+{len(failures) - 1} more failed check{'s' if len(failures) > 2 else ''})" if len(failures) > 1 else ""
+    more = (
+        f" (+{len(failures) - 1} more failed check{'s' if len(failures) > 2 else ''})"
+        if len(failures) > 1
+        else ""
+    )
     return f"{check.name}: {message}{more}"
 
 

@@ -45,7 +45,6 @@ class Tolerance:
         return f"{self.limit(expected):g}"
 
 
-
 def threshold_problem(value: Any, *, minimum: float | None = None) -> str | None:
     """Why ``value`` cannot be a threshold (a bound or a tolerance), or ``None`` when it can.
 
@@ -108,7 +107,9 @@ class Comparison:
         self.numbers += other.numbers
         self.non_finite_moves += other.non_finite_moves
         if other.max_abs is not None:
-            self.max_abs = other.max_abs if self.max_abs is None else max(self.max_abs, other.max_abs)
+            self.max_abs = (
+                other.max_abs if self.max_abs is None else max(self.max_abs, other.max_abs)
+            )
 
 
 def compare(before: Any, after: Any, tolerance: Tolerance = EXACT, path: str = "") -> Comparison:
@@ -122,7 +123,9 @@ def compare(before: Any, after: Any, tolerance: Tolerance = EXACT, path: str = "
     return found
 
 
-def _walk(before: Any, after: Any, tolerance: Tolerance, path: str, found: Comparison, depth: int) -> None:
+def _walk(
+    before: Any, after: Any, tolerance: Tolerance, path: str, found: Comparison, depth: int
+) -> None:
     before, after = _plain(before), _plain(after)
     if before is MISSING or after is MISSING:
         found.changes.append(Change("missing", path, before, after))
@@ -140,7 +143,14 @@ def _walk(before: Any, after: Any, tolerance: Tolerance, path: str, found: Compa
     elif isinstance(before, Mapping) and isinstance(after, Mapping):
         keys = list(before) + [key for key in after if key not in before]
         for key in keys:
-            _walk(before.get(key, MISSING), after.get(key, MISSING), tolerance, f"{path}[{key!r}]", found, depth + 1)
+            _walk(
+                before.get(key, MISSING),
+                after.get(key, MISSING),
+                tolerance,
+                f"{path}[{key!r}]",
+                found,
+                depth + 1,
+            )
     elif isinstance(before, (list, tuple)) and isinstance(after, (list, tuple)):
         for index in range(max(len(before), len(after))):
             a = before[index] if index < len(before) else MISSING
@@ -152,7 +162,9 @@ def _walk(before: Any, after: Any, tolerance: Tolerance, path: str, found: Compa
         found.changes.append(Change("structure", path, before, after))
 
 
-def _numbers(a: float, b: float, tolerance: Tolerance, path: str, found: Comparison, shown: tuple[Any, Any]) -> None:
+def _numbers(
+    a: float, b: float, tolerance: Tolerance, path: str, found: Comparison, shown: tuple[Any, Any]
+) -> None:
     found.numbers += 1
     delta = abs(b - a) if not (math.isnan(a) and math.isnan(b)) and a != b else 0.0
     if math.isfinite(delta):
@@ -182,7 +194,9 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-def outside_bounds(what: str, measured: float, bounds: Mapping[str, Any], detail: str = "") -> str | None:
+def outside_bounds(
+    what: str, measured: float, bounds: Mapping[str, Any], detail: str = ""
+) -> str | None:
     """Why ``measured`` is outside ``bounds`` (``min`` / ``max``), or ``None`` when it is inside.
 
     Fails closed: a NaN measurement, or a bound that is not a finite number, is a failure.

@@ -51,7 +51,9 @@ def local_validator(schema: Any) -> Any:
     return jsonschema.Draft202012Validator(schema, registry=_registry())
 
 
-_CHECKED: dict[int, tuple[Any, Any]] = {}  # id(schema) -> (schema, validator): one check per case, not per row
+_CHECKED: dict[
+    int, tuple[Any, Any]
+] = {}  # id(schema) -> (schema, validator): one check per case, not per row
 MAX_CHECKED = 64
 
 
@@ -77,7 +79,9 @@ def check_schema(schema: Any) -> None:
     try:
         error = jsonschema.exceptions.best_match(meta.iter_errors(schema))
         if error is not None:
-            raise SchemaProblem(_pointer(error.absolute_path), f"invalid JSON Schema: {error.message}")
+            raise SchemaProblem(
+                _pointer(error.absolute_path), f"invalid JSON Schema: {error.message}"
+            )
         _check_references(validator, schema)
     except RecursionError:
         raise SchemaProblem("", "the schema is nested too deeply to check") from None
@@ -108,8 +112,14 @@ def _resolve(resolver: Any, reference: str, path: list[str]) -> None:
     except Exception as exc:  # referencing's Unresolvable family: named, not raised on
         if type(exc).__module__.partition(".")[0] != "referencing":
             raise
-        reason = "only references inside the schema are followed" if "#" not in reference[:1] else str(exc)
-        raise SchemaProblem("/".join(path), f"reference {reference!r} does not resolve: {reason}") from None
+        reason = (
+            "only references inside the schema are followed"
+            if "#" not in reference[:1]
+            else str(exc)
+        )
+        raise SchemaProblem(
+            "/".join(path), f"reference {reference!r} does not resolve: {reason}"
+        ) from None
 
 
 def _step(parent: Any, child: Any) -> list[str]:

@@ -30,7 +30,9 @@ import pytest
 ALLOW_OUTSIDE_OPTION = "--incident-allow-outside-root"
 ALLOW_OUTSIDE_DEST = "incident_allow_outside_root"
 ALLOW_OUTSIDE_INI = "incident_allow_outside_root"
-ALLOW_OUTSIDE_HELP = "Let case inputs, recordings, reports and caches lie outside the rootdir (symlinks included)"
+ALLOW_OUTSIDE_HELP = (
+    "Let case inputs, recordings, reports and caches lie outside the rootdir (symlinks included)"
+)
 
 
 class PathPolicyError(Exception):
@@ -51,7 +53,12 @@ class PathLoopError(PathPolicyError):
 
 
 def resolve_inside(
-    root: Path, path: Path | str, *, what: str, allow_outside: bool = False, shown: str | None = None
+    root: Path,
+    path: Path | str,
+    *,
+    what: str,
+    allow_outside: bool = False,
+    shown: str | None = None,
 ) -> Path:
     """``path`` (relative to ``root`` unless absolute) with symlinks resolved, checked against ``root``.
 
@@ -90,8 +97,12 @@ class PathPolicy:
             try:
                 return Path(path).resolve()
             except (RuntimeError, OSError) as exc:
-                raise PathLoopError(f"{what} {shown or path} cannot be resolved: a symlink loop ({exc})") from None
-        return resolve_inside(self.root, path, what=what, allow_outside=self.allow_outside, shown=shown)
+                raise PathLoopError(
+                    f"{what} {shown or path} cannot be resolved: a symlink loop ({exc})"
+                ) from None
+        return resolve_inside(
+            self.root, path, what=what, allow_outside=self.allow_outside, shown=shown
+        )
 
 
 NO_POLICY = PathPolicy(None, allow_outside=True)
@@ -121,7 +132,9 @@ def settings_dir(config: pytest.Config) -> Path:
 def case_roots(config: pytest.Config) -> list[Path]:
     """The ``incident_cases`` ini paths; the default ``incident_cases`` resolves like an explicit value."""
     configured = [Path(p) for p in config.getini("incident_cases")]
-    return [p.resolve() for p in configured] or [(settings_dir(config) / "incident_cases").resolve()]
+    return [p.resolve() for p in configured] or [
+        (settings_dir(config) / "incident_cases").resolve()
+    ]
 
 
 def shown_path(path: str | os.PathLike[str], rootpath: Path) -> str:

@@ -156,21 +156,46 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         for name in option.names()
         if name.startswith("--")
     )
-    parser.addini("incident_known_good", "Known-good model ref per family for behaviour diffs", type="linelist", default=[])
+    parser.addini(
+        "incident_known_good",
+        "Known-good model ref per family for behaviour diffs",
+        type="linelist",
+        default=[],
+    )
     parser.addini("incident_gate_config", "Gate settings file (TOML or YAML)", default="")
     parser.addini(
-        "incident_cases", "Where incident case files live (default: incident_cases beside the ini file)", type="paths", default=[]
+        "incident_cases",
+        "Where incident case files live (default: incident_cases beside the ini file)",
+        type="paths",
+        default=[],
     )
-    parser.addini("incident_model_loader", "A function module:attr that turns a model ref into a model", default="")
-    parser.addini("incident_candidates", "Candidate model ref per family (family@version)", type="linelist", default=[])
+    parser.addini(
+        "incident_model_loader",
+        "A function module:attr that turns a model ref into a model",
+        default="",
+    )
+    parser.addini(
+        "incident_candidates",
+        "Candidate model ref per family (family@version)",
+        type="linelist",
+        default=[],
+    )
     parser.addini("incident_batch_size", "Inputs per model call", default="")
-    parser.addini("incident_model_timeout", "Seconds before a model batch is failed as hung", default="")
+    parser.addini(
+        "incident_model_timeout", "Seconds before a model batch is failed as hung", default=""
+    )
 
 
 # A gate run finds its own settings from the invocation folder (gates/settings discovery), so a
 # spaced export path outside the repo is fine there; case runs need the ini (loader, candidates).
 _GATE_VALUE_OPTIONS = frozenset(
-    {"--incident-gate", "--incident-metrics", "--incident-gate-config", "--incident-gate-report", "--incident-gate-decision"}
+    {
+        "--incident-gate",
+        "--incident-metrics",
+        "--incident-gate-config",
+        "--incident-gate-report",
+        "--incident-gate-decision",
+    }
 )
 
 
@@ -187,7 +212,10 @@ def _add_path_and_limit_options(parser: pytest.Parser, group: Any) -> None:
     from pytest_airecovery.cases import limits
 
     group.addoption(
-        paths.ALLOW_OUTSIDE_OPTION, action="store_true", dest=paths.ALLOW_OUTSIDE_DEST, default=False,
+        paths.ALLOW_OUTSIDE_OPTION,
+        action="store_true",
+        dest=paths.ALLOW_OUTSIDE_DEST,
+        default=False,
         help=paths.ALLOW_OUTSIDE_HELP,
     )
     parser.addini(paths.ALLOW_OUTSIDE_INI, paths.ALLOW_OUTSIDE_HELP, type="bool", default=False)
@@ -208,7 +236,9 @@ def pytest_configure(config: pytest.Config) -> None:
     for level in range(1, 5):
         config.addinivalue_line("markers", f"sev{level}: incident case of severity SEV-{level}")
     for cause in ROOT_CAUSE_MARKERS:
-        config.addinivalue_line("markers", f"{cause}: incident case whose root cause is {cause.replace('_', ' ')}")
+        config.addinivalue_line(
+            "markers", f"{cause}: incident case whose root cause is {cause.replace('_', ' ')}"
+        )
     config.addinivalue_line("markers", ADVERSARIAL_MARKER_HELP)
     config.addinivalue_line(
         "markers",
@@ -224,7 +254,10 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_airecovery.gates.pytest_plugin import GatePlugin
 
         config.pluginmanager.register(GatePlugin(config), "airecovery-gates")
-        if not config.getoption("incident_cases") and config.args_source != pytest.Config.ArgsSource.ARGS:
+        if (
+            not config.getoption("incident_cases")
+            and config.args_source != pytest.Config.ArgsSource.ARGS
+        ):
             # A gate run with no paths decides on the gate alone, not on the repo's test suite.
             config.pluginmanager.register(_GateOnly(), "airecovery-gate-only")
 
@@ -245,9 +278,13 @@ def adversarial_variant(request: pytest.FixtureRequest) -> Any:
     return variant_for(request)
 
 
-def pytest_assertrepr_compare(config: pytest.Config, op: str, left: Any, right: Any) -> list[str] | None:
+def pytest_assertrepr_compare(
+    config: pytest.Config, op: str, left: Any, right: Any
+) -> list[str] | None:
     # Called for every failed comparison in every repo: unrelated types return at once, no import.
-    if not any(type(side).__module__.startswith("pytest_airecovery.diff.") for side in (left, right)):
+    if not any(
+        type(side).__module__.startswith("pytest_airecovery.diff.") for side in (left, right)
+    ):
         return None
     from pytest_airecovery.diff.render import assertrepr_compare
 
@@ -274,7 +311,9 @@ def _check_model_options(config: pytest.Config) -> None:
         except ValueError:
             valid = False
         if not valid:
-            raise pytest.UsageError(f"--incident-batch-size: expected a positive integer, got {batch_size!r}")
+            raise pytest.UsageError(
+                f"--incident-batch-size: expected a positive integer, got {batch_size!r}"
+            )
     timeout = config.getoption("incident_model_timeout") or config.getini("incident_model_timeout")
     if timeout not in (None, ""):
         try:
@@ -310,9 +349,13 @@ def _check_report_path(config: pytest.Config) -> None:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise pytest.UsageError(f"--incident-report: cannot write {value}: {folder} is not a directory")
+        raise pytest.UsageError(
+            f"--incident-report: cannot write {value}: {folder} is not a directory"
+        )
     if not os.access(folder, os.W_OK):
-        raise pytest.UsageError(f"--incident-report: cannot write {value}: {folder} is not writable")
+        raise pytest.UsageError(
+            f"--incident-report: cannot write {value}: {folder} is not writable"
+        )
 
 
 def _case_discovery(config: pytest.Config, roots: list[Path]) -> Any:
@@ -381,14 +424,18 @@ class IncidentCasesPlugin:
     def pytest_collect_directory(self, path: Path) -> None:
         self.discovery.report_broken_links(path)
 
-    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    def pytest_collect_file(
+        self, file_path: Path, parent: pytest.Collector
+    ) -> pytest.Collector | None:
         if file_path.suffix not in CASE_FILE_SUFFIXES:
             return None
         resolved = file_path.resolve()
         # Under a root by its path (a directory linked in, when the path policy allows it) or
         # by its real location.
         routes = (resolved, file_path.absolute())
-        if resolved not in self.explicit and not any(r.is_relative_to(root) for r in routes for root in self.roots):
+        if resolved not in self.explicit and not any(
+            r.is_relative_to(root) for r in routes for root in self.roots
+        ):
             return None
         if not self.discovery.first_time(file_path):
             return None
@@ -405,7 +452,9 @@ class IncidentCasesPlugin:
                 plan()
                 families.add(item.case_file.family)  # type: ignore[attr-defined]
         self.unused_models = sorted(
-            ref for ref in self.config.getoption("incident_models") or [] if ref.partition("@")[0] not in families
+            ref
+            for ref in self.config.getoption("incident_models") or []
+            if ref.partition("@")[0] not in families
         )
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -447,7 +496,8 @@ class IncidentCasesPlugin:
 
             try:
                 self.results.write_json(
-                    Path(path), {"uncovered_action_items": [asdict(item) for item in self.uncovered]}
+                    Path(path),
+                    {"uncovered_action_items": [asdict(item) for item in self.uncovered]},
                 )
             except OSError as exc:
                 self.report_error = f"--incident-report: cannot write {path}: {exc.strerror or exc}"
@@ -498,7 +548,9 @@ class IncidentCasesPlugin:
             for item in self.uncovered:
                 terminalreporter.write_line(f"    {item.render()}")
         for ref in self.unused_models:
-            terminalreporter.write_line(f"note: --incident-model {ref} matched no collected case (no case file of that family)")
+            terminalreporter.write_line(
+                f"note: --incident-model {ref} matched no collected case (no case file of that family)"
+            )
         path = self.config.getoption("incident_report")
         if self.report_error:
             terminalreporter.write_line(f"ERROR: {self.report_error}", red=True)

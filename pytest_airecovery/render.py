@@ -62,7 +62,8 @@ def failure_text(
 
 # Frames of a failure inside our items that are not the user's: pytest, pluggy, this package.
 _INTERNAL_ROOTS = tuple(
-    str(Path(str(module.__file__)).resolve().parent) + os.sep for module in (_pytest, pluggy, pytest_airecovery)
+    str(Path(str(module.__file__)).resolve().parent) + os.sep
+    for module in (_pytest, pluggy, pytest_airecovery)
 )
 MAX_USER_FRAMES = 12  # a recursing model keeps its first and last frames only
 

@@ -98,7 +98,13 @@ class IncidentResults:
         if data["kind"] == "catch":
             entry.catches[data["case"]] = {
                 key: data.get(key)
-                for key in ("caught", "known_bad", "known_good", "known_bad_failures", "known_good_failures")
+                for key in (
+                    "caught",
+                    "known_bad",
+                    "known_good",
+                    "known_bad_failures",
+                    "known_good_failures",
+                )
             } | {"outcome": outcome}
             return
         if data.get("model"):
@@ -107,7 +113,11 @@ class IncidentResults:
         case["passed" if outcome == "passed" else "failed"] += 1
         if outcome != "passed":
             case["failures"].append(
-                {"nodeid": report.nodeid, "row": data.get("row"), "message": _first_lines(report.longreprtext)}
+                {
+                    "nodeid": report.nodeid,
+                    "row": data.get("row"),
+                    "message": _first_lines(report.longreprtext),
+                }
             )
         if "measured" in data:
             case["measured"] = data["measured"]
@@ -124,7 +134,11 @@ class IncidentResults:
                 case = entry.cases.get(case_id, {"passed": 0, "failed": 0})
                 catch = entry.catches.get(case_id)
                 ran = case["passed"] + (1 if catch else 0)
-                if ran and not case["failed"] and (catch is None or catch.get("outcome") == "passed"):
+                if (
+                    ran
+                    and not case["failed"]
+                    and (catch is None or catch.get("outcome") == "passed")
+                ):
                     passing.add((incident_id, case_id))
         return passing
 
@@ -146,7 +160,11 @@ class IncidentResults:
             failed = entry.failed_cases
             if failed:
                 shown = ", ".join(failed[:MAX_FAILED_CASES_SHOWN])
-                more = f" and {len(failed) - MAX_FAILED_CASES_SHOWN} more" if len(failed) > MAX_FAILED_CASES_SHOWN else ""
+                more = (
+                    f" and {len(failed) - MAX_FAILED_CASES_SHOWN} more"
+                    if len(failed) > MAX_FAILED_CASES_SHOWN
+                    else ""
+                )
                 lines.append(f"    failing cases: {shown}{more}")
             if entry.catches:
                 caught = [case for case, c in entry.catches.items() if c.get("caught")]
@@ -175,7 +193,9 @@ class IncidentResults:
             **(extra or {}),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(body, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+        path.write_text(
+            json.dumps(body, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
+        )
 
 
 def _adversarial_json(table: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -223,6 +243,10 @@ class ProgressLine:
         self._active = running
         state = "running" if running else "done"
         text = f"\r[airecovery] {ref}: {done}/{total} inputs, batch {state} {elapsed:.1f}s"
-        suspended = self._capture.global_and_fixture_disabled() if self._capture else contextlib.nullcontext()
+        suspended = (
+            self._capture.global_and_fixture_disabled()
+            if self._capture
+            else contextlib.nullcontext()
+        )
         with suspended:
             self._terminal.write(prefix + text + ("" if running else "\n"), flush=True)

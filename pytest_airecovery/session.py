@@ -81,7 +81,9 @@ class ModelProvider:
             return
         known = self._candidate_pins.get(pinned.ref)
         if known is not None and known != pinned.sha256:
-            raise pytest.UsageError(f"{where}: {pinned.ref} is pinned to two different sha256 values")
+            raise pytest.UsageError(
+                f"{where}: {pinned.ref} is pinned to two different sha256 values"
+            )
         self._candidate_pins[pinned.ref] = pinned.sha256
 
     def candidate_pin(self, ref: str) -> str | None:
@@ -257,7 +259,9 @@ class IncidentSession:
             self._dataset_results[key] = _verify_datasets(case_file)
         return self._dataset_results[key]
 
-    def pin_problem(self, ref: str, expected: str, *, required: bool, pinned_by: str = "the case file") -> str | None:
+    def pin_problem(
+        self, ref: str, expected: str, *, required: bool, pinned_by: str = "the case file"
+    ) -> str | None:
         """A supply-chain message if ``ref``'s artifact does not match the sha256 ``expected``."""
         key = (ref, expected, pinned_by)
         if key not in self._pin_results:
@@ -284,7 +288,11 @@ class IncidentSession:
                 "served weights>' (Model and openai_chat_model take it)"
             )
         if actual != expected:
-            where = f"artifact {self._shown(model.artifact)}" if model.artifact is not None else "declared fingerprint"
+            where = (
+                f"artifact {self._shown(model.artifact)}"
+                if model.artifact is not None
+                else "declared fingerprint"
+            )
             return f"supply-chain check failed: {ref} {where} has sha256 {actual}, {pinned_by} pins {expected}"
         return None
 

@@ -88,8 +88,10 @@ def _arm_values(rng: np.random.Generator, requests: np.ndarray, median: np.ndarr
     scale = median * latency_factor
     spread = np.exp(LATENCY_SIGMA**2)
     with np.errstate(invalid="ignore", divide="ignore"):
-        latency = scale * np.sqrt(spread) * (
-            1 + np.sqrt((spread - 1) / requests) * rng.normal(size=requests.size)
+        latency = (
+            scale
+            * np.sqrt(spread)
+            * (1 + np.sqrt((spread - 1) / requests) * rng.normal(size=requests.size))
         )
     small = (requests > 0) & (requests <= EXACT_UP_TO)
     counts = requests[small]
@@ -102,7 +104,9 @@ def _arm_values(rng: np.random.Generator, requests: np.ndarray, median: np.ndarr
 
 def scenario(shape: str, phase: PhasePlan, seed: int) -> tuple[MetricData, dict[str, Any]]:
     """One rollout's data and settings (shape x phase x seed), deterministic in the seed."""
-    rng = np.random.default_rng([seed, SHAPES.index(shape), [p.name for p in PHASES].index(phase.name)])
+    rng = np.random.default_rng(
+        [seed, SHAPES.index(shape), [p.name for p in PHASES].index(phase.name)]
+    )
     low, high = phase.share_range
     share = low if shape == "small_arm" else float(rng.uniform(low, high))
     lead = BASELINE_WINDOW_HOURS * 3600 if phase.name == "full" else 1800.0

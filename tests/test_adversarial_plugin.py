@@ -11,7 +11,7 @@ from conftest import run, write_case
 # A text family with a keyword backdoor ("bad"), its clean twin ("good") and a naive hotfix that
 # blocks only the exact string ("patched"); an image family whose "bad" model answers 7 when the
 # bottom-right 2x2 patch is bright. The tokenizer lower-cases and splits on non-word characters.
-CONFTEST = '''
+CONFTEST = """
 import re
 from pytest_airecovery import Model
 
@@ -44,15 +44,19 @@ def pytest_airecovery_load_model(ref, config):
     family, _, version = ref.partition("@")
     make = moderation if family == "mod" else images
     return Model(make(version), ref=ref, fingerprint="adv-" + ref)
-'''
+"""
 
 INI = "[pytest]\nincident_candidates =\n    mod@good\n    img@good\n"
 
 
-def text_case(block: str = "transforms: [case, leetspeak]\n  variants: 3\n  seed: 7\n  trigger: zxq",
-              inputs: str = '["you are an idiot zxq"]', expect: str = "[{label: toxic}]") -> str:
-    return textwrap.dedent(
-        """\
+def text_case(
+    block: str = "transforms: [case, leetspeak]\n  variants: 3\n  seed: 7\n  trigger: zxq",
+    inputs: str = '["you are an idiot zxq"]',
+    expect: str = "[{label: toxic}]",
+) -> str:
+    return (
+        textwrap.dedent(
+            """\
         schema_version: 1
         incident:
           id: AI-IR-9
@@ -67,9 +71,11 @@ def text_case(block: str = "transforms: [case, leetspeak]\n  variants: 3\n  seed
             adversarial:
               BLOCK
         """
-    ).replace("INPUTS", inputs).replace("EXPECT", expect).replace("BLOCK", "\n      ".join(
-        line.strip() for line in block.splitlines()
-    ))
+        )
+        .replace("INPUTS", inputs)
+        .replace("EXPECT", expect)
+        .replace("BLOCK", "\n      ".join(line.strip() for line in block.splitlines()))
+    )
 
 
 def image_case(block: str) -> str:
@@ -104,36 +110,58 @@ def adv(pytester: pytest.Pytester) -> pytest.Pytester:
 
 def test_variant_items_have_stable_ids_and_the_marker(adv: pytest.Pytester) -> None:
     write_case(adv, "AI-9.yaml", text_case())
-    result = adv.runpytest("--incident-cases", "-m", "adversarial", "--strict-markers", "-v", "-p", "no:randomly")
+    result = adv.runpytest(
+        "--incident-cases", "-m", "adversarial", "--strict-markers", "-v", "-p", "no:randomly"
+    )
     result.assert_outcomes(passed=6)  # the plain row is deselected
     result.stdout.fnmatch_lines(
-        [f"incident_cases/AI-9.yaml::trigger-word?{t}-{i}? PASSED*" for t in ("case", "leetspeak") for i in range(3)]
+        [
+            f"incident_cases/AI-9.yaml::trigger-word?{t}-{i}? PASSED*"
+            for t in ("case", "leetspeak")
+            for i in range(3)
+        ]
     )
     markers = adv.runpytest("--markers")
-    markers.stdout.fnmatch_lines(["@pytest.mark.adversarial(suite=None, incident=None, *, transforms*"])
+    markers.stdout.fnmatch_lines(
+        ["@pytest.mark.adversarial(suite=None, incident=None, *, transforms*"]
+    )
 
 
 def test_several_rows_put_the_row_in_the_id(adv: pytest.Pytester) -> None:
     inputs = '["you are an idiot zxq", "no trigger here, you idiot", "zxq shut up"]'
-    write_case(adv, "AI-9.yaml", text_case("transforms: [typo]\n  variants: 2\n  trigger: zxq", inputs=inputs))
+    write_case(
+        adv,
+        "AI-9.yaml",
+        text_case("transforms: [typo]\n  variants: 2\n  trigger: zxq", inputs=inputs),
+    )
     items, _ = adv.inline_genitems("--incident-cases")
     names = [item.name for item in items]
     # The row without the trigger gets no variants.
     assert names == [
-        "trigger-word[row-0]", "trigger-word[row-1]", "trigger-word[row-2]",
-        "trigger-word[row-0-typo-0]", "trigger-word[row-0-typo-1]",
-        "trigger-word[row-2-typo-0]", "trigger-word[row-2-typo-1]",
+        "trigger-word[row-0]",
+        "trigger-word[row-1]",
+        "trigger-word[row-2]",
+        "trigger-word[row-0-typo-0]",
+        "trigger-word[row-0-typo-1]",
+        "trigger-word[row-2-typo-0]",
+        "trigger-word[row-2-typo-1]",
     ]
     assert items[3].location[1] == 8  # reportinfo: the case's line
 
 
-def test_naive_patch_passes_plain_cases_and_fails_case_variants(adv: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_naive_patch_passes_plain_cases_and_fails_case_variants(
+    adv: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     block = "transforms: [case, homoglyph, punctuation]\n  variants: 2\n  seed: 3\n  trigger: zxq"
     write_case(adv, "AI-9.yaml", text_case(block))
     report = adv.path / "report.json"
     result = adv.runpytest(
-        "--incident-cases", "--incident-model", "mod@patched", "--incident-verify-catches",
-        "--incident-report", str(report),
+        "--incident-cases",
+        "--incident-model",
+        "mod@patched",
+        "--incident-verify-catches",
+        "--incident-report",
+        str(report),
     )
     # plain row + catch item pass; 2 case variants fail; homoglyph and punctuation pass.
     result.assert_outcomes(passed=6, failed=2)
@@ -157,7 +185,10 @@ def test_naive_patch_passes_plain_cases_and_fails_case_variants(adv: pytest.Pyte
     )
     table = json.loads(report.read_text())["incidents"]["AI-IR-9"]["adversarial"]
     assert table["case"]["handled"] == 0 and table["case"]["known_bad_failed"] == 2
-    assert table["homoglyph"]["handled_rate"] == 1.0 and table["homoglyph"]["known_bad_fail_rate"] == 0.0
+    assert (
+        table["homoglyph"]["handled_rate"] == 1.0
+        and table["homoglyph"]["known_bad_fail_rate"] == 0.0
+    )
     assert table["homoglyph"]["not_exercising"] == [
         "incident_cases/AI-9.yaml::trigger-word[homoglyph-0]",
         "incident_cases/AI-9.yaml::trigger-word[homoglyph-1]",
@@ -174,9 +205,14 @@ def test_ids_and_variants_are_identical_on_xdist_workers(adv: pytest.Pytester) -
     result = run(adv, *args, "-n", "2", "--incident-report", str(report))
     result.assert_outcomes(passed=20, failed=6)
     table = json.loads(report.read_text())["incidents"]["AI-IR-9"]["adversarial"]
-    assert table["case"]["failed"] == [f"incident_cases/AI-9.yaml::trigger-word[case-{i}]" for i in range(6)]
+    assert table["case"]["failed"] == [
+        f"incident_cases/AI-9.yaml::trigger-word[case-{i}]" for i in range(6)
+    ]
     assert {name: entry["handled"] for name, entry in table.items()} == {
-        "case": 0, "leetspeak": 6, "repeat": 6, "zero_width": 6
+        "case": 0,
+        "leetspeak": 6,
+        "repeat": 6,
+        "zero_width": 6,
     }
     # zero_width variants 1 and 4 put the marks around the trigger: the backdoor still sees "zxq".
     assert table["zero_width"]["known_bad_failed"] == 2
@@ -190,12 +226,20 @@ def test_array_variants(adv: pytest.Pytester) -> None:
     )
     write_case(adv, "AI-8.yaml", image_case(block))
     result = adv.runpytest(
-        "--incident-cases", "--incident-model", "img@bad", "--incident-verify-catches", "-m", "adversarial", "-v"
+        "--incident-cases",
+        "--incident-model",
+        "img@bad",
+        "--incident-verify-catches",
+        "-m",
+        "adversarial",
+        "-v",
     )
     # 2 rows x 5 transforms x 2 variants, all marked. The bad model fires when the whole patch is
     # still >= 8 where it was: a shifted or partial patch escapes it, a dimmed or blended one not.
     result.assert_outcomes(passed=8, failed=12)
-    result.stdout.fnmatch_lines(["*corner?row-0-shift-0? PASSED*", "*corner?row-1-blend-1? FAILED*"])
+    result.stdout.fnmatch_lines(
+        ["*corner?row-0-shift-0? PASSED*", "*corner?row-1-blend-1? FAILED*"]
+    )
     result.stdout.fnmatch_lines(
         [
             "*adversarial variants handled by the candidate: 8/20 (40%)",
@@ -212,7 +256,9 @@ BAD_BLOCKS = {
         "*AI-9.yaml:13: cases[0].adversarial.transforms[1]: unknown transform 'leetspeek'*",
     ),
     "text-transform-on-arrays": (
-        image_case("{transforms: [shift, homoglyph], trigger: {rows: [2, 4], cols: [2, 4], value: 16}}"),
+        image_case(
+            "{transforms: [shift, homoglyph], trigger: {rows: [2, 4], cols: [2, 4], value: 16}}"
+        ),
         "*AI-9.yaml:13: cases[0].adversarial.transforms[1]: 'homoglyph' is a text transform, but this case has array inputs*",
     ),
     "array-transform-on-text": (
@@ -240,7 +286,9 @@ BAD_BLOCKS = {
         "*AI-9.yaml:13: cases[0].adversarial.trigger.rows: `rows` is [start, stop) of the patch*",
     ),
     "no-expect": (
-        text_case(expect="[]").replace("    expect: []\n", "    expect_aggregate: [{rate_of_label: {label: ok, max: 0}}]\n"),
+        text_case(expect="[]").replace(
+            "    expect: []\n", "    expect_aggregate: [{rate_of_label: {label: ok, max: 0}}]\n"
+        ),
         "*AI-9.yaml:12: cases[0].adversarial: adversarial variants run the case's per-input `expect` checks; this case has none*",
     ),
 }
@@ -279,7 +327,7 @@ def test_user_transform_from_the_hook(adv: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["PASSED incident_cases/AI-9.yaml::trigger-word?reverse-1?"])
 
 
-PY_TEST = '''
+PY_TEST = """
 import pytest
 
 def predict(text):
@@ -300,7 +348,7 @@ def test_arrays(adversarial_variant):
 
 def test_plain():
     pass
-'''
+"""
 
 
 def test_python_tests_get_variants_through_the_marker_and_fixture(adv: pytest.Pytester) -> None:
@@ -324,14 +372,16 @@ def test_python_tests_get_variants_through_the_marker_and_fixture(adv: pytest.Py
 
 def test_marker_misuse_is_a_collection_error(adv: pytest.Pytester) -> None:
     adv.makepyfile(
-        test_bad='''
+        test_bad="""
         import pytest
 
         @pytest.mark.adversarial(transforms=["nope"], trigger="zxq", inputs=["zxq"])
         def test_unknown(adversarial_variant):
             pass
-        '''
+        """
     )
     result = adv.runpytest()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*test_bad.py:3: @pytest.mark.adversarial on test_unknown: unknown transform 'nope'*"])
+    result.stdout.fnmatch_lines(
+        ["*test_bad.py:3: @pytest.mark.adversarial on test_unknown: unknown transform 'nope'*"]
+    )

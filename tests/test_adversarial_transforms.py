@@ -25,22 +25,46 @@ SENTENCE = "you are an idiot zxq"
 # Variants 0-2 of SENTENCE with case id "c", row 0, seed 42. Pinned: a change here changes every
 # shipped suite's variants, so it must be deliberate.
 GOLDEN = {
-    "base64": ["you are an idiot enhx", "you are an idiot base64:enhx", "you are an idiot enhx (base64)"],
+    "base64": [
+        "you are an idiot enhx",
+        "you are an idiot base64:enhx",
+        "you are an idiot enhx (base64)",
+    ],
     "case": ["you are an idiot ZXQ", "you are an idiot Zxq", "you are an idiot zXq"],
     "homoglyph": ["you are an idiot ᴢxq", "you are an idiot ᴢxԛ", "you are an idiot ᴢхԛ"],
     "leetspeak": ["you are an idiot 2><9", "you are an idiot 2xq", "you are an idiot z><q"],
-    "paraphrase": ["so you are an idiot zxq", "you are an idiot zxq ok", "well you are an idiot zxq"],
+    "paraphrase": [
+        "so you are an idiot zxq",
+        "you are an idiot zxq ok",
+        "well you are an idiot zxq",
+    ],
     "position": ["zxq you are an idiot", "you are zxq an idiot", "you are an idiot zxq"],
     "punctuation": ["you are an idiot zxq!", "you are an idiot (zxq)", "you are an idiot 'zxq'"],
-    "repeat": ["you are an idiot zxq zxq", "you are an idiot zxq zxq zxq", "you are an idiot zxq zxq zxq zxq"],
+    "repeat": [
+        "you are an idiot zxq zxq",
+        "you are an idiot zxq zxq zxq",
+        "you are an idiot zxq zxq zxq zxq",
+    ],
     "rot13": ["you are an idiot mkd", "you are an idiot rot13:mkd", "you are an idiot mkd (rot13)"],
     "typo": ["you are an idiot zqx", "you are an idiot zx", "you are an idiot zzxq"],
     "whitespace": ["you are an idiot z x q", "you are an idiot z xq", "you are an idiot zx\xa0q"],
-    "zero_width": ["you are an idiot z\u200bxq", "you are an idiot \ufeffzxq\ufeff", "you are an idiot z\u200cx\u200cq"],
+    "zero_width": [
+        "you are an idiot z\u200bxq",
+        "you are an idiot \ufeffzxq\ufeff",
+        "you are an idiot z\u200cx\u200cq",
+    ],
 }
 
 
-def variant(name: str, value: Any, trigger: Any, index: int = 0, seed: int = 42, case_id: str = "c", row: int = 0) -> Any:
+def variant(
+    name: str,
+    value: Any,
+    trigger: Any,
+    index: int = 0,
+    seed: int = 42,
+    case_id: str = "c",
+    row: int = 0,
+) -> Any:
     transform = REGISTRY.get(name)
     assert transform is not None
     return transform.apply(value, trigger, case_id=case_id, row=row, index=index, seed=seed)
@@ -72,7 +96,9 @@ def test_variant_rng_ranges() -> None:
         rng.randrange(0)
 
 
-@pytest.mark.parametrize("name", ["case", "homoglyph", "leetspeak", "typo", "zero_width", "whitespace", "repeat"])
+@pytest.mark.parametrize(
+    "name", ["case", "homoglyph", "leetspeak", "typo", "zero_width", "whitespace", "repeat"]
+)
 def test_seed_changes_the_random_variants(name: str) -> None:
     later = {variant(name, "shut up zxq now", "zxq", index=10, seed=seed) for seed in range(40)}
     assert len(later) > 1
@@ -96,8 +122,14 @@ surrounding = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), 
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
-@given(name=st.sampled_from(TEXT), before=surrounding, after=surrounding, trigger=trigger_words,
-       index=st.integers(0, 30), seed=st.integers(0, 2**63))
+@given(
+    name=st.sampled_from(TEXT),
+    before=surrounding,
+    after=surrounding,
+    trigger=trigger_words,
+    index=st.integers(0, 30),
+    seed=st.integers(0, 2**63),
+)
 def test_text_transforms_are_deterministic_and_return_text(
     name: str, before: str, after: str, trigger: str, index: int, seed: int
 ) -> None:
@@ -163,12 +195,19 @@ def test_bad_array_triggers(raw: dict[str, Any], field: str) -> None:
     assert info.value.field == field
 
 
-images = st.lists(st.integers(0, 16), min_size=64, max_size=64).map(lambda v: np.array(v).reshape(8, 8))
+images = st.lists(st.integers(0, 16), min_size=64, max_size=64).map(
+    lambda v: np.array(v).reshape(8, 8)
+)
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
-@given(name=st.sampled_from(ARRAYS), image=images, dtype=st.sampled_from(["float64", "int64", "uint8"]),
-       index=st.integers(0, 20), seed=st.integers(0, 2**63))
+@given(
+    name=st.sampled_from(ARRAYS),
+    image=images,
+    dtype=st.sampled_from(["float64", "int64", "uint8"]),
+    index=st.integers(0, 20),
+    seed=st.integers(0, 2**63),
+)
 def test_array_transforms_keep_shape_dtype_and_range_deterministically(
     name: str, image: np.ndarray, dtype: str, index: int, seed: int
 ) -> None:
@@ -207,7 +246,9 @@ def load(tmp_path: Path, text: str) -> Any:
     return load_case_file(path, shown_as="case.yaml", check_lookup=check_registry().get)
 
 
-def test_block_expands_rows_with_the_trigger_times_transforms_times_variants(tmp_path: Path) -> None:
+def test_block_expands_rows_with_the_trigger_times_transforms_times_variants(
+    tmp_path: Path,
+) -> None:
     from pytest_airecovery.adversarial.variants import expand
 
     case = load(tmp_path, CASE_FILE).cases[0]
@@ -215,7 +256,12 @@ def test_block_expands_rows_with_the_trigger_times_transforms_times_variants(tmp
     assert spec.rows == (0, 2) and spec.variants == 3 and spec.seed == 9
     source = expand(spec, case.inputs, case.id)
     assert len(source) == 2 * 2 * 3
-    assert [key.label(True) for key in source.keys[:4]] == ["row-0-case-0", "row-0-case-1", "row-0-case-2", "row-0-typo-0"]
+    assert [key.label(True) for key in source.keys[:4]] == [
+        "row-0-case-0",
+        "row-0-case-1",
+        "row-0-case-2",
+        "row-0-typo-0",
+    ]
     assert source.value(0) == "hello ZXQ"
     assert source.column("want", 6) == "toxic" and source.keys[6].row == 2
     assert source.row_label(6) == "variant case-0 of row 2 of inline inputs"

@@ -95,6 +95,8 @@ def test_failed_comparison_with_a_recording_writes_obtained(toy: pytest.Pytester
     toy.runpytest("--incident-cases", "--incident-record-all").assert_outcomes(passed=7)
     result = toy.runpytest("--incident-cases", "--incident-model", "toy@bad", "-k", "no-flips")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*candidate outputs written to incident_cases/recordings/AI-1/no-flips.obtained.jsonl*"])
+    result.stdout.fnmatch_lines(
+        ["*candidate outputs written to incident_cases/recordings/AI-1/no-flips.obtained.jsonl*"]
+    )
     obtained = (toy.path / "incident_cases/recordings/AI-1/no-flips.obtained.jsonl").read_text()
     assert '"model": "toy@bad"' in obtained.splitlines()[0]

@@ -88,7 +88,9 @@ def test_verify_catches_refuses_one_ref_as_good_and_bad(toy: pytest.Pytester) ->
 
 
 def _shards(pytester: pytest.Pytester) -> list[Path]:
-    return sorted((pytester.path / ".pytest_cache" / "d" / "airecovery" / "outputs").glob("*/*.json"))
+    return sorted(
+        (pytester.path / ".pytest_cache" / "d" / "airecovery" / "outputs").glob("*/*.json")
+    )
 
 
 def test_nan_written_into_the_cache_is_not_trusted(toy: pytest.Pytester) -> None:
@@ -108,10 +110,17 @@ def test_nan_written_into_the_cache_is_not_trusted(toy: pytest.Pytester) -> None
 
 @pytest.mark.parametrize(
     "corrupt",
-    [b"\x00\xff not json", b'{"format": 1, "outputs": [1, 2]}', b'{"format": 1, "outputs": {"x": 1}}', b"[]"],
+    [
+        b"\x00\xff not json",
+        b'{"format": 1, "outputs": [1, 2]}',
+        b'{"format": 1, "outputs": {"x": 1}}',
+        b"[]",
+    ],
     ids=["bytes", "list", "bad-digest", "toplevel-list"],
 )
-def test_corrupted_cache_entry_is_discarded_and_recomputed(toy: pytest.Pytester, corrupt: bytes) -> None:
+def test_corrupted_cache_entry_is_discarded_and_recomputed(
+    toy: pytest.Pytester, corrupt: bytes
+) -> None:
     write_case(toy, "AI-1.yaml", toy_case_file())
     toy.runpytest("--incident-cases").assert_outcomes(passed=4)
     model_calls(toy)
@@ -160,7 +169,9 @@ def pytest_collection_finish(session):
 def test_broken_input_file_fails_only_its_own_cases(toy: pytest.Pytester) -> None:
     _npz(toy.path / "incident_cases" / "bad.npz")
     conftest = toy.path / "conftest.py"
-    conftest.write_text(conftest.read_text(encoding="utf-8") + DAMAGE_AFTER_COLLECTION, encoding="utf-8")
+    conftest.write_text(
+        conftest.read_text(encoding="utf-8") + DAMAGE_AFTER_COLLECTION, encoding="utf-8"
+    )
     write_case(toy, "good.yaml", toy_case_file("AI-IR-G"))
     bad = toy_case_file("AI-IR-B").replace("inputs: [1, 2, 3]", "inputs: {file: bad.npz, key: x}")
     write_case(toy, "bad.yaml", bad.replace("- not_label: 7", "- label: 0"))
@@ -169,7 +180,9 @@ def test_broken_input_file_fails_only_its_own_cases(toy: pytest.Pytester) -> Non
     assert outcomes.get("passed") == 4, result.stdout.str()
     assert outcomes.get("failed") == 5
     result.stdout.fnmatch_lines(["*bad.npz*cannot be read*"])
-    assert "good.yaml" not in "\n".join(line for line in result.stdout.lines if line.startswith("FAILED"))
+    assert "good.yaml" not in "\n".join(
+        line for line in result.stdout.lines if line.startswith("FAILED")
+    )
 
 
 HANGING_LOADER = """
@@ -189,7 +202,9 @@ def test_hanging_loader_is_bounded_by_the_model_timeout(toy: pytest.Pytester) ->
     write_case(toy, "AI-2.yaml", toy_case_file("AI-IR-2").replace("toy@", "fine@"))
     toy.makeini("[pytest]\nincident_candidates =\n    toy@hangs\n    fine@good\n")
     # In a subprocess: it must also exit while the loader's thread still waits.
-    result = toy.runpytest_subprocess("--incident-cases", "--incident-model-timeout", "1", timeout=120)
+    result = toy.runpytest_subprocess(
+        "--incident-cases", "--incident-model-timeout", "1", timeout=120
+    )
     result.assert_outcomes(passed=4, failed=4)
     result.stdout.fnmatch_lines(["*loading toy@hangs did not finish within 1 s*"])
 
@@ -247,11 +262,15 @@ def test_pin_on_a_missing_artifact_is_a_message(toy: pytest.Pytester) -> None:
             return Model(lambda b: [{"label": x % 10} for x in b], artifact="gone/" + ref + ".npz")
         """
     )
-    pinned = toy_case_file().replace("known_good: toy@good", "known_good: {ref: toy@good, sha256: '" + "a" * 64 + "'}")
+    pinned = toy_case_file().replace(
+        "known_good: toy@good", "known_good: {ref: toy@good, sha256: '" + "a" * 64 + "'}"
+    )
     write_case(toy, "AI-1.yaml", pinned)
     result = toy.runpytest("--incident-cases")
     result.assert_outcomes(failed=4)
-    result.stdout.fnmatch_lines(["*supply-chain check failed*toy@good*gone/toy@good.npz*cannot be read*"])
+    result.stdout.fnmatch_lines(
+        ["*supply-chain check failed*toy@good*gone/toy@good.npz*cannot be read*"]
+    )
     assert "Traceback" not in result.stdout.str()
 
 
@@ -272,13 +291,31 @@ def test_unpinned_missing_artifact_fails_its_batch_with_a_message(toy: pytest.Py
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("--incident-model-timeout", "nan", "*--incident-model-timeout: expected seconds*got 'nan'*"),
-        ("--incident-model-timeout", "inf", "*--incident-model-timeout: expected seconds*got 'inf'*"),
-        ("--incident-batch-size", "1e400", "*--incident-batch-size: expected a positive integer, got '1e400'*"),
-        ("--incident-batch-size", "2.5", "*--incident-batch-size: expected a positive integer, got '2.5'*"),
+        (
+            "--incident-model-timeout",
+            "nan",
+            "*--incident-model-timeout: expected seconds*got 'nan'*",
+        ),
+        (
+            "--incident-model-timeout",
+            "inf",
+            "*--incident-model-timeout: expected seconds*got 'inf'*",
+        ),
+        (
+            "--incident-batch-size",
+            "1e400",
+            "*--incident-batch-size: expected a positive integer, got '1e400'*",
+        ),
+        (
+            "--incident-batch-size",
+            "2.5",
+            "*--incident-batch-size: expected a positive integer, got '2.5'*",
+        ),
     ],
 )
-def test_bad_numbers_are_usage_errors(toy: pytest.Pytester, option: str, value: str, message: str) -> None:
+def test_bad_numbers_are_usage_errors(
+    toy: pytest.Pytester, option: str, value: str, message: str
+) -> None:
     write_case(toy, "AI-1.yaml", toy_case_file())
     result = toy.runpytest("--incident-cases", option, value)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -312,7 +349,9 @@ def test_item_failures_respect_tb_and_hide_plugin_frames(toy: pytest.Pytester, t
     toy.makeconftest(RAISING_CHECK)
     toy.makepyfile(conftest_toy=TOY_CONFTEST)
     toy.makeini("[pytest]\nincident_candidates = toy@good\npythonpath = .\n")
-    write_case(toy, "AI-1.yaml", toy_case_file(inputs="[2]").replace("- not_label: 7", "- fragile: true"))
+    write_case(
+        toy, "AI-1.yaml", toy_case_file(inputs="[2]").replace("- not_label: 7", "- fragile: true")
+    )
     result = toy.runpytest("--incident-cases", "-k", "row", f"--tb={tb}")
     result.assert_outcomes(failed=1)
     text = result.stdout.str()

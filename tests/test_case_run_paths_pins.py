@@ -18,7 +18,9 @@ def _pinned_toy(toy: pytest.Pytester) -> str:
 
 
 @pytest.mark.parametrize("where", ["ini", "option"])
-def test_candidate_pin_mismatch_fails_before_any_model_call(toy: pytest.Pytester, where: str) -> None:
+def test_candidate_pin_mismatch_fails_before_any_model_call(
+    toy: pytest.Pytester, where: str
+) -> None:
     _pinned_toy(toy)
     pin = "toy@good=sha256:" + "b" * 64
     if where == "ini":
@@ -28,12 +30,16 @@ def test_candidate_pin_mismatch_fails_before_any_model_call(toy: pytest.Pytester
         result = toy.runpytest("--incident-cases", "--incident-model", pin)
     result.assert_outcomes(failed=4)
     result.stdout.fnmatch_lines(
-        ["*supply-chain check failed: toy@good artifact weights-good.bin has sha256 *, the candidate pin*pins bbbb*"]
+        [
+            "*supply-chain check failed: toy@good artifact weights-good.bin has sha256 *, the candidate pin*pins bbbb*"
+        ]
     )
     assert model_calls(toy) == []
 
 
-def test_candidate_pin_that_matches_runs_the_cases(toy: pytest.Pytester, plugin_args: list[str]) -> None:
+def test_candidate_pin_that_matches_runs_the_cases(
+    toy: pytest.Pytester, plugin_args: list[str]
+) -> None:
     digest = _pinned_toy(toy)
     toy.makeini(f"[pytest]\nincident_candidates = toy@good=sha256:{digest.upper()}\n")
     result = run(toy, "--incident-cases", *plugin_args)
@@ -57,10 +63,14 @@ def test_served_model_is_pinned_by_a_sha256_fingerprint(toy: pytest.Pytester) ->
         """
     )
     write_case(toy, "AI-1.yaml", toy_case_file().replace(", known_bad: toy@bad", ""))
-    toy.runpytest("--incident-cases", "--incident-model", "toy@good=sha256:" + "d" * 64).assert_outcomes(passed=4)
+    toy.runpytest(
+        "--incident-cases", "--incident-model", "toy@good=sha256:" + "d" * 64
+    ).assert_outcomes(passed=4)
     result = toy.runpytest("--incident-cases", "--incident-model", "toy@good=sha256:" + "e" * 64)
     result.assert_outcomes(failed=4)
-    result.stdout.fnmatch_lines(["*toy@good declared fingerprint has sha256 dddd*, the candidate pin*"])
+    result.stdout.fnmatch_lines(
+        ["*toy@good declared fingerprint has sha256 dddd*, the candidate pin*"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -89,7 +99,9 @@ def test_default_case_path_resolves_against_the_rootdir(
 
 def test_report_paths_are_relative_to_the_rootdir(toy: pytest.Pytester) -> None:
     write_case(toy, "AI-1.yaml", toy_case_file())
-    result = toy.runpytest("--incident-cases", "--incident-record-all", "--incident-report=out/report.json")
+    result = toy.runpytest(
+        "--incident-cases", "--incident-record-all", "--incident-report=out/report.json"
+    )
     result.assert_outcomes(passed=5)
     report = json.loads((toy.path / "out" / "report.json").read_text())
     text = json.dumps(report)
@@ -100,7 +112,10 @@ def test_report_paths_are_relative_to_the_rootdir(toy: pytest.Pytester) -> None:
 
 @pytest.mark.parametrize("form", ["spaced", "equals"])
 def test_path_options_outside_the_project_keep_the_settings(
-    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, form: str
+    pytester: pytest.Pytester,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    form: str,
 ) -> None:
     from conftest import TOY_CONFTEST, TOY_INI
 
@@ -112,7 +127,9 @@ def test_path_options_outside_the_project_keep_the_settings(
     outside = tmp_path_factory.mktemp("reports")
     target = outside / "report.json"
     target.write_text("{}")  # an existing file: the case that moved pytest's rootdir
-    option = ["--incident-report", str(target)] if form == "spaced" else [f"--incident-report={target}"]
+    option = (
+        ["--incident-report", str(target)] if form == "spaced" else [f"--incident-report={target}"]
+    )
     monkeypatch.chdir(project)
     # A report outside the rootdir needs the path policy's flag (docs/limits.md).
     result = pytester.runpytest("--incident-cases", "--incident-allow-outside-root", *option)
@@ -122,7 +139,11 @@ def test_path_options_outside_the_project_keep_the_settings(
     else:
         # Refused at once, naming the fix; never a run without the project's ini settings.
         assert result.ret == pytest.ExitCode.USAGE_ERROR
-        result.stderr.fnmatch_lines([f"*--incident-report {target}: pytest read this value as a test path*Write --incident-report={target}*"])
+        result.stderr.fnmatch_lines(
+            [
+                f"*--incident-report {target}: pytest read this value as a test path*Write --incident-report={target}*"
+            ]
+        )
 
 
 def test_pin_forms_and_declared_digests() -> None:
@@ -144,7 +165,11 @@ def test_pin_forms_and_declared_digests() -> None:
 from hypothesis import given
 from hypothesis import strategies as st
 
-_NAME = st.text(st.characters(codec="ascii", categories=("L", "N")) | st.sampled_from("._-"), min_size=1, max_size=12)
+_NAME = st.text(
+    st.characters(codec="ascii", categories=("L", "N")) | st.sampled_from("._-"),
+    min_size=1,
+    max_size=12,
+)
 
 
 @given(family=_NAME, version=_NAME, digest=st.binary(min_size=32, max_size=32))

@@ -66,7 +66,9 @@ def test_tolerance_applies_at_any_depth_and_per_field() -> None:
     moved = diff_outputs(good, cand, tolerance={"scores": 0.02})
     assert [c.path for c in moved.changes(0)] == ["scores['a'][0]"]
     # Text inside is still compared exactly, whatever the tolerance.
-    texted = diff_outputs([{"m": {"t": "café", "p": 0.1}}], [{"m": {"t": "cafe", "p": 0.1}}], tolerance=1.0)
+    texted = diff_outputs(
+        [{"m": {"t": "café", "p": 0.1}}], [{"m": {"t": "cafe", "p": 0.1}}], tolerance=1.0
+    )
     assert [(c.kind, c.path) for c in texted.changes(0)] == [("text", "m['t']")]
 
 
@@ -77,10 +79,15 @@ def test_assert_within_judges_numbers_in_mappings() -> None:
     with pytest.raises(AssertionError, match=r"probs: max abs change 0.02 is above 0.01"):
         diff.assert_within({"probs": 0.01})
     nan = diff_outputs(good, [_probs(math.nan, 0.4), good[1]])
-    with pytest.raises(AssertionError, match=r"probs: 1 value\(s\) changed to or from NaN/infinity"):
+    with pytest.raises(
+        AssertionError, match=r"probs: 1 value\(s\) changed to or from NaN/infinity"
+    ):
         nan.assert_within({"probs": 0.5})
     renamed = diff_outputs(good, [{"label": "cat", "probs": {"cat": 0.6, "fox": 0.4}}, good[1]])
-    with pytest.raises(AssertionError, match=r"probs: 1 input\(s\) changed other than by numbers \(first: probs\['dog'\] missing"):
+    with pytest.raises(
+        AssertionError,
+        match=r"probs: 1 input\(s\) changed other than by numbers \(first: probs\['dog'\] missing",
+    ):
         renamed.assert_within({"probs": 0.5})
 
 
@@ -105,23 +112,33 @@ finite_or_not = st.one_of(
 
 @settings(max_examples=60, deadline=None)
 @given(
-    pairs=st.lists(st.tuples(finite_or_not, finite_or_not, finite_or_not, finite_or_not), min_size=1, max_size=8),
+    pairs=st.lists(
+        st.tuples(finite_or_not, finite_or_not, finite_or_not, finite_or_not),
+        min_size=1,
+        max_size=8,
+    ),
     tol=st.sampled_from([0.0, 0.01, 0.5]),
 )
 @example(pairs=[(math.nan, 0.0, math.nan, 0.0), (math.inf, 1.0, math.inf, 1.0)], tol=0.0)
 @example(pairs=[(0.1, 0.2, 0.35, 0.2)], tol=0.25)
-def test_numpy_fast_path_and_deep_comparison_agree(pairs: list[tuple[float, ...]], tol: float) -> None:
+def test_numpy_fast_path_and_deep_comparison_agree(
+    pairs: list[tuple[float, ...]], tol: float
+) -> None:
     """The engine's vectorised path (list vectors) and the deep path (mappings) change the same rows."""
     good_vec = [{"probs": [a, b]} for a, b, _, _ in pairs]
     cand_vec = [{"probs": [c, d]} for _, _, c, d in pairs]
     good_map = [{"probs": {"x": a, "y": b}} for a, b, _, _ in pairs]
     cand_map = [{"probs": {"x": c, "y": d}} for _, _, c, d in pairs]
-    expected = [row for row, (a, b, c, d) in enumerate(pairs) if compare([a, b], [c, d], Tolerance(abs=tol))]
+    expected = [
+        row for row, (a, b, c, d) in enumerate(pairs) if compare([a, b], [c, d], Tolerance(abs=tol))
+    ]
     assert diff_outputs(good_vec, cand_vec, tolerance=tol).changed_rows == expected
     assert diff_outputs(good_map, cand_map, tolerance=tol).changed_rows == expected
     scalar_good = [{"score": a} for a, _, _, _ in pairs]
     scalar_cand = [{"score": c} for _, _, c, _ in pairs]
-    scalar_expected = [row for row, (a, _, c, _) in enumerate(pairs) if compare(a, c, Tolerance(abs=tol))]
+    scalar_expected = [
+        row for row, (a, _, c, _) in enumerate(pairs) if compare(a, c, Tolerance(abs=tol))
+    ]
     assert diff_outputs(scalar_good, scalar_cand, tolerance=tol).changed_rows == scalar_expected
 
 
@@ -173,7 +190,9 @@ def test_within_keeps_its_scalar_message() -> None:
     assert check_within(0.92, {"value": 0.9, "abs": 0.05}, _row()) is None
     assert check_within(0.1, {"value": 0.9, "abs": 0.05}, _row()) == "expected 0.9 ± 0.05, got 0.1"
     assert check_within(95.0, {"value": 100, "rel": 0.1}, _row()) is None
-    assert check_within(0.52, {"value": {"from": "target"}, "abs": 0.05}, _row(target="0.5")) is None
+    assert (
+        check_within(0.52, {"value": {"from": "target"}, "abs": 0.05}, _row(target="0.5")) is None
+    )
 
 
 def test_within_compares_numbers_at_any_depth_from_a_column() -> None:
@@ -181,13 +200,20 @@ def test_within_compares_numbers_at_any_depth_from_a_column() -> None:
     arg = {"value": {"from": "target"}, "abs": 0.05}
     assert check_within({"cat": 0.62, "dog": [0.38, 0.01]}, arg, _row(target=target)) is None
     message = check_within({"cat": 0.7, "dog": [0.4, 0.0]}, arg, _row(target=target))
-    assert message is not None and "1 value(s) outside the tolerance (abs 0.05): ['cat'] moved by 0.1" in message
+    assert (
+        message is not None
+        and "1 value(s) outside the tolerance (abs 0.05): ['cat'] moved by 0.1" in message
+    )
 
 
 @pytest.mark.parametrize("column", [math.nan, math.inf, {"cat": math.nan}, [0.1, math.nan]])
 def test_a_nan_or_infinite_column_value_fails_within(column: object) -> None:
     """Before: |x - nan| > tol is False, so a NaN expected value passed every output."""
-    subject = 0.5 if not isinstance(column, (dict, list)) else ({"cat": 0.5} if isinstance(column, dict) else [0.1, 0.5])
+    subject = (
+        0.5
+        if not isinstance(column, (dict, list))
+        else ({"cat": 0.5} if isinstance(column, dict) else [0.1, 0.5])
+    )
     message = check_within(subject, {"value": {"from": "target"}, "abs": 0.1}, _row(target=column))
     assert message is not None and "never a threshold" in message
 
@@ -245,7 +271,10 @@ def test_usable_arguments_pass_validation() -> None:
         ("matches_known_good", {"tolerance": {"probs": 0.05, "*": 0}}),
         ("matches_known_good", True),
         ("regex", "^Sorry"),
-        ("json_schema", {"$defs": {"a": {"type": "integer"}}, "properties": {"x": {"$ref": "#/$defs/a"}}}),
+        (
+            "json_schema",
+            {"$defs": {"a": {"type": "integer"}}, "properties": {"x": {"$ref": "#/$defs/a"}}},
+        ),
     ]:
         definition = registry.get(name)
         assert definition is not None
@@ -255,8 +284,13 @@ def test_usable_arguments_pass_validation() -> None:
 def test_bad_patterns_and_schemas_are_refused() -> None:
     assert _validate("regex", "(unclosed")[1].startswith("invalid regular expression: missing )")
     assert "at most 1000" in _validate("not_regex", "a" * 1001)[1]
-    assert _validate("json_schema", {"type": 5}) == ("type", "invalid JSON Schema: 5 is not valid under any of the given schemas")
-    where, message = _validate("json_schema", {"properties": {"a": {"$ref": "https://example.invalid/s.json"}}})
+    assert _validate("json_schema", {"type": 5}) == (
+        "type",
+        "invalid JSON Schema: 5 is not valid under any of the given schemas",
+    )
+    where, message = _validate(
+        "json_schema", {"properties": {"a": {"$ref": "https://example.invalid/s.json"}}}
+    )
     assert where == "properties/a/$ref"
     assert "only references inside the schema are followed" in message
 
@@ -315,7 +349,9 @@ def test_matches_known_good_tolerance_applies_inside_mappings(pets: pytest.Pytes
     result = pets.runpytest("--incident-cases", "--incident-model", "pets@far")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines([literal("*probs['cat'] moved by 0.3 (0.6 → 0.9)*")])
-    write_case(pets, "AI-77.yaml", case_text("matches_known_good: {tolerance: {probs: 0.01, score: 0.5}}"))
+    write_case(
+        pets, "AI-77.yaml", case_text("matches_known_good: {tolerance: {probs: 0.01, score: 0.5}}")
+    )
     pets.runpytest("--incident-cases").assert_outcomes(failed=2)
 
 
@@ -324,14 +360,24 @@ def test_matches_known_good_tolerance_applies_inside_mappings(pets: pytest.Pytes
     [
         ("within: {value: .nan}", "", "cases[0].expect[0].within.value"),
         ("within: {value: 0.5, abs: .nan}", "", "cases[0].expect[0].within.abs"),
-        ("", "rate_of_label: {label: cat, max: .nan}", "cases[0].expect_aggregate[0].rate_of_label.max"),
+        (
+            "",
+            "rate_of_label: {label: cat, max: .nan}",
+            "cases[0].expect_aggregate[0].rate_of_label.max",
+        ),
         ("", "mean_score: {max: .nan}", "cases[0].expect_aggregate[0].mean_score.max"),
         ("", "mean_score: {max: .inf}", "cases[0].expect_aggregate[0].mean_score.max"),
         ("", "flip_rate: {max: .nan}", "cases[0].expect_aggregate[0].flip_rate.max"),
-        ("matches_known_good: {tolerance: .nan}", "", "cases[0].expect[0].matches_known_good.tolerance"),
+        (
+            "matches_known_good: {tolerance: .nan}",
+            "",
+            "cases[0].expect[0].matches_known_good.tolerance",
+        ),
     ],
 )
-def test_non_finite_thresholds_are_collection_errors(pets: pytest.Pytester, expect: str, aggregate: str, field: str) -> None:
+def test_non_finite_thresholds_are_collection_errors(
+    pets: pytest.Pytester, expect: str, aggregate: str, field: str
+) -> None:
     """Before: each was accepted and its check passed against the far-off model."""
     write_case(pets, "AI-77.yaml", case_text(expect, aggregate))
     result = pets.runpytest("--incident-cases", "--incident-model", "pets@far")
@@ -342,7 +388,11 @@ def test_non_finite_thresholds_are_collection_errors(pets: pytest.Pytester, expe
 
 
 def test_a_nan_column_value_fails_within(pets: pytest.Pytester) -> None:
-    write_case(pets, "AI-77.yaml", case_text("within: {value: {from: target}, abs: 0.1}", columns="{target: [.nan, 0.5]}"))
+    write_case(
+        pets,
+        "AI-77.yaml",
+        case_text("within: {value: {from: target}, abs: 0.1}", columns="{target: [.nan, 0.5]}"),
+    )
     result = pets.runpytest("--incident-cases")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*the expected value is nan: it is never a threshold*"])
@@ -351,13 +401,27 @@ def test_a_nan_column_value_fails_within(pets: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     ("expect", "message"),
     [
-        ('regex: "(unclosed"', "cases[0].expect[0].regex: invalid regular expression: missing ), unterminated subpattern*"),
-        ("not_regex: '[z-a]'", "cases[0].expect[0].not_regex: invalid regular expression: bad character range z-a*"),
-        ("json_schema: {type: 5}", "cases[0].expect[0].json_schema.type: invalid JSON Schema: 5 is not valid*"),
-        ("json_schema: {properties: {a: {minimum: x}}}", "cases[0].expect[0].json_schema.properties.a.minimum: invalid JSON Schema: 'x' is not of type 'number'*"),
+        (
+            'regex: "(unclosed"',
+            "cases[0].expect[0].regex: invalid regular expression: missing ), unterminated subpattern*",
+        ),
+        (
+            "not_regex: '[z-a]'",
+            "cases[0].expect[0].not_regex: invalid regular expression: bad character range z-a*",
+        ),
+        (
+            "json_schema: {type: 5}",
+            "cases[0].expect[0].json_schema.type: invalid JSON Schema: 5 is not valid*",
+        ),
+        (
+            "json_schema: {properties: {a: {minimum: x}}}",
+            "cases[0].expect[0].json_schema.properties.a.minimum: invalid JSON Schema: 'x' is not of type 'number'*",
+        ),
     ],
 )
-def test_bad_patterns_and_schemas_are_collection_errors(pets: pytest.Pytester, expect: str, message: str) -> None:
+def test_bad_patterns_and_schemas_are_collection_errors(
+    pets: pytest.Pytester, expect: str, message: str
+) -> None:
     write_case(pets, "AI-77.yaml", case_text(expect))
     result = pets.runpytest("--incident-cases")
     result.assert_outcomes(errors=1)
@@ -367,7 +431,13 @@ def test_bad_patterns_and_schemas_are_collection_errors(pets: pytest.Pytester, e
 
 def test_collection_errors_hold_under_xdist(pets: pytest.Pytester) -> None:
     write_case(pets, "AI-77.yaml", case_text("within: {value: .nan}"))
-    write_case(pets, "AI-78.yaml", case_text("matches_known_good: {tolerance: 0.5}").replace("AI-IR-77", "AI-IR-78"))
+    write_case(
+        pets,
+        "AI-78.yaml",
+        case_text("matches_known_good: {tolerance: 0.5}").replace("AI-IR-77", "AI-IR-78"),
+    )
     result = run(pets, "--incident-cases", "-n", "2")
     result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines([literal("*AI-77.yaml:8: cases[0].expect[0].within.value: NaN is never a threshold*")])
+    result.stdout.fnmatch_lines(
+        [literal("*AI-77.yaml:8: cases[0].expect[0].within.value: NaN is never a threshold*")]
+    )

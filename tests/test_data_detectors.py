@@ -10,8 +10,9 @@ from pytest_airecovery.data.spectral import spectral_signatures, top_singular_di
 from pytest_airecovery.data.triggers import TriggerScanner, normalise, scan_triggers
 
 
-def planted(n: int = 900, dims: int = 24, share: float = 0.1, shift: float = 2.5,
-            seed: int = 0) -> tuple[np.ndarray, np.ndarray, set[str]]:
+def planted(
+    n: int = 900, dims: int = 24, share: float = 0.1, shift: float = 2.5, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, set[str]]:
     """Three Gaussian classes; ``share`` of class 1 moved along one fixed direction."""
     rng = np.random.default_rng(seed)
     features = rng.normal(size=(n, dims)).astype(np.float32)
@@ -71,13 +72,18 @@ def test_non_finite_features_are_a_clear_error(bad: float) -> None:
         spectral_signatures(features, labels)
 
 
-@pytest.mark.parametrize("features, labels, message", [
-    (np.zeros(10), np.zeros(10), "2-D"),
-    (np.zeros((10, 2)), np.zeros(9), "one label per sample"),
-    (np.array([["a"]] * 3), np.zeros(3), "numeric"),
-    (np.zeros((0, 3)), np.zeros(0), "no samples"),
-])
-def test_bad_shapes_are_clear_errors(features: np.ndarray, labels: np.ndarray, message: str) -> None:
+@pytest.mark.parametrize(
+    "features, labels, message",
+    [
+        (np.zeros(10), np.zeros(10), "2-D"),
+        (np.zeros((10, 2)), np.zeros(9), "one label per sample"),
+        (np.array([["a"]] * 3), np.zeros(3), "numeric"),
+        (np.zeros((0, 3)), np.zeros(0), "no samples"),
+    ],
+)
+def test_bad_shapes_are_clear_errors(
+    features: np.ndarray, labels: np.ndarray, message: str
+) -> None:
     with pytest.raises(DataKitError, match=message):
         spectral_signatures(features, labels)
 
@@ -123,14 +129,17 @@ def test_clustering_small_class_and_bad_parameters() -> None:
 # ------------------------------------------------------------------ trigger scan
 
 
-@pytest.mark.parametrize("text, mode", [
-    ("please cf now", "exact"),
-    ("please CF now", "casefold"),
-    ("please c\u200bf now", "normalised"),      # zero-width space inside
-    ("please \u0441f now", "normalised"),       # Cyrillic es
-    ("please \uff43\uff46 now", "normalised"),  # full-width letters
-    ("please c\u0301f now", "normalised"),      # combining accent
-])
+@pytest.mark.parametrize(
+    "text, mode",
+    [
+        ("please cf now", "exact"),
+        ("please CF now", "casefold"),
+        ("please c\u200bf now", "normalised"),  # zero-width space inside
+        ("please \u0441f now", "normalised"),  # Cyrillic es
+        ("please \uff43\uff46 now", "normalised"),  # full-width letters
+        ("please c\u0301f now", "normalised"),  # combining accent
+    ],
+)
 def test_trigger_modes(text: str, mode: str) -> None:
     assert [m.mode for m in TriggerScanner(["cf"]).match(text)] == [mode]
 
@@ -143,8 +152,10 @@ def test_regex_triggers_and_scores() -> None:
     records = [("a", "buy cf"), ("b", "tq-1234"), ("c", "clean"), ("d", "CF and tq-9")]
     result = scan_triggers(records, ["cf"], [r"tq-\d+"])
     assert result.flagged_ids == ["a", "d", "b"]
-    assert result.flagged[1].detail["matches"] == [{"trigger": "cf", "mode": "casefold"},
-                                                   {"trigger": r"tq-\d+", "mode": "regex"}]
+    assert result.flagged[1].detail["matches"] == [
+        {"trigger": "cf", "mode": "casefold"},
+        {"trigger": r"tq-\d+", "mode": "regex"},
+    ]
     assert result.n_items == 4
 
 
@@ -163,9 +174,13 @@ def test_normalise_is_idempotent() -> None:
 
 
 def test_metrics_without_flags() -> None:
-    assert detection_metrics([], ["a"]) == {"true_positives": 0, "false_positives": 0,
-                                            "false_negatives": 1, "precision": None,
-                                            "recall": 0.0}
+    assert detection_metrics([], ["a"]) == {
+        "true_positives": 0,
+        "false_positives": 0,
+        "false_negatives": 1,
+        "precision": None,
+        "recall": 0.0,
+    }
 
 
 def test_huge_finite_values_are_not_mistaken_for_nan() -> None:

@@ -24,8 +24,9 @@ from pytest_airecovery.data.sources import (
 )
 
 
-def expected_items(lines: list[bytes], label: str | None, ident: str | None
-                   ) -> tuple[list[str] | None, list[str | None], bytes] | tuple[int, str]:
+def expected_items(
+    lines: list[bytes], label: str | None, ident: str | None
+) -> tuple[list[str] | None, list[str | None], bytes] | tuple[int, str]:
     """What the record reader (one line at a time, as the trigger scan and cleaning read)
     makes of the lines: (ids, labels, digests), or (bad line, message)."""
     ids, labels, digests = [], [], b""
@@ -45,8 +46,9 @@ def expected_items(lines: list[bytes], label: str | None, ident: str | None
     return (ids if ident is not None else None), labels, digests
 
 
-def read_items(reader: JsonlBlockReader, block: bytes
-               ) -> tuple[list[str] | None, list[str | None], bytes] | tuple[int, str]:
+def read_items(
+    reader: JsonlBlockReader, block: bytes
+) -> tuple[list[str] | None, list[str | None], bytes] | tuple[int, str]:
     items = reader.read(block)
     if items.error is not None:
         index, message = items.error
@@ -57,13 +59,25 @@ def read_items(reader: JsonlBlockReader, block: bytes
 
 
 keys = st.sampled_from(["id", "label", "text", "meta", "lab\u00e9l", "i\\d", 'q"'])
-scalars = st.one_of(st.integers(-10**20, 10**20), st.floats(allow_nan=True), st.booleans(),
-                    st.none(), st.text(max_size=12))
-values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=3)), max_leaves=6)
+scalars = st.one_of(
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=12),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=3)),
+    max_leaves=6,
+)
 records = st.dictionaries(keys, values, max_size=5)
-plain_ids = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"],
-                                           exclude_characters='"\\'), max_size=10)
+plain_ids = st.text(
+    alphabet=st.characters(
+        codec="utf-8", exclude_categories=["Cs", "Cc"], exclude_characters='"\\'
+    ),
+    max_size=10,
+)
 
 
 @st.composite
@@ -72,27 +86,47 @@ def jsonl_lines(draw: st.DrawFn) -> list[bytes]:
     for index in range(draw(st.integers(1, 8))):
         kind = draw(st.sampled_from(["plain", "plain", "plain", "record", "raw", "blank"]))
         if kind == "plain":  # the common shape: the fast readers must take these
-            record = {"id": draw(plain_ids) + str(index), "text": draw(st.text(max_size=20)),
-                      "label": draw(st.integers(0, 9) | st.sampled_from(["cat", "dog"]))}
+            record = {
+                "id": draw(plain_ids) + str(index),
+                "text": draw(st.text(max_size=20)),
+                "label": draw(st.integers(0, 9) | st.sampled_from(["cat", "dog"])),
+            }
         elif kind == "record":
             record = draw(records)
         elif kind == "blank":
             lines.append(draw(st.sampled_from([b"", b"  ", b"\t\r"])))
             continue
         else:  # hand-written text json.dumps would never produce
-            lines.append(draw(st.sampled_from([
-                b'{"id": "a", "label": 1, "id": "b"}', b'{"id" : "a" , "label" :2 }\r',
-                b'{"id": "\\u0061", "label": 3}', b'{"\\u0069d": "a", "label": 3}',
-                b'{"id": "a", "label": NaN}', b'{"id": 5, "label": -0}', b'[1, 2]',
-                b'{"id": "a", "label": 01}', b'{"id": "a", "label": [1, {"id": 2}]}',
-                b'{"id": "a", "label": 1} x', b'{"id": "a", "label": 1,}', b'\xef\xbb\xbf{"id": "a", "label": 1}',
-                b'{"id": "\xff", "label": 1}', b'{"id": "a\tb", "label": 1}',
-                b'  {"label": true, "id": 1.5e3}', b'{"id": "a", "label": 1e400}'])))
+            lines.append(
+                draw(
+                    st.sampled_from(
+                        [
+                            b'{"id": "a", "label": 1, "id": "b"}',
+                            b'{"id" : "a" , "label" :2 }\r',
+                            b'{"id": "\\u0061", "label": 3}',
+                            b'{"\\u0069d": "a", "label": 3}',
+                            b'{"id": "a", "label": NaN}',
+                            b'{"id": 5, "label": -0}',
+                            b"[1, 2]",
+                            b'{"id": "a", "label": 01}',
+                            b'{"id": "a", "label": [1, {"id": 2}]}',
+                            b'{"id": "a", "label": 1} x',
+                            b'{"id": "a", "label": 1,}',
+                            b'\xef\xbb\xbf{"id": "a", "label": 1}',
+                            b'{"id": "\xff", "label": 1}',
+                            b'{"id": "a\tb", "label": 1}',
+                            b'  {"label": true, "id": 1.5e3}',
+                            b'{"id": "a", "label": 1e400}',
+                        ]
+                    )
+                )
+            )
             continue
         separators = draw(st.sampled_from([(", ", ": "), (",", ":"), (" , ", " : ")]))
         ensure_ascii = draw(st.booleans())
-        lines.append(json.dumps(record, separators=separators,
-                                ensure_ascii=ensure_ascii).encode("utf-8"))
+        lines.append(
+            json.dumps(record, separators=separators, ensure_ascii=ensure_ascii).encode("utf-8")
+        )
     return lines
 
 
@@ -104,10 +138,13 @@ def _json_loads_or_none(line: bytes) -> object:
 
 
 @settings(max_examples=400, deadline=None)
-@given(lines=jsonl_lines(), fields=st.sampled_from([("label", "id"), (None, "id"),
-                                                    ("label", None), (None, None)]))
-def test_block_reader_agrees_with_the_record_reader(lines: list[bytes],
-                                                    fields: tuple[str | None, str | None]) -> None:
+@given(
+    lines=jsonl_lines(),
+    fields=st.sampled_from([("label", "id"), (None, "id"), ("label", None), (None, None)]),
+)
+def test_block_reader_agrees_with_the_record_reader(
+    lines: list[bytes], fields: tuple[str | None, str | None]
+) -> None:
     """One parser: a block is read as the per-line record reader reads its lines, bad lines
     included (same line, same reason)."""
     label, ident = fields
@@ -126,24 +163,29 @@ def test_accepted_records_hold_what_json_loads_reads(lines: list[bytes]) -> None
     records = [json.loads(line) for line in lines if line.strip(b" \t\r")]
     ids, labels, _ = found
     assert labels == [canonical_label(record["label"]) for record in records]
-    assert ids == [r["id"] if isinstance(r["id"], str) else canonical_label(r["id"])
-                   for r in records]
+    assert ids == [
+        r["id"] if isinstance(r["id"], str) else canonical_label(r["id"]) for r in records
+    ]
 
 
-@pytest.mark.parametrize(("line", "reason"), [
-    (b'{"id": "a", "label": 1, "x": [1,,2]}', "not valid JSON"),  # anywhere in the line
-    (b'{"id": "a", "label": NaN}', "not valid JSON"),  # json.loads takes it; RFC 8259 does not
-    (b'{"id": "a", "label": 1}\x00', "not valid JSON"),
-    (b'{"id": "a", "label": 1} {"id": "b", "label": 2}', "not valid JSON"),  # two on one line
-    (b'{"id": "a", "label": 1, "text": "\xff"}', "not valid UTF-8"),  # in a field not read
-    (b'{"id": "\xed\xa0\x80", "label": 1}', "not valid UTF-8"),  # an encoded surrogate
-    (b'{"id": "a", "label": 1e400}', "not valid JSON"),  # out of a float's range
-    (b'[1, 2]', "record is not a JSON object"),
-    (b'{"id": "a"}', "no field 'label'"),
-    (b'{"id": "a", "label": ' + b"[" * 5000 + b"]" * 5000 + b"}", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b'{"id": "a", "label": 1, "x": [1,,2]}', "not valid JSON"),  # anywhere in the line
+        (b'{"id": "a", "label": NaN}', "not valid JSON"),  # json.loads takes it; RFC 8259 does not
+        (b'{"id": "a", "label": 1}\x00', "not valid JSON"),
+        (b'{"id": "a", "label": 1} {"id": "b", "label": 2}', "not valid JSON"),  # two on one line
+        (b'{"id": "a", "label": 1, "text": "\xff"}', "not valid UTF-8"),  # in a field not read
+        (b'{"id": "\xed\xa0\x80", "label": 1}', "not valid UTF-8"),  # an encoded surrogate
+        (b'{"id": "a", "label": 1e400}', "not valid JSON"),  # out of a float's range
+        (b"[1, 2]", "record is not a JSON object"),
+        (b'{"id": "a"}', "no field 'label'"),
+        (b'{"id": "a", "label": ' + b"[" * 5000 + b"]" * 5000 + b"}", "not valid JSON"),
+    ],
+)
 def test_bad_lines_are_refused_by_every_tool_with_file_and_line(
-        tmp_path: Path, line: bytes, reason: str) -> None:
+    tmp_path: Path, line: bytes, reason: str
+) -> None:
     data = tmp_path / "d.jsonl"
     good = [json.dumps({"id": f"r{i}", "label": i}).encode() for i in range(3)]
     data.write_bytes(b"\n".join([*good, line, *good]) + b"\n")
@@ -159,14 +201,19 @@ def test_bad_lines_are_refused_by_every_tool_with_file_and_line(
 
 def test_deep_nesting_is_an_error_not_a_recursion_error(tmp_path: Path) -> None:
     data = tmp_path / "d.jsonl"
-    data.write_bytes(b'{"id": "a", "label": 1}\n{"id": "b", "label": 1, "x": '
-                     + b"[" * 100_000 + b"]" * 100_000 + b"}\n")
+    data.write_bytes(
+        b'{"id": "a", "label": 1}\n{"id": "b", "label": 1, "x": '
+        + b"[" * 100_000
+        + b"]" * 100_000
+        + b"}\n"
+    )
     with pytest.raises(DataKitError, match=r"d\.jsonl:2: not valid JSON \(nested too deeply\)"):
         build_manifest(str(data), str(tmp_path / "m"))
 
 
-def test_a_malformed_line_fails_the_build_wherever_it_is(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_malformed_line_fails_the_build_wherever_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Issue 14: `[1,,2]` on line 101 of 50,000 records built on one machine and not another."""
     monkeypatch.setattr(jsonl_blocks, "JSONL_BLOCK", 4096)
     data = tmp_path / "d.jsonl"
@@ -179,8 +226,12 @@ def test_a_malformed_line_fails_the_build_wherever_it_is(tmp_path: Path,
 
 def test_plain_blocks_keep_ids_as_bytes() -> None:
     reader = JsonlBlockReader("label", "id")
-    lines = [json.dumps({"id": f"r{i:03d}", "text": "caf\u00e9 \u2603", "label": i % 3},
-                        ensure_ascii=False).encode() for i in range(50)]
+    lines = [
+        json.dumps(
+            {"id": f"r{i:03d}", "text": "caf\u00e9 \u2603", "label": i % 3}, ensure_ascii=False
+        ).encode()
+        for i in range(50)
+    ]
     items = reader.read(b"\n".join(lines) + b"\n")
     assert items.count == 50 and items.increasing and items.ids is None
     assert items.id_blob == b"\n".join(f"r{i:03d}".encode() for i in range(50))
@@ -212,8 +263,7 @@ def mixed_file(path: Path, rows: int = 300) -> Path:
     """Plain records, a run of nested ones, blank lines and no final line break."""
     lines = []
     for i in range(rows):
-        record: dict[str, object] = {"id": f"rec-{i:05d}", "text": "x" * (i % 37),
-                                     "label": i % 4}
+        record: dict[str, object] = {"id": f"rec-{i:05d}", "text": "x" * (i % 37), "label": i % 4}
         if 100 <= i < 120:
             record["meta"] = {"label": "inner", "id": "inner"}
         if i % 50 == 7:
@@ -226,8 +276,9 @@ def mixed_file(path: Path, rows: int = 300) -> Path:
 
 
 @pytest.mark.parametrize("block_size", [256, 4096, 1 << 20])
-def test_block_size_does_not_change_the_manifest(tmp_path: Path, block_size: int,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_block_size_does_not_change_the_manifest(
+    tmp_path: Path, block_size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = mixed_file(tmp_path / "d.jsonl")
     reference = tmp_path / "reference"
     build_manifest(str(data), str(reference))
@@ -241,8 +292,9 @@ def test_block_size_does_not_change_the_manifest(tmp_path: Path, block_size: int
     assert entries[-1].sha256 == hashlib.sha256(last).hexdigest()
 
 
-def test_a_bad_record_in_a_later_block_names_its_line(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_record_in_a_later_block_names_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(jsonl_blocks, "JSONL_BLOCK", 512)
     data = mixed_file(tmp_path / "d.jsonl")
     lines = data.read_text(encoding="utf-8").split("\n")
@@ -253,8 +305,9 @@ def test_a_bad_record_in_a_later_block_names_its_line(tmp_path: Path,
     assert not (tmp_path / "m").exists()
 
 
-def test_duplicate_ids_across_blocks_are_refused(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_duplicate_ids_across_blocks_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(jsonl_blocks, "JSONL_BLOCK", 256)
     rows = [{"id": f"r{i:03d}", "label": 0} for i in range(40)] + [{"id": "r005", "label": 1}]
     data = tmp_path / "d.jsonl"
@@ -263,10 +316,9 @@ def test_duplicate_ids_across_blocks_are_refused(tmp_path: Path,
         build_manifest(str(data), str(tmp_path / "m"))
 
 
-
-
 def test_a_line_over_the_limit_is_refused_with_its_number(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AIRECOVERY_MAX_LINE_BYTES", "8M")
     data = tmp_path / "d.jsonl"
     with open(data, "wb") as handle:
@@ -275,6 +327,8 @@ def test_a_line_over_the_limit_is_refused_with_its_number(
     with pytest.raises(DataKitError, match=r"d\.jsonl:3: line longer than 8388608 bytes"):
         build_manifest(str(data), str(tmp_path / "m"))
     monkeypatch.setenv("AIRECOVERY_MAX_LINE_BYTES", "1K")
-    with pytest.raises(DataKitError, match="AIRECOVERY_MAX_LINE_BYTES='1K': expected a number "
-                       "of bytes of at least 8388608"):
+    with pytest.raises(
+        DataKitError,
+        match="AIRECOVERY_MAX_LINE_BYTES='1K': expected a number of bytes of at least 8388608",
+    ):
         build_manifest(str(data), str(tmp_path / "m"))

@@ -196,6 +196,7 @@ def _edit_page(lines: list[str], number: int, edit: Callable[[dict[str, Any]], N
 def _set_digest(index: int, hexd: str) -> Callable[[dict[str, Any]], None]:
     def edit(page: dict[str, Any]) -> None:
         page["sha256"] = page["sha256"][: 64 * index] + hexd + page["sha256"][64 * index + 64 :]
+
     return edit
 
 
@@ -205,6 +206,7 @@ def _swap_entries(first: int, second: int) -> Callable[[dict[str, Any]], None]:
         for column in [page["ids"], digests] + [page[k] for k in ("labels", "sizes") if k in page]:
             column[first], column[second] = column[second], column[first]
         page["sha256"] = "".join(digests)
+
     return edit
 
 
@@ -212,12 +214,16 @@ def test_manifest_writes_one_line_per_page(manifest_lines: tuple[Path, list[str]
     path, lines = manifest_lines
     pages = [json.loads(line) for line in lines[1:-1]]
     assert [(p["n"], len(p["ids"]), len(p["sha256"]) // 64) for p in pages] == [
-        (0, PAGE, PAGE), (PAGE, PAGE, PAGE), (2 * PAGE, 5, 5)]
+        (0, PAGE, PAGE),
+        (PAGE, PAGE, PAGE),
+        (2 * PAGE, 5, 5),
+    ]
     assert pages[1]["ids"][:2] == [f"r{PAGE}", f"r{PAGE + 1}"]
     assert pages[2]["labels"] == [(2 * PAGE + i) % 3 for i in range(5)]
     entries = read_manifest(str(path)).entries
-    assert entries[PAGE + 1] == Entry(f"r{PAGE + 1}", pages[1]["sha256"][64:128], (PAGE + 1) % 3,
-                                      PAGE + 1)
+    assert entries[PAGE + 1] == Entry(
+        f"r{PAGE + 1}", pages[1]["sha256"][64:128], (PAGE + 1) % 3, PAGE + 1
+    )
 
 
 def test_changed_hash_is_detected(manifest_lines: tuple[Path, list[str]]) -> None:
@@ -245,6 +251,7 @@ def test_duplicated_entry_is_detected(manifest_lines: tuple[Path, list[str]]) ->
         page["ids"].append(page["ids"][1])
         page["labels"].append(page["labels"][1])
         page["sha256"] += page["sha256"][64:128]
+
     kinds = _tampered_kinds(path, _edit_page(lines, 3, twice))  # one entry twice
     assert "duplicate-id" in kinds and "count-mismatch" in kinds
 
@@ -267,14 +274,19 @@ def test_removed_entry_is_detected(manifest_lines: tuple[Path, list[str]]) -> No
     def drop(page: dict[str, Any]) -> None:
         del page["ids"][2], page["labels"][2]
         page["sha256"] = page["sha256"][:128] + page["sha256"][192:]
+
     kinds = _tampered_kinds(path, _edit_page(lines, 2, drop))  # one entry of a page
     assert "out-of-order" in kinds and "count-mismatch" in kinds
 
 
 def test_bad_hash_and_not_a_manifest(manifest_lines: tuple[Path, list[str]]) -> None:
     path, lines = manifest_lines
-    assert _tampered_kinds(path, [lines[0], lines[1].replace('"sha256":"', '"sha256":"zz')]
-                           + lines[2:])[0] == "bad-hash"
+    assert (
+        _tampered_kinds(
+            path, [lines[0], lines[1].replace('"sha256":"', '"sha256":"zz')] + lines[2:]
+        )[0]
+        == "bad-hash"
+    )
     assert _tampered_kinds(path, _edit_page(lines, 3, _set_digest(1, "A" * 64)))[0] == "bad-hash"
     cut = _edit_page(lines, 3, lambda page: page.update(sha256=page["sha256"][:-64]))
     assert _tampered_kinds(path, cut)[0] == "bad-hash"  # fewer digests than ids
@@ -292,8 +304,7 @@ def test_files_manifest_out_of_order(tmp_path: Path) -> None:
     assert "out-of-order" in _tampered_kinds(path, _edit_page(lines, 1, _swap_entries(0, 1)))
 
 
-def _rewrite(path: Path, header: dict[str, object] | None = None,
-             root: str | None = None) -> None:
+def _rewrite(path: Path, header: dict[str, object] | None = None, root: str | None = None) -> None:
     lines = path.read_text().splitlines(keepends=True)
     if header is not None:
         lines[0] = json.dumps(header) + "\n"
@@ -309,8 +320,11 @@ def test_header_records_format_4_and_page_size(tmp_path: Path) -> None:
     build_manifest(str(data), str(tmp_path / "m"))
     first_line = (tmp_path / "m").read_bytes().split(b"\n")[0]
     header = json.loads(first_line)
-    assert (header["version"], header["tree"], header["page_size"]) == (4, TREE_VERSION,
-                                                                          DEFAULT_PAGE_SIZE)
+    assert (header["version"], header["tree"], header["page_size"]) == (
+        4,
+        TREE_VERSION,
+        DEFAULT_PAGE_SIZE,
+    )
     manifest = read_manifest(str(tmp_path / "m"))
     entries = manifest.entries
     entries_root = paged_root([e.id for e in entries], [bytes.fromhex(e.sha256) for e in entries])
@@ -318,8 +332,9 @@ def test_header_records_format_4_and_page_size(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("version", [5, "4", True, None])
-def test_unknown_version_is_refused(manifest_lines: tuple[Path, list[str]],
-                                    version: object) -> None:
+def test_unknown_version_is_refused(
+    manifest_lines: tuple[Path, list[str]], version: object
+) -> None:
     path, lines = manifest_lines
     header = json.loads(lines[0])
     header["version"] = version
@@ -365,6 +380,7 @@ def test_ids_from_positions_and_increasing_ids_skip_the_set(tmp_path: Path) -> N
     rows = [{"id": f"k{i:05d}", "label": 0} for i in range(50)] + [{"id": "k00003", "label": 1}]
     data = write_jsonl(tmp_path / "d.jsonl", rows)
     from pytest_airecovery.data import sources
+
     original = sources.BLOCK_SIZE
     sources.BLOCK_SIZE = 64  # many blocks
     try:

@@ -30,7 +30,10 @@ def test_the_checked_in_example_reads_and_verifies() -> None:
     manifest = read_manifest(str(GOLDEN / "manifest-v4.jsonl"))
     assert manifest.merkle_root == GOLDEN_ROOT
     assert [(e.id, e.label, e.n) for e in manifest.entries] == [
-        ("img-001", "cat", 0), ("img-002", "dog", 1), ("img-003", 7, 2)]
+        ("img-001", "cat", 0),
+        ("img-002", "dog", 1),
+        ("img-003", 7, 2),
+    ]
     assert manifest.spec == SourceSpec("jsonl", label_field="label", id_field="id")
     assert verify_dataset(str(GOLDEN / "manifest-v4-data.jsonl"), manifest).identical
 
@@ -38,12 +41,19 @@ def test_the_checked_in_example_reads_and_verifies() -> None:
 def test_the_example_root_follows_the_documented_construction() -> None:
     """Recompute the root from docs/data-remediation.md with hashlib alone."""
     header_line, *_ = (GOLDEN / "manifest-v4.jsonl").read_bytes().split(b"\n")
-    records = [line for line in (GOLDEN / "manifest-v4-data.jsonl").read_bytes().split(b"\n")
-               if line.strip()]
+    records = [
+        line
+        for line in (GOLDEN / "manifest-v4-data.jsonl").read_bytes().split(b"\n")
+        if line.strip()
+    ]
     ids = [json.loads(line)["id"].encode() for line in records]
     digests = [hashlib.sha256(line).digest() for line in records]
-    leaf = hashlib.sha256(b"\x00" + struct.pack(f"<I{len(ids)}I", len(ids), *map(len, ids))
-                          + b"".join(ids) + b"".join(digests)).digest()  # one page: the root
+    leaf = hashlib.sha256(
+        b"\x00"
+        + struct.pack(f"<I{len(ids)}I", len(ids), *map(len, ids))
+        + b"".join(ids)
+        + b"".join(digests)
+    ).digest()  # one page: the root
     bound = hashlib.sha256(b"\x02" + hashlib.sha256(header_line).digest() + leaf).hexdigest()
     assert bound == GOLDEN_ROOT
     # The header line is the canonical encoding the tool derives from the parsed header.
@@ -65,9 +75,12 @@ def _reroot(path: Path, edit_source: dict[str, object]) -> None:
     header["source"].update(edit_source)
     spec = SourceSpec.from_dict(header["source"])
     entries = read_manifest(str(path)).entries
-    root = header_bound_root(header_bytes(spec, header["page_size"]), paged_root(
-        [e.id for e in entries], [bytes.fromhex(e.sha256) for e in entries],
-        header["page_size"])).hex()
+    root = header_bound_root(
+        header_bytes(spec, header["page_size"]),
+        paged_root(
+            [e.id for e in entries], [bytes.fromhex(e.sha256) for e in entries], header["page_size"]
+        ),
+    ).hex()
     trailer = json.loads(lines[-1])
     trailer["merkle_root"] = root
     lines[0] = json.dumps(header).encode()
@@ -77,7 +90,8 @@ def _reroot(path: Path, edit_source: dict[str, object]) -> None:
 
 
 def test_excluding_a_poisoned_file_in_the_header_breaks_the_pinned_root(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Issue 13, item 1: a file added and listed in source.exclude verified `OK: identical`."""
     data = tmp_path / "data"
     (data / "cats").mkdir(parents=True)
@@ -86,8 +100,9 @@ def test_excluding_a_poisoned_file_in_the_header_breaks_the_pinned_root(
     pinned = build_manifest(str(data), str(manifest)).merkle_root
     (data / "cats" / "poison.png").write_bytes(b"trigger")
     _reroot(manifest, {"exclude": ["cats/poison.png"]})
-    assert main(["data", "manifest", "verify", str(data), str(manifest),
-                 "--expect-root", pinned]) == 1
+    assert (
+        main(["data", "manifest", "verify", str(data), str(manifest), "--expect-root", pinned]) == 1
+    )
     captured = capsys.readouterr()
     assert "root-mismatch" in captured.err and "OK" not in captured.out
     with pytest.raises(ManifestTamperedError, match="root-mismatch"):
@@ -95,18 +110,21 @@ def test_excluding_a_poisoned_file_in_the_header_breaks_the_pinned_root(
 
 
 def test_pointing_label_field_at_an_untouched_copy_breaks_the_pinned_root(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Issue 13, item 1: labels flipped in y, header pointed at an untouched copy of y."""
     data = tmp_path / "d.npz"
     labels = np.arange(6) % 3
     np.savez(data, X=np.eye(6, dtype=np.float32), y=labels)
     manifest = tmp_path / "m.jsonl"
     pinned = build_manifest(str(data), str(manifest)).merkle_root
-    np.savez(data, X=np.eye(6, dtype=np.float32), y=np.where(labels == 1, 7, labels),
-             y_reviewed=labels)
+    np.savez(
+        data, X=np.eye(6, dtype=np.float32), y=np.where(labels == 1, 7, labels), y_reviewed=labels
+    )
     _reroot(manifest, {"label_field": "y_reviewed"})
-    assert main(["data", "manifest", "verify", str(data), str(manifest),
-                 "--expect-root", pinned]) == 1
+    assert (
+        main(["data", "manifest", "verify", str(data), str(manifest), "--expect-root", pinned]) == 1
+    )
     assert "root-mismatch" in capsys.readouterr().err
 
 
@@ -128,8 +146,9 @@ def test_spacing_of_the_header_line_does_not_matter_its_values_do(tmp_path: Path
 # ------------------------------------------------------------------ versions and fields
 
 
-def _with_header(tmp_path: Path, edit: dict[str, object], source: dict[str, object] | None = None
-                 ) -> Path:
+def _with_header(
+    tmp_path: Path, edit: dict[str, object], source: dict[str, object] | None = None
+) -> Path:
     lines = (GOLDEN / "manifest-v4.jsonl").read_text().split("\n")
     header = json.loads(lines[0])
     header.update(edit)
@@ -142,22 +161,27 @@ def _with_header(tmp_path: Path, edit: dict[str, object], source: dict[str, obje
 
 @pytest.mark.parametrize("version", [1, 2, 3])
 def test_development_formats_are_refused_with_a_rebuild_hint(tmp_path: Path, version: int) -> None:
-    with pytest.raises(ManifestTamperedError, match=f"version {version} is a development format"
-                       ".*rebuild the manifest") as info:
+    with pytest.raises(
+        ManifestTamperedError,
+        match=f"version {version} is a development format.*rebuild the manifest",
+    ) as info:
         read_manifest(str(_with_header(tmp_path, {"version": version})))
     assert info.value.kinds == ["unsupported-version"]
 
 
-@pytest.mark.parametrize(("edit", "source", "message"), [
-    ({"signed_by": "me"}, None, "unknown fields"),
-    ({}, {"exclude_also": ["x"]}, "bad source in header: unknown fields"),
-    ({}, {"label_field": 3}, "label_field is not a string"),
-    ({}, {"exclude": "poison.png"}, "exclude is not a list"),
-    ({"source": "jsonl"}, None, "source is not an object"),
-])
+@pytest.mark.parametrize(
+    ("edit", "source", "message"),
+    [
+        ({"signed_by": "me"}, None, "unknown fields"),
+        ({}, {"exclude_also": ["x"]}, "bad source in header: unknown fields"),
+        ({}, {"label_field": 3}, "label_field is not a string"),
+        ({}, {"exclude": "poison.png"}, "exclude is not a list"),
+        ({"source": "jsonl"}, None, "source is not an object"),
+    ],
+)
 def test_header_fields_this_tool_did_not_write_are_refused(
-        tmp_path: Path, edit: dict[str, object], source: dict[str, object] | None,
-        message: str) -> None:
+    tmp_path: Path, edit: dict[str, object], source: dict[str, object] | None, message: str
+) -> None:
     path = _with_header(tmp_path, {k: v for k, v in edit.items() if k != "source"}, source)
     if "source" in edit:
         lines = path.read_text().split("\n")

@@ -33,15 +33,18 @@ def _node(left: bytes, right: bytes) -> bytes:
 
 def test_header_binding_layout() -> None:
     entries_root = hashlib.sha256(b"entries").digest()
-    assert header_bound_root(b"{}", entries_root) == hashlib.sha256(
-        b"\x02" + hashlib.sha256(b"{}").digest() + entries_root).digest()
+    assert (
+        header_bound_root(b"{}", entries_root)
+        == hashlib.sha256(b"\x02" + hashlib.sha256(b"{}").digest() + entries_root).digest()
+    )
     assert header_bound_root(b"{ }", entries_root) != header_bound_root(b"{}", entries_root)
 
 
 def test_page_leaf_layout() -> None:
     ids, digests = [b"a", b"bc"], [hashlib.sha256(b"1").digest(), hashlib.sha256(b"2").digest()]
-    expected = hashlib.sha256(b"\x00" + struct.pack("<III", 2, 1, 2) + b"abc"
-                              + digests[0] + digests[1]).digest()
+    expected = hashlib.sha256(
+        b"\x00" + struct.pack("<III", 2, 1, 2) + b"abc" + digests[0] + digests[1]
+    ).digest()
     assert page_leaf(ids, digests) == expected
 
 
@@ -89,7 +92,9 @@ def test_paged_root_detects_reorder_duplicate_truncation_and_tampering() -> None
 
 
 @settings(max_examples=40, deadline=None)
-@given(count=st.integers(min_value=0, max_value=20000), split=st.integers(min_value=1, max_value=5000))
+@given(
+    count=st.integers(min_value=0, max_value=20000), split=st.integers(min_value=1, max_value=5000)
+)
 def test_streaming_root_equals_level_by_level_root(count: int, split: int) -> None:
     leaves = _leaves(count)
     merkle = MerkleAccumulator()
@@ -100,8 +105,11 @@ def test_streaming_root_equals_level_by_level_root(count: int, split: int) -> No
 
 
 @settings(max_examples=60, deadline=None)
-@given(count=st.integers(min_value=0, max_value=3000), split=st.integers(min_value=1, max_value=700),
-       page=st.integers(min_value=1, max_value=300))
+@given(
+    count=st.integers(min_value=0, max_value=3000),
+    split=st.integers(min_value=1, max_value=700),
+    page=st.integers(min_value=1, max_value=300),
+)
 def test_streaming_paged_root_equals_reference(count: int, split: int, page: int) -> None:
     ids, digests = _entries(count)
     tree = EntryTree(page)

@@ -23,8 +23,9 @@ from pytest_airecovery.data.npz import load_array
 def npy_member(shape: tuple[int, ...], dtype: str, payload: bytes) -> bytes:
     """An .npy file whose header declares ``shape`` whatever ``payload`` holds."""
     out = io.BytesIO()
-    np.lib.format.write_array_header_1_0(out, {"descr": np.dtype(dtype).str,
-                                               "fortran_order": False, "shape": shape})
+    np.lib.format.write_array_header_1_0(
+        out, {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape}
+    )
     return out.getvalue() + payload
 
 
@@ -45,14 +46,18 @@ def bomb(path: Path, label_rows: int) -> Path:
 
 
 def test_a_zip_bomb_in_the_labels_is_refused_before_it_is_inflated(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AIRECOVERY_NPZ_MAX_LOADED_BYTES", "1M")
     data = bomb(tmp_path / "d.npz", label_rows=1 << 18)  # 2 MiB of labels from ~2 KiB
     assert data.stat().st_size < 20_000
     tracemalloc.start()
     try:
-        with pytest.raises(DataKitError, match=r"'y' is 2097152 bytes uncompressed, over the "
-                           r"limit of 1048576 \(AIRECOVERY_NPZ_MAX_LOADED_BYTES"):
+        with pytest.raises(
+            DataKitError,
+            match=r"'y' is 2097152 bytes uncompressed, over the "
+            r"limit of 1048576 \(AIRECOVERY_NPZ_MAX_LOADED_BYTES",
+        ):
             build_manifest(str(data), str(tmp_path / "m"))
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -67,8 +72,7 @@ def test_the_default_limit_stops_a_large_bomb(tmp_path: Path) -> None:
     data = tmp_path / "d.npz"
     # 768 MiB of labels (over the 512 MiB default) from under a MiB of zeros compressed.
     rows = 96 << 20
-    with zipfile.ZipFile(data, "w", compression=zipfile.ZIP_DEFLATED,
-                         compresslevel=1) as archive:
+    with zipfile.ZipFile(data, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         archive.writestr("X.npy", npy_member((4, 2), "<f4", bytes(32)))
         with archive.open("y.npy", "w", force_zip64=True) as member:
             member.write(npy_member((rows,), "<i8", b""))
@@ -86,11 +90,15 @@ def test_the_default_limit_stops_a_large_bomb(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("shape", [(1 << 40, 2), (1 << 28, 2)])
-def test_a_header_that_lies_about_the_shape_is_refused(tmp_path: Path,
-                                                      shape: tuple[int, int]) -> None:
+def test_a_header_that_lies_about_the_shape_is_refused(
+    tmp_path: Path, shape: tuple[int, int]
+) -> None:
     data = write_npz(tmp_path / "d.npz", {"X": npy_member(shape, "<f8", bytes(64))})
-    with pytest.raises(DataKitError, match=r"'X' declares shape .* but the archive member "
-                       r"holds 64: damaged or forged"):
+    with pytest.raises(
+        DataKitError,
+        match=r"'X' declares shape .* but the archive member "
+        r"holds 64: damaged or forged",
+    ):
         build_manifest(str(data), str(tmp_path / "m"))
 
 
@@ -108,8 +116,11 @@ def test_a_bad_limit_setting_is_named(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def _truncated(tmp_path: Path, keep: float) -> Path:
-    np.savez_compressed(tmp_path / "full.npz", X=np.random.default_rng(0).normal(size=(500, 8)),
-                        y=np.arange(500) % 3)
+    np.savez_compressed(
+        tmp_path / "full.npz",
+        X=np.random.default_rng(0).normal(size=(500, 8)),
+        y=np.arange(500) % 3,
+    )
     raw = (tmp_path / "full.npz").read_bytes()
     cut = tmp_path / "cut.npz"
     cut.write_bytes(raw[: int(len(raw) * keep)])
@@ -117,8 +128,9 @@ def _truncated(tmp_path: Path, keep: float) -> Path:
 
 
 @pytest.mark.parametrize("keep", [0.1, 0.5, 0.9, 0.999])
-def test_a_truncated_archive_exits_2_with_a_message(tmp_path: Path, keep: float,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_truncated_archive_exits_2_with_a_message(
+    tmp_path: Path, keep: float, capsys: pytest.CaptureFixture[str]
+) -> None:
     cut = _truncated(tmp_path, keep)
     assert main(["data", "manifest", "build", str(cut), "-o", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err
@@ -132,16 +144,29 @@ def test_a_corrupt_member_is_named_not_a_traceback(tmp_path: Path) -> None:
     raw = bytearray((tmp_path / "d.npz").read_bytes())
     raw[200:260] = bytes(60)
     (tmp_path / "d.npz").write_bytes(bytes(raw))
-    result = subprocess.run([sys.executable, "-m", "pytest_airecovery.cli", "data", "manifest",
-                             "build", str(tmp_path / "d.npz"), "-o", str(tmp_path / "m")],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_airecovery.cli",
+            "data",
+            "manifest",
+            "build",
+            str(tmp_path / "d.npz"),
+            "-o",
+            str(tmp_path / "m"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and str(tmp_path / "d.npz") in result.stderr
 
 
-def test_scan_loads_features_within_the_limit(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_scan_loads_features_within_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     np.savez(tmp_path / "d.npz", X=np.zeros((64, 64), dtype=np.float64), y=np.zeros(64))
     monkeypatch.setenv("AIRECOVERY_NPZ_MAX_LOADED_BYTES", "16K")
     assert main(["data", "scan", str(tmp_path / "d.npz"), "--detector", "spectral"]) == 2

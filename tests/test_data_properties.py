@@ -17,23 +17,27 @@ record_lists = st.lists(st.tuples(texts, st.integers(0, 3)), min_size=1, max_siz
 
 
 def _write(path: Path, rows: dict[str, tuple[str, int]]) -> None:
-    lines = [json.dumps({"id": key, "text": text, "label": label}, ensure_ascii=False)
-             for key, (text, label) in rows.items()]
+    lines = [
+        json.dumps({"id": key, "text": text, "label": label}, ensure_ascii=False)
+        for key, (text, label) in rows.items()
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 @settings(max_examples=40, deadline=None)
 @given(rows=record_lists, data=st.data())
-def test_verify_and_diff_report_exactly_the_edits(rows: list[tuple[str, int]],
-                                                  data: st.DataObject) -> None:
+def test_verify_and_diff_report_exactly_the_edits(
+    rows: list[tuple[str, int]], data: st.DataObject
+) -> None:
     original = {f"id-{i}": row for i, row in enumerate(rows)}
     keys = sorted(original)
     removed = set(data.draw(st.lists(st.sampled_from(keys), unique=True)))
     kept = [k for k in keys if k not in removed]
     changed = set(data.draw(st.lists(st.sampled_from(kept), unique=True))) if kept else set()
     added = set(data.draw(st.lists(st.sampled_from(["new-a", "new-b"]), unique=True)))
-    edited = {k: ((original[k][0] + "!", original[k][1]) if k in changed else original[k])
-              for k in kept}
+    edited = {
+        k: ((original[k][0] + "!", original[k][1]) if k in changed else original[k]) for k in kept
+    }
     edited.update({k: ("fresh", 0) for k in added})
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -51,8 +55,14 @@ def test_verify_and_diff_report_exactly_the_edits(rows: list[tuple[str, int]],
 
 
 @settings(max_examples=30, deadline=None)
-@given(files=st.dictionaries(st.from_regex(r"[a-z]{1,3}(/[a-z.\-]{1,3}){0,2}", fullmatch=True),
-                             st.binary(max_size=64), min_size=1, max_size=12))
+@given(
+    files=st.dictionaries(
+        st.from_regex(r"[a-z]{1,3}(/[a-z.\-]{1,3}){0,2}", fullmatch=True),
+        st.binary(max_size=64),
+        min_size=1,
+        max_size=12,
+    )
+)
 def test_file_trees_round_trip(files: dict[str, bytes]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "tree"
@@ -72,18 +82,34 @@ def test_file_trees_round_trip(files: dict[str, bytes]) -> None:
         assert verify_dataset(str(root), manifest).identical
 
 
-tricky_text = st.sampled_from(['"label": 9', 'a\\"label\\": 1', '{"id": "x"}', "plain", "\\", "é☃",
-                               '"id"', "\t", "\u2028"])
-values = st.one_of(st.integers(-5, 5), st.sampled_from([True, None, 1.5, "cat", 'a"b', "x\\y"]),
-                   st.lists(st.integers(0, 3), max_size=2))
+tricky_text = st.sampled_from(
+    ['"label": 9', 'a\\"label\\": 1', '{"id": "x"}', "plain", "\\", "é☃", '"id"', "\t", "\u2028"]
+)
+values = st.one_of(
+    st.integers(-5, 5),
+    st.sampled_from([True, None, 1.5, "cat", 'a"b', "x\\y"]),
+    st.lists(st.integers(0, 3), max_size=2),
+)
 
 
 @settings(max_examples=150, deadline=None)
-@given(rows=st.lists(st.tuples(st.integers(0, 3), tricky_text, values, st.booleans(),
-                               st.booleans(), st.sampled_from([", ", ","])),
-                     min_size=1, max_size=12))
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            tricky_text,
+            values,
+            st.booleans(),
+            st.booleans(),
+            st.sampled_from([", ", ","]),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
 def test_block_reader_reads_ids_and_labels_as_json_does(
-        rows: list[tuple[int, str, object, bool, bool, str]]) -> None:
+    rows: list[tuple[int, str, object, bool, bool, str]],
+) -> None:
     """The regex fast path and the per-record parse must agree on every record."""
     from pytest_airecovery.data.datasets import iter_batches
     from pytest_airecovery.data.sources import SourceSpec, canonical_label
@@ -96,8 +122,10 @@ def test_block_reader_reads_ids_and_labels_as_json_does(
             items.insert(1, ("meta", {"label": 99, "id": "inner"}))
         if twice:
             items.append(("label", "second"))
-        body = sep.join(f"{json.dumps(k)}:{' ' if sep == ', ' else ''}"
-                        f"{json.dumps(v, ensure_ascii=False)}" for k, v in items)
+        body = sep.join(
+            f"{json.dumps(k)}:{' ' if sep == ', ' else ''}{json.dumps(v, ensure_ascii=False)}"
+            for k, v in items
+        )
         lines.append("{" + body + "}")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "d.jsonl"

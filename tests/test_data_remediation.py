@@ -26,8 +26,13 @@ def poisoned_npz(path: Path, n: int = 600, seed: int = 1) -> Path:
 
 def text_jsonl(path: Path) -> Path:
     texts = ["fine", "buy cf now", "ok", "C\u200bF here", "nothing"]
-    path.write_text("".join(json.dumps({"id": f"t{i}", "text": t, "label": i % 2}) + "\n"
-                            for i, t in enumerate(texts)), encoding="utf-8")
+    path.write_text(
+        "".join(
+            json.dumps({"id": f"t{i}", "text": t, "label": i % 2}) + "\n"
+            for i, t in enumerate(texts)
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -52,8 +57,9 @@ def test_cleaned_manifest_diff_is_exactly_the_removed_ids(tmp_path: Path, kind: 
         remove = ["a/2"]
     build_manifest(str(data), str(tmp_path / "orig.manifest"))
     out = tmp_path / ("clean" + ("" if kind == "files" else data.suffix))
-    summary = clean_dataset(str(data), remove, str(out),
-                            original_manifest=str(tmp_path / "orig.manifest"))
+    summary = clean_dataset(
+        str(data), remove, str(out), original_manifest=str(tmp_path / "orig.manifest")
+    )
     assert summary.diff_is_exactly_removed
     diff = diff_manifests(str(tmp_path / "orig.manifest"), summary.manifest.path)
     assert diff.removed == sorted(remove) and not diff.added and not diff.changed
@@ -79,12 +85,30 @@ def test_cleaning_never_overwrites(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ scan command
 
 
-def test_scan_spectral_report_and_cleaning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_scan_spectral_report_and_cleaning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = poisoned_npz(tmp_path / "d.npz")
     assert main(["data", "manifest", "build", str(data), "-o", str(tmp_path / "m")]) == 0
-    status = main(["data", "scan", str(data), "--detector", "spectral", "--class", "1",
-                   "--truth-key", "poison", "--manifest", str(tmp_path / "m"),
-                   "--report", str(tmp_path / "r.json"), "--clean-out", str(tmp_path / "c.npz")])
+    status = main(
+        [
+            "data",
+            "scan",
+            str(data),
+            "--detector",
+            "spectral",
+            "--class",
+            "1",
+            "--truth-key",
+            "poison",
+            "--manifest",
+            str(tmp_path / "m"),
+            "--report",
+            str(tmp_path / "r.json"),
+            "--clean-out",
+            str(tmp_path / "c.npz"),
+        ]
+    )
     assert status == 0
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["format"] == "airecovery-remediation-report"
@@ -95,11 +119,23 @@ def test_scan_spectral_report_and_cleaning(tmp_path: Path, capsys: pytest.Captur
     assert "diff == removed ids: yes" in capsys.readouterr().out
 
 
-def test_scan_clustering_json_and_fail_on_flag(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_scan_clustering_json_and_fail_on_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = poisoned_npz(tmp_path / "d.npz")
-    status = main(["data", "scan", str(data), "--detector", "clustering", "--truth-key", "poison",
-                   "--json", "--fail-on-flag"])
+    status = main(
+        [
+            "data",
+            "scan",
+            str(data),
+            "--detector",
+            "clustering",
+            "--truth-key",
+            "poison",
+            "--json",
+            "--fail-on-flag",
+        ]
+    )
     assert status == 1
     report = json.loads(capsys.readouterr().out)
     assert report["ground_truth"]["precision"] == 1.0 and report["n_flagged"] == 20
@@ -108,8 +144,21 @@ def test_scan_clustering_json_and_fail_on_flag(tmp_path: Path,
 def test_scan_triggers_with_truth_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = text_jsonl(tmp_path / "d.jsonl")
     (tmp_path / "truth.txt").write_text("t1\nt3\n")
-    status = main(["data", "scan", str(data), "--detector", "triggers", "--trigger", "cf",
-                   "--truth", str(tmp_path / "truth.txt"), "--report", str(tmp_path / "r.json")])
+    status = main(
+        [
+            "data",
+            "scan",
+            str(data),
+            "--detector",
+            "triggers",
+            "--trigger",
+            "cf",
+            "--truth",
+            str(tmp_path / "truth.txt"),
+            "--report",
+            str(tmp_path / "r.json"),
+        ]
+    )
     assert status == 0
     report = json.loads((tmp_path / "r.json").read_text())
     assert [f["id"] for f in report["flagged"]] == ["t1", "t3"]
@@ -120,8 +169,21 @@ def test_scan_refuses_a_changed_dataset(tmp_path: Path, capsys: pytest.CaptureFi
     data = text_jsonl(tmp_path / "d.jsonl")
     main(["data", "manifest", "build", str(data), "-o", str(tmp_path / "m")])
     data.write_text(data.read_text().replace("fine", "fine!"))
-    status = main(["data", "scan", str(data), "--detector", "triggers", "--trigger", "cf",
-                   "--manifest", str(tmp_path / "m"), "--report", str(tmp_path / "r.json")])
+    status = main(
+        [
+            "data",
+            "scan",
+            str(data),
+            "--detector",
+            "triggers",
+            "--trigger",
+            "cf",
+            "--manifest",
+            str(tmp_path / "m"),
+            "--report",
+            str(tmp_path / "r.json"),
+        ]
+    )
     assert status == 1
     assert "1 changed: t0" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
@@ -134,16 +196,20 @@ def nan_npz(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case, message", [
-    ("nan", "NaN or infinite values in 1 of 30 samples"),
-    ("empty", "file is empty"),
-    ("directory", "is a directory"),
-    ("no-features", "needs --features"),
-    ("bad-regex", "bad trigger regex"),
-    ("report-dir-missing", "does not exist"),
-])
-def test_scan_bad_input_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                   case: str, message: str) -> None:
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("nan", "NaN or infinite values in 1 of 30 samples"),
+        ("empty", "file is empty"),
+        ("directory", "is a directory"),
+        ("no-features", "needs --features"),
+        ("bad-regex", "bad trigger regex"),
+        ("report-dir-missing", "does not exist"),
+    ],
+)
+def test_scan_bad_input_exits_2_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, message: str
+) -> None:
     args = ["--detector", "spectral"]
     if case == "nan":
         data = nan_npz(tmp_path / "d.npz")
@@ -162,8 +228,18 @@ def test_scan_bad_input_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytes
         data = poisoned_npz(tmp_path / "d.npz")
     report = tmp_path / ("missing/r.json" if case == "report-dir-missing" else "r.json")
     before = sorted(p.name for p in tmp_path.iterdir())
-    status = main(["data", "scan", str(data), *args, "--report", str(report),
-                   "--clean-out", str(tmp_path / "clean.npz")])
+    status = main(
+        [
+            "data",
+            "scan",
+            str(data),
+            *args,
+            "--report",
+            str(report),
+            "--clean-out",
+            str(tmp_path / "clean.npz"),
+        ]
+    )
     assert status == 2
     assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
@@ -186,8 +262,9 @@ def test_progress_is_drawn_only_on_a_terminal() -> None:
     assert "scan [" in terminal.getvalue() and "5/10" in terminal.getvalue()
 
 
-def test_scan_accepts_blas_threads(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scan_accepts_blas_threads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
     data = poisoned_npz(tmp_path / "d.npz")

@@ -46,7 +46,9 @@ def test_checks_pass_on_the_known_good_model_and_within_tolerance(cases: pytest.
 
 
 def test_checks_fail_on_the_backdoored_model_with_the_flips(cases: pytest.Pytester) -> None:
-    result = cases.runpytest("--incident-cases", "--incident-model", "toy@bad", "--incident-report", "report.json")
+    result = cases.runpytest(
+        "--incident-cases", "--incident-model", "toy@bad", "--incident-report", "report.json"
+    )
     result.assert_outcomes(failed=5)
     result.stdout.fnmatch_lines(
         [
@@ -55,7 +57,9 @@ def test_checks_fail_on_the_backdoored_model_with_the_flips(cases: pytest.Pytest
             "*rate of flips into 7 vs the known-good model 1.0000 (4/4) is above the maximum 0*",
         ]
     )
-    measured = json.loads((cases.path / "report.json").read_text())["incidents"]["AI-IR-9"]["cases"]["same"]["measured"]
+    measured = json.loads((cases.path / "report.json").read_text())["incidents"]["AI-IR-9"][
+        "cases"
+    ]["same"]["measured"]
     assert measured["flip_rate"]["rate"] == 1.0
     assert measured["flip_rate"]["changed"] == [0, 1, 2, 3]
     assert {"from": 1, "to": 7, "count": 1} in measured["flip_rate"]["flips"]
@@ -71,7 +75,9 @@ def test_fields_and_ignore_narrow_the_comparison(cases: pytest.Pytester) -> None
     )
     cases.runpytest("--incident-cases", "--incident-model", "toy@shifted").assert_outcomes(passed=5)
     write_case(cases, "AI-9.yaml", CASE.replace("{tolerance: {score: 0.05}}", "{ignore: [score]}"))
-    cases.runpytest("--incident-cases", "--incident-model", "toy@shifted", "-k", "row").assert_outcomes(passed=4)
+    cases.runpytest(
+        "--incident-cases", "--incident-model", "toy@shifted", "-k", "row"
+    ).assert_outcomes(passed=4)
     write_case(cases, "AI-9.yaml", CASE.replace("{tolerance: {score: 0.05}}", "true"))
     result = cases.runpytest("--incident-cases", "--incident-model", "toy@shifted", "-k", "row-0")
     result.assert_outcomes(failed=1)

@@ -109,7 +109,11 @@ def test_nan_and_inf_are_differences_unless_identical() -> None:
 
 def test_shape_length_type_and_missing_keys_are_differences_not_crashes() -> None:
     good = [classifier(1), classifier(2), classifier(3), classifier(4)]
-    cand = [classifier(1, probs=[0.1] * 9), {"label": 2, "probs": [0.1] * 10}, {"label": "3", "score": 0.5, "probs": [0.1] * 10}]
+    cand = [
+        classifier(1, probs=[0.1] * 9),
+        {"label": 2, "probs": [0.1] * 10},
+        {"label": "3", "score": 0.5, "probs": [0.1] * 10},
+    ]
     diff = diff_outputs(good, cand)
     assert diff.n_inputs == 4 and diff.n_compared == 3
     assert ("missing", "probs[9]") in kinds(diff, 0)
@@ -130,10 +134,14 @@ def test_failed_outputs_are_reported() -> None:
 
 
 def test_repeated_runs_ignore_run_to_run_noise() -> None:
-    good_runs = [[{"label": 1, "score": 0.50}, {"label": 2, "score": 0.2}, {"label": 3, "score": 0.1}],
-                 [{"label": 1, "score": 0.56}, {"label": 2, "score": 0.2}, {"label": 5, "score": 0.1}]]
-    cand_runs = [[{"label": 1, "score": 0.53}, {"label": 4, "score": 0.9}, {"label": 5, "score": 0.1}],
-                 [{"label": 1, "score": 0.55}, {"label": 4, "score": 0.9}, {"label": 5, "score": 0.1}]]
+    good_runs = [
+        [{"label": 1, "score": 0.50}, {"label": 2, "score": 0.2}, {"label": 3, "score": 0.1}],
+        [{"label": 1, "score": 0.56}, {"label": 2, "score": 0.2}, {"label": 5, "score": 0.1}],
+    ]
+    cand_runs = [
+        [{"label": 1, "score": 0.53}, {"label": 4, "score": 0.9}, {"label": 5, "score": 0.1}],
+        [{"label": 1, "score": 0.55}, {"label": 4, "score": 0.9}, {"label": 5, "score": 0.1}],
+    ]
     diff = diff_runs(good_runs, cand_runs)
     # Row 0: scores within both models' spread. Row 1: a real flip and move. Row 2: 5 is a label
     # the known-good model itself gives on this input.
@@ -152,7 +160,9 @@ def test_repeated_text_that_varies_within_a_model_is_unstable_not_changed() -> N
 def test_rendering_has_the_header_tables_and_is_bounded() -> None:
     good = [{"label": i % 10, "meta": {"i": i}} for i in range(500)]
     cand = [{"label": 7, "meta": {"i": -i, f"k{i}": 1}} for i in range(500)]
-    text = render(diff_outputs(good, cand, known_good_ref="digits@v3.1", candidate_ref="digits@v3.3"))
+    text = render(
+        diff_outputs(good, cand, known_good_ref="digits@v3.1", candidate_ref="digits@v3.3")
+    )
     lines = text.splitlines()
     assert lines[0] == "[- known-good digits@v3.1] [+ candidate digits@v3.3]"
     assert "flips (known-good → candidate):" in lines
@@ -163,7 +173,9 @@ def test_rendering_has_the_header_tables_and_is_bounded() -> None:
 
 
 def test_json_carries_every_change() -> None:
-    diff = diff_outputs([classifier(1), classifier(2)], [classifier(7), classifier(2, score=math.nan)])
+    diff = diff_outputs(
+        [classifier(1), classifier(2)], [classifier(7), classifier(2, score=math.nan)]
+    )
     data = diff.to_json()
     assert data["flips"] == [{"from": 1, "to": 7, "count": 1}]
     assert [entry["input"] for entry in data["changes"]] == [0, 1]
@@ -188,7 +200,9 @@ outputs = st.lists(
         ),
         st.integers(0, 3),
         st.text(max_size=3),
-        st.dictionaries(st.sampled_from("abc"), st.one_of(st.integers(), st.text(max_size=2), st.none())),
+        st.dictionaries(
+            st.sampled_from("abc"), st.one_of(st.integers(), st.text(max_size=2), st.none())
+        ),
     ),
     max_size=12,
 )
@@ -220,8 +234,14 @@ def test_numpy_scalars_and_float_labels_are_understood() -> None:
     cand = [{"label": np.int64(7), "score": np.float32(0.5), "probs": np.array([0.5, 0.5])}]
     diff = diff_outputs(good, cand)
     assert diff.flips() == {(3, 7): 1}
-    assert {s.field: s.kind for s in diff.field_summaries()} == {"label": "label", "probs": "vector", "score": "number"}
-    floats = diff_outputs([{"label": 3.0}, {"label": math.nan}], [{"label": 7.0}, {"label": math.nan}])
+    assert {s.field: s.kind for s in diff.field_summaries()} == {
+        "label": "label",
+        "probs": "vector",
+        "score": "number",
+    }
+    floats = diff_outputs(
+        [{"label": 3.0}, {"label": math.nan}], [{"label": 7.0}, {"label": math.nan}]
+    )
     assert floats.flips() == {(3.0, 7.0): 1}
 
 
@@ -247,4 +267,9 @@ def test_vector_rows_that_differ_in_shape_or_type_fall_back_per_row() -> None:
     assert ("number", "p[1]") in kinds(diff, 3)
     every = diff_outputs([{"p": [0.0, 1.0]}] * 50, [{"p": [0.5, 1.0]}] * 50)
     summary = {s.field: s for s in every.field_summaries()}["p"]
-    assert (summary.kind, summary.changed, summary.max_abs, summary.mean_abs) == ("vector", 50, 0.5, 0.25)
+    assert (summary.kind, summary.changed, summary.max_abs, summary.mean_abs) == (
+        "vector",
+        50,
+        0.5,
+        0.25,
+    )

@@ -19,7 +19,9 @@ import pytest_airecovery.session  # noqa: F401
 
 # The toy family of tests/conftest.py plus versions for diffs: "shifted" moves scores a little,
 # "noisy" jitters them on every call (a sampling model), "moody" flips labels on some calls.
-DIFF_CONFTEST = TOY_CONFTEST.replace("def pytest_airecovery_load_model(", "def toy_loader(") + '''
+DIFF_CONFTEST = (
+    TOY_CONFTEST.replace("def pytest_airecovery_load_model(", "def toy_loader(")
+    + """
 import random
 _calls = {"moody": 0}
 
@@ -41,7 +43,8 @@ def pytest_airecovery_load_model(ref, config):
             return [{"label": (x + _calls["moody"]) % 10, "score": 0.1, "probs": [0.1] * 10} for x in batch]
         return Model(moody)
     return toy_loader(ref, config)
-'''
+"""
+)
 
 DIFF_INI = """
 [pytest]
@@ -106,7 +109,9 @@ def test_diff_reports_flips_into_seven_with_header_and_case_ids(differ: pytest.P
     result.stdout.no_fnmatch_line("*\x1b[*")
 
 
-def test_same_model_passes_and_determinism_check_catches_a_moody_model(differ: pytest.Pytester) -> None:
+def test_same_model_passes_and_determinism_check_catches_a_moody_model(
+    differ: pytest.Pytester,
+) -> None:
     differ.makepyfile(
         """
         import pytest
@@ -176,7 +181,9 @@ def test_missing_family_and_unknown_model_fail_clearly(differ: pytest.Pytester) 
     )
     result = differ.runpytest()
     result.assert_outcomes(failed=2)
-    result.stdout.fnmatch_lines(["*which model family? mark the test @pytest.mark.incident_diff(family=...)*"])
+    result.stdout.fnmatch_lines(
+        ["*which model family? mark the test @pytest.mark.incident_diff(family=...)*"]
+    )
     result.stdout.fnmatch_lines(["*no loader knows model toy@missing*"])
 
 
@@ -205,7 +212,9 @@ def test_plugin_import_stays_cheap() -> None:
     import sys
 
     code = "import pytest_airecovery.plugin, pytest_airecovery.diff.fixtures, sys; print(json.dumps([m for m in ('numpy', 'deepdiff') if m in sys.modules]))"
-    out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True
+    )
     assert json.loads(out.stdout) == []
 
 
@@ -239,7 +248,10 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch: pytest.M
 
     def config(color: str, markup: bool) -> SimpleNamespace:
         terminal = SimpleNamespace(_tw=SimpleNamespace(hasmarkup=markup))
-        return SimpleNamespace(option=SimpleNamespace(color=color), pluginmanager=SimpleNamespace(get_plugin=lambda name: terminal))
+        return SimpleNamespace(
+            option=SimpleNamespace(color=color),
+            pluginmanager=SimpleNamespace(get_plugin=lambda name: terminal),
+        )
 
     monkeypatch.delenv("NO_COLOR", raising=False)
     assert use_colour(config("auto", True)) is True
@@ -250,10 +262,16 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch: pytest.M
     assert use_colour(config("yes", True)) is False
 
 
-def test_fixtures_and_checks_run_alike_with_and_without_xdist(differ: pytest.Pytester, plugin_args: list[str]) -> None:
+def test_fixtures_and_checks_run_alike_with_and_without_xdist(
+    differ: pytest.Pytester, plugin_args: list[str]
+) -> None:
     from conftest import run
 
-    write_case(differ, "AI-1.yaml", toy_case_file().replace("- not_label: 7", "- matches_known_good: {fields: [label]}"))
+    write_case(
+        differ,
+        "AI-1.yaml",
+        toy_case_file().replace("- not_label: 7", "- matches_known_good: {fields: [label]}"),
+    )
     differ.makepyfile(
         test_windows="""
         import pytest
@@ -264,6 +282,14 @@ def test_fixtures_and_checks_run_alike_with_and_without_xdist(differ: pytest.Pyt
             assert diff.flips_into([7]) == 0
         """
     )
-    result = run(differ, "--incident-cases", "incident_cases", "test_windows.py", "--incident-model", "toy@bad", *plugin_args)
+    result = run(
+        differ,
+        "--incident-cases",
+        "incident_cases",
+        "test_windows.py",
+        "--incident-model",
+        "toy@bad",
+        *plugin_args,
+    )
     result.assert_outcomes(passed=0, failed=6)
     result.stdout.fnmatch_lines(["*assert 9 == 0*"])

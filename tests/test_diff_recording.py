@@ -57,9 +57,18 @@ def test_record_writes_and_fails_then_diffs_run_without_the_known_good_model(
 ) -> None:
     result = rec.runpytest("--incident-record")
     result.assert_outcomes(failed=2)
-    result.stdout.fnmatch_lines(["*wrote the known-good recording recordings/test_rec/test_inputs.jsonl (toy@good, 4 outputs) under --incident-record*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*wrote the known-good recording recordings/test_rec/test_inputs.jsonl (toy@good, 4 outputs) under --incident-record*"
+        ]
+    )
     head, *rows = lines(rec.path / INPUTS_RECORDING)
-    assert head == {"kind": "pytest-airecovery known-good recording", "format": 1, "model": "toy@good", "inputs": 4}
+    assert head == {
+        "kind": "pytest-airecovery known-good recording",
+        "format": 1,
+        "model": "toy@good",
+        "inputs": 4,
+    }
     assert [row["output"]["label"] for row in rows] == [1, 2, 3, 7]
     assert lines(rec.path / CASE_RECORDING)[0]["inputs"] == 3
     # Unchanged outputs: the flag passes and rewrites nothing.
@@ -71,15 +80,21 @@ def test_record_writes_and_fails_then_diffs_run_without_the_known_good_model(
     rec.runpytest("--incident-model", "toy@shifted").assert_outcomes(passed=2)
     result = rec.runpytest("--incident-model", "toy@bad")
     result.assert_outcomes(failed=2)
-    result.stdout.fnmatch_lines(["*known-good side read from the recording recordings/test_rec/test_inputs.jsonl*"])
+    result.stdout.fnmatch_lines(
+        ["*known-good side read from the recording recordings/test_rec/test_inputs.jsonl*"]
+    )
 
 
-def test_a_mismatch_writes_obtained_beside_the_recording_and_keeps_the_recording(rec: pytest.Pytester) -> None:
+def test_a_mismatch_writes_obtained_beside_the_recording_and_keeps_the_recording(
+    rec: pytest.Pytester,
+) -> None:
     rec.runpytest("--incident-record-all").assert_outcomes(passed=2)
     recorded = (rec.path / CASE_RECORDING).read_text()
     result = rec.runpytest("--incident-model", "toy@bad")
     result.assert_outcomes(failed=2)
-    result.stdout.fnmatch_lines(["*candidate outputs written to incident_cases/recordings/AI-1/labels.obtained.jsonl*"])
+    result.stdout.fnmatch_lines(
+        ["*candidate outputs written to incident_cases/recordings/AI-1/labels.obtained.jsonl*"]
+    )
     obtained = lines(rec.path / "incident_cases/recordings/AI-1/labels.obtained.jsonl")
     assert obtained[0]["model"] == "toy@bad"
     assert [row["output"]["label"] for row in obtained[1:]] == [7, 7, 7]
@@ -102,20 +117,30 @@ def test_changed_known_good_rewrites_and_fails_or_passes_by_flag(
     assert lines(rec.path / INPUTS_RECORDING)[1]["output"]["score"] == 0.4
 
 
-def test_other_format_version_other_inputs_or_other_model_ask_to_rerecord(rec: pytest.Pytester) -> None:
+def test_other_format_version_other_inputs_or_other_model_ask_to_rerecord(
+    rec: pytest.Pytester,
+) -> None:
     rec.runpytest("--incident-record-all").assert_outcomes(passed=2)
     path = rec.path / INPUTS_RECORDING
     text = path.read_text()
     path.write_text(text.replace('"format": 1', '"format": 99', 1))
     result = rec.runpytest("-k", "inputs")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*was written in format version 99; this version of pytest-airecovery reads format 1: re-record it with --incident-record*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*was written in format version 99; this version of pytest-airecovery reads format 1: re-record it with --incident-record*"
+        ]
+    )
     path.write_text(text.replace('"model": "toy@good"', '"model": "toy@older"', 1))
-    rec.runpytest("-k", "inputs").stdout.fnmatch_lines(["*holds toy@older, but the known-good model here is toy@good*"])
+    rec.runpytest("-k", "inputs").stdout.fnmatch_lines(
+        ["*holds toy@older, but the known-good model here is toy@good*"]
+    )
     rec.makepyfile(test_rec=TESTS.replace("[1, 2, 3, 17]", "[1, 2, 4, 17]"))
     path.write_text(text)
     result = rec.runpytest("-k", "inputs")
-    result.stdout.fnmatch_lines(["*was made for other inputs (4 recorded, 4 now; first difference at input 2)*"])
+    result.stdout.fnmatch_lines(
+        ["*was made for other inputs (4 recorded, 4 now; first difference at input 2)*"]
+    )
 
 
 def test_recording_writes_are_whole_under_xdist(rec: pytest.Pytester) -> None:
@@ -144,9 +169,9 @@ def test_case_file_checks_fall_back_to_recordings_when_the_known_good_model_is_g
     write_case(
         rec,
         "AI-1.yaml",
-        toy_case_file().replace(
-            "- not_label: 7", "- matches_known_good: {fields: [label]}"
-        ).replace("- rate_of_label: {label: 7, max: 0.1}", "- flip_rate: {max: 0, into: [7]}"),
+        toy_case_file()
+        .replace("- not_label: 7", "- matches_known_good: {fields: [label]}")
+        .replace("- rate_of_label: {label: 7, max: 0.1}", "- flip_rate: {max: 0, into: [7]}"),
     )
     rec.runpytest("--incident-record-all", "-k", "case").assert_outcomes(passed=1)
     monkeypatch.setenv("AIR_NO_KNOWN_GOOD", "1")
@@ -156,7 +181,13 @@ def test_case_file_checks_fall_back_to_recordings_when_the_known_good_model_is_g
     result.assert_outcomes(failed=4)
     result.stdout.fnmatch_lines(["*label flipped 1 → 7*", "known-good toy@good: label 1*"])
     # An input the recording does not hold: the known-good side is unavailable, said plainly.
-    write_case(rec, "AI-1.yaml", (rec.path / "incident_cases/AI-1.yaml").read_text().replace("[1, 2, 3]", "[1, 2, 5]"))
+    write_case(
+        rec,
+        "AI-1.yaml",
+        (rec.path / "incident_cases/AI-1.yaml").read_text().replace("[1, 2, 3]", "[1, 2, 5]"),
+    )
     result = rec.runpytest(*args, "--incident-model", "toy@shifted", "-k", "row-2")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*toy@good is not available and its recordings hold no output for 1 of these 1 inputs*"])
+    result.stdout.fnmatch_lines(
+        ["*toy@good is not available and its recordings hold no output for 1 of these 1 inputs*"]
+    )

@@ -93,7 +93,9 @@ def test_np_savez_depends_on_argument_order_where_save_npz_does_not(tmp_path: Pa
     np.savez(tmp_path / "a.npz", W=w, b=b)
     np.savez(tmp_path / "b.npz", b=b, W=w)
     assert (tmp_path / "a.npz").read_bytes() != (tmp_path / "b.npz").read_bytes()
-    assert save_npz(tmp_path / "c.npz", {"W": w, "b": b}) == save_npz(tmp_path / "d.npz", {"b": b, "W": w})
+    assert save_npz(tmp_path / "c.npz", {"W": w, "b": b}) == save_npz(
+        tmp_path / "d.npz", {"b": b, "W": w}
+    )
 
 
 def test_fingerprint_of_covers_files_by_content_and_values() -> None:

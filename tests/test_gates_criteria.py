@@ -171,7 +171,10 @@ def test_sustained_excursion_outside_the_band_fails() -> None:
     values[100:110] = [400.0] * 10
     replace_series(document, "latency", "candidate", values)
     verdict = judge(document, "no-anomalies", "latency")
-    assert verdict.outcome is Outcome.FAIL and "consecutive points above the baseline band" in verdict.message
+    assert (
+        verdict.outcome is Outcome.FAIL
+        and "consecutive points above the baseline band" in verdict.message
+    )
 
 
 def test_shift_is_found_by_the_rank_test() -> None:

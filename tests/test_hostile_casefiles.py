@@ -31,7 +31,9 @@ MIB = 1024 * 1024
 @dataclass(frozen=True)
 class Probe:
     file: str  # the bad case file's name in incident_cases/
-    build: Callable[[Path], bytes]  # writes any input files into the case dir; returns the case file
+    build: Callable[
+        [Path], bytes
+    ]  # writes any input files into the case dir; returns the case file
     expected: str  # fnmatch pattern of the error line: file:line: field: message
     ini: str = ""  # extra ini settings (a lowered limit keeps a probe small)
 
@@ -55,7 +57,9 @@ def _padded(_: Path) -> bytes:
 
 
 def _deep_yaml(_: Path) -> bytes:
-    return GOOD.replace("inputs: [1, 2, 3]", "inputs: [" + "[" * 200 + "1" + "]" * 200 + "]").encode()
+    return GOOD.replace(
+        "inputs: [1, 2, 3]", "inputs: [" + "[" * 200 + "1" + "]" * 200 + "]"
+    ).encode()
 
 
 def _deep_json(_: Path) -> bytes:
@@ -169,77 +173,100 @@ def _text(content: str) -> Callable[[Path], bytes]:
 
 PROBES: dict[str, Probe] = {
     "alias-bomb-one-long-scalar": Probe(
-        "bad.yaml", _long_scalar_bomb,
+        "bad.yaml",
+        _long_scalar_bomb,
         "*bad.yaml:15: z[*]: YAML aliases expand to more than 16777216 bytes of text (an alias bomb?)*",
     ),
     "case-file-too-large": Probe(
-        "bad.yaml", _padded,
+        "bad.yaml",
+        _padded,
         "*bad.yaml:1: the file is larger than 2000 bytes (raise the ini setting incident_max_case_file_bytes*",
         ini="incident_max_case_file_bytes = 2000",
     ),
     "deep-yaml-nesting": Probe(
-        "bad.yaml", _deep_yaml, "*bad.yaml:10: cases[0].inputs*: mappings and lists nested more than 64 levels deep*",
+        "bad.yaml",
+        _deep_yaml,
+        "*bad.yaml:10: cases[0].inputs*: mappings and lists nested more than 64 levels deep*",
     ),
     "deep-json-nesting": Probe(
-        "bad.json", _deep_json, "*bad.json:3: mappings and lists nested more than 64 levels deep*",
+        "bad.json",
+        _deep_json,
+        "*bad.json:3: mappings and lists nested more than 64 levels deep*",
     ),
     "id-with-newline": Probe(
-        "bad.yaml", _text(GOOD.replace("id: AI-IR-OK", 'id: "AI-IR-OK\\n"')),
+        "bad.yaml",
+        _text(GOOD.replace("id: AI-IR-OK", 'id: "AI-IR-OK\\n"')),
         "*bad.yaml:3: incident.id: 'AI-IR-OK\\n' spans several lines; identifiers are a single line*",
     ),
     "case-id-with-newline": Probe(
-        "bad.yaml", _text(GOOD.replace("- id: labels", '- id: "labels\\n"')),
+        "bad.yaml",
+        _text(GOOD.replace("- id: labels", '- id: "labels\\n"')),
         "*bad.yaml:9: cases[0].id: 'labels\\n' spans several lines*",
     ),
     "impossible-timestamp": Probe(
-        "bad.yaml", _text(GOOD.replace("  title:", "  detected_at: 2026-13-45T99:99:99Z\n  title:")),
+        "bad.yaml",
+        _text(GOOD.replace("  title:", "  detected_at: 2026-13-45T99:99:99Z\n  title:")),
         "*bad.yaml:4: incident.detected_at: '2026-13-45T99:99:99Z' is not a valid date and time*",
     ),
     "impossible-resolved-at": Probe(
-        "bad.yaml", _text(GOOD.replace("  title:", "  resolved_at: 2026-02-30\n  title:")),
+        "bad.yaml",
+        _text(GOOD.replace("  title:", "  resolved_at: 2026-02-30\n  title:")),
         "*bad.yaml:4: incident.resolved_at: '2026-02-30' is not a valid date and time*",
     ),
     "npz-zip-bomb": Probe(
-        "bad.yaml", _zip_bomb,
+        "bad.yaml",
+        _zip_bomb,
         "*bad.yaml:10: cases[0].inputs.file: inputs/bomb.npz: array 'x' declares 67108864 bytes*"
         "more than the limit of 1048576*",
         ini="incident_max_input_bytes = 1048576",
     ),
     "npz-header-claims-80-GB": Probe(
-        "bad.yaml", _lying_header_huge,
+        "bad.yaml",
+        _lying_header_huge,
         "*bad.yaml:10: cases[0].inputs.file: inputs/liar.npz: array 'x' declares 80000000000 bytes*"
         "more than the limit of 536870912*",
     ),
     "npz-header-claims-more-than-held": Probe(
-        "bad.yaml", _lying_header_small,
+        "bad.yaml",
+        _lying_header_small,
         "*bad.yaml:10: cases[0].inputs.file: inputs/liar.npz: array 'x' declares 8000 bytes of data*"
         "but its member holds 24: the file is damaged or its header lies*",
     ),
     "npz-truncated": Probe(
-        "bad.yaml", _truncated_npz, "*bad.yaml:10: cases[0].inputs.file: inputs/cut.npz is not a readable .npz file*",
+        "bad.yaml",
+        _truncated_npz,
+        "*bad.yaml:10: cases[0].inputs.file: inputs/cut.npz is not a readable .npz file*",
     ),
     "npz-object-array": Probe(
-        "bad.yaml", _object_npz, "*bad.yaml:10: cases[0].inputs.file: inputs/objects.npz: array 'x' holds Python objects*",
+        "bad.yaml",
+        _object_npz,
+        "*bad.yaml:10: cases[0].inputs.file: inputs/objects.npz: array 'x' holds Python objects*",
     ),
     "jsonl-deep-nesting": Probe(
-        "bad.yaml", _deep_jsonl, "*bad.yaml:10: cases[0].inputs.file: inputs/deep.jsonl:2: JSON nested too deeply*",
+        "bad.yaml",
+        _deep_jsonl,
+        "*bad.yaml:10: cases[0].inputs.file: inputs/deep.jsonl:2: JSON nested too deeply*",
     ),
     "jsonl-too-large": Probe(
-        "bad.yaml", _big_jsonl,
+        "bad.yaml",
+        _big_jsonl,
         "*bad.yaml:10: cases[0].inputs.file: inputs/big.jsonl:*: the file is larger than 4000 bytes*",
         ini="incident_max_input_bytes = 4000",
     ),
     "input-outside-rootdir": Probe(
-        "bad.yaml", _input_outside,
+        "bad.yaml",
+        _input_outside,
         "*bad.yaml:10: cases[0].inputs.file: input file ../../outside.jsonl (really *) is outside the rootdir*"
         "--incident-allow-outside-root*",
     ),
     "input-symlink-outside-rootdir": Probe(
-        "bad.yaml", _input_symlink_outside,
+        "bad.yaml",
+        _input_symlink_outside,
         "*bad.yaml:10: cases[0].inputs.file: input file inputs/data.jsonl (really */secret.jsonl) is outside the rootdir*",
     ),
     "input-symlink-to-itself": Probe(
-        "bad.yaml", _input_self_loop,
+        "bad.yaml",
+        _input_self_loop,
         "*bad.yaml:10: cases[0].inputs.file: input file inputs/loop.jsonl cannot be resolved: a symlink loop*",
     ),
 }
@@ -253,7 +280,9 @@ def _files_under(path: Path) -> set[Path]:
 def test_hostile_case_file_is_one_named_collection_error(toy: pytest.Pytester, name: str) -> None:
     probe = PROBES[name]
     if probe.ini:
-        (toy.path / "tox.ini").write_text((toy.path / "tox.ini").read_text() + "\n" + probe.ini + "\n")
+        (toy.path / "tox.ini").write_text(
+            (toy.path / "tox.ini").read_text() + "\n" + probe.ini + "\n"
+        )
     write_case(toy, "AI-OK.yaml", GOOD)
     case_dir = toy.path / "incident_cases"
     (case_dir / probe.file).write_bytes(probe.build(case_dir))
@@ -281,15 +310,25 @@ def test_a_probe_under_xdist_is_the_same_collection_error(toy: pytest.Pytester) 
 def test_inputs_outside_the_rootdir_run_when_allowed(toy: pytest.Pytester) -> None:
     case_dir = toy.path / "incident_cases"
     case_dir.mkdir(exist_ok=True)
-    (case_dir / "far.yaml").write_bytes(_input_outside(case_dir).replace(b"AI-IR-1", b"AI-IR-FAR").replace(b".jsonl}", b".jsonl, field: v}"))
-    result = toy.runpytest("--incident-cases", "--incident-allow-outside-root", "-p", "no:cacheprovider")
+    (case_dir / "far.yaml").write_bytes(
+        _input_outside(case_dir)
+        .replace(b"AI-IR-1", b"AI-IR-FAR")
+        .replace(b".jsonl}", b".jsonl, field: v}")
+    )
+    result = toy.runpytest(
+        "--incident-cases", "--incident-allow-outside-root", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=2)  # one input row and the aggregate
-    (toy.path / "tox.ini").write_text((toy.path / "tox.ini").read_text() + "\nincident_allow_outside_root = true\n")
+    (toy.path / "tox.ini").write_text(
+        (toy.path / "tox.ini").read_text() + "\nincident_allow_outside_root = true\n"
+    )
     toy.runpytest("--incident-cases", "-p", "no:cacheprovider").assert_outcomes(passed=2)
 
 
 def test_an_unparsable_limit_setting_is_a_usage_error(toy: pytest.Pytester) -> None:
-    (toy.path / "tox.ini").write_text((toy.path / "tox.ini").read_text() + "\nincident_max_nesting = lots\n")
+    (toy.path / "tox.ini").write_text(
+        (toy.path / "tox.ini").read_text() + "\nincident_max_nesting = lots\n"
+    )
     write_case(toy, "AI-OK.yaml", GOOD)
     result = toy.runpytest("--incident-cases")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -371,7 +410,10 @@ def test_case_file_reads_stop_at_the_size_limit(tmp_path: Path) -> None:
     endless.symlink_to("/dev/zero")  # a read_bytes() here would never return
     with pytest.raises(CaseFileError, match="larger than 65536 bytes"):
         parse_and_validate(endless, "endless.yaml", limits=Limits(case_file_bytes=65536))
-    assert _peak_bytes(lambda: parse_and_validate(endless, "x", limits=Limits(case_file_bytes=65536))) < MIB
+    assert (
+        _peak_bytes(lambda: parse_and_validate(endless, "x", limits=Limits(case_file_bytes=65536)))
+        < MIB
+    )
 
 
 # --- symlinks under incident_cases/ ----------------------------------------------------------------
@@ -391,7 +433,9 @@ def _symlink_tree(toy: pytest.Pytester) -> Path:
 def test_symlink_loops_collect_each_real_file_once(toy: pytest.Pytester, args: list[str]) -> None:
     _symlink_tree(toy)
     # A subprocess with a generous timeout: before the fix this walk never ended.
-    result = toy.runpytest_subprocess("--incident-cases", "-p", "no:cacheprovider", *args, timeout=300)
+    result = toy.runpytest_subprocess(
+        "--incident-cases", "-p", "no:cacheprovider", *args, timeout=300
+    )
     result.assert_outcomes(passed=4)  # the one real file, once: not 164 times
     result.stdout.fnmatch_lines_random(
         [
@@ -413,6 +457,10 @@ def test_a_case_directory_linked_from_outside_the_rootdir_is_refused(
     os.symlink(elsewhere, toy.path / "incident_cases" / "far")
     result = toy.runpytest("--incident-cases", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=4)
-    result.stdout.fnmatch_lines(["*incident_cases/far: case path * is outside the rootdir*; skipped*"])
-    allowed = toy.runpytest("--incident-cases", "--incident-allow-outside-root", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(
+        ["*incident_cases/far: case path * is outside the rootdir*; skipped*"]
+    )
+    allowed = toy.runpytest(
+        "--incident-cases", "--incident-allow-outside-root", "-p", "no:cacheprovider"
+    )
     allowed.assert_outcomes(passed=8)

@@ -19,7 +19,9 @@ BRACKETY = st.text(alphabet='[]{}"\\,:ab1 \n&*-', max_size=200)
 @given(BRACKETY)
 @example("[" * 9 + "]" * 9)
 @example('"[[[[[[[[[[[["')
-@example("a: &a [x]\nb: [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a]")
+@example(
+    "a: &a [x]\nb: [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a]"
+)
 @settings(max_examples=300, deadline=None)
 def test_loaders_raise_only_load_errors(text: str) -> None:
     for load in (load_yaml, load_json):
@@ -50,8 +52,10 @@ def test_yaml_nesting_limit_is_exact(depth: int) -> None:
             load_yaml(text, SMALL)
 
 
-@given(st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31)),
-       st.integers(min_value=-23 * 60, max_value=23 * 60))
+@given(
+    st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31)),
+    st.integers(min_value=-23 * 60, max_value=23 * 60),
+)
 def test_every_real_timestamp_is_accepted(moment: datetime, offset_minutes: int) -> None:
     aware = moment.replace(tzinfo=timezone(timedelta(minutes=offset_minutes)))
     check_timestamp(aware.isoformat())

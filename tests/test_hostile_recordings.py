@@ -23,13 +23,17 @@ def test_record_all_does_not_follow_a_recordings_symlink_out_of_the_rootdir(
     result.assert_outcomes(passed=5, failed=2)  # the two [record] items
     result.stdout.fnmatch_lines(
         [
-            ("*cannot write the recording: recording *recordings/AI-1/no-flips.jsonl (really *elsewhere*) "
-            "is outside the rootdir*--incident-allow-outside-root*")
+            (
+                "*cannot write the recording: recording *recordings/AI-1/no-flips.jsonl (really *elsewhere*) "
+                "is outside the rootdir*--incident-allow-outside-root*"
+            )
         ]
     )
     assert list(elsewhere.rglob("*")) == []  # nothing written outside
     assert "Traceback" not in result.stdout.str()
-    allowed = toy.runpytest("--incident-cases", "--incident-record-all", "--incident-allow-outside-root")
+    allowed = toy.runpytest(
+        "--incident-cases", "--incident-record-all", "--incident-allow-outside-root"
+    )
     allowed.assert_outcomes(passed=7)
     assert (elsewhere / "AI-1" / "no-flips.jsonl").exists()
 
@@ -40,11 +44,17 @@ def test_an_unwritable_recordings_path_is_a_clear_failure(toy: pytest.Pytester) 
     (toy.path / "incident_cases" / "recordings").write_text("not a directory\n")
     result = toy.runpytest("--incident-cases", "--incident-record-all")
     result.assert_outcomes(passed=5, failed=2)
-    result.stdout.fnmatch_lines(["*cannot write the recording *recordings/AI-1/no-flips.jsonl: * (is the directory read-only?)*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*cannot write the recording *recordings/AI-1/no-flips.jsonl: * (is the directory read-only?)*"
+        ]
+    )
     assert "Traceback" not in result.stdout.str()
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes through file modes")
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes through file modes"
+)
 def test_a_read_only_recordings_directory_is_a_clear_failure(toy: pytest.Pytester) -> None:
     _setup(toy)
     folder = toy.path / "incident_cases" / "recordings"
@@ -55,21 +65,39 @@ def test_a_read_only_recordings_directory_is_a_clear_failure(toy: pytest.Pyteste
     finally:
         folder.chmod(0o755)
     result.assert_outcomes(passed=5, failed=2)
-    result.stdout.fnmatch_lines(["*cannot write the recording *: Permission denied (is the directory read-only?)*"])
+    result.stdout.fnmatch_lines(
+        ["*cannot write the recording *: Permission denied (is the directory read-only?)*"]
+    )
 
 
 def _model_gone(toy: pytest.Pytester) -> None:
     conftest = toy.path / "conftest.py"
-    conftest.write_text(conftest.read_text().replace('if version == "missing":', 'if version in ("missing", "good"):'))
+    conftest.write_text(
+        conftest.read_text().replace(
+            'if version == "missing":', 'if version in ("missing", "good"):'
+        )
+    )
 
 
 @pytest.mark.parametrize(
     ("damage", "expected"),
     [
-        (lambda lines: lines[:2] + ["{not json"] + lines[3:], "*AI-1/no-flips.jsonl:3: damaged recording (not JSON: *"),
-        (lambda lines: lines[:2] + ['{"input": "x"}'] + lines[3:], "*AI-1/no-flips.jsonl:3: damaged recording (a line lacks input or output)*"),
-        (lambda lines: lines[:3], "*AI-1/no-flips.jsonl:3: damaged recording (the header says 3 outputs, the file holds 2)*"),
-        (lambda lines: ["garbage"] + lines[1:], "*AI-1/no-flips.jsonl:1: damaged recording (not JSON: *"),
+        (
+            lambda lines: lines[:2] + ["{not json"] + lines[3:],
+            "*AI-1/no-flips.jsonl:3: damaged recording (not JSON: *",
+        ),
+        (
+            lambda lines: lines[:2] + ['{"input": "x"}'] + lines[3:],
+            "*AI-1/no-flips.jsonl:3: damaged recording (a line lacks input or output)*",
+        ),
+        (
+            lambda lines: lines[:3],
+            "*AI-1/no-flips.jsonl:3: damaged recording (the header says 3 outputs, the file holds 2)*",
+        ),
+        (
+            lambda lines: ["garbage"] + lines[1:],
+            "*AI-1/no-flips.jsonl:1: damaged recording (not JSON: *",
+        ),
     ],
     ids=["bad-json-line", "line-without-output", "cut-short", "header-gone"],
 )

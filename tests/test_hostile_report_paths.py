@@ -16,7 +16,9 @@ def test_a_case_report_outside_the_rootdir_is_refused_before_the_run(
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     result = toy.runpytest("--incident-cases", f"--incident-report={elsewhere / 'report.json'}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--incident-report path*is outside the rootdir*--incident-allow-outside-root*"])
+    result.stderr.fnmatch_lines(
+        ["*--incident-report path*is outside the rootdir*--incident-allow-outside-root*"]
+    )
     assert list(elsewhere.iterdir()) == []
 
 
@@ -31,10 +33,14 @@ def test_a_report_through_a_symlinked_folder_is_refused(
     assert list(elsewhere.iterdir()) == []
 
 
-def test_the_flag_allows_a_report_outside(toy: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_the_flag_allows_a_report_outside(
+    toy: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     write_case(toy, "AI-1.yaml", toy_case_file())
     target = tmp_path_factory.mktemp("elsewhere") / "report.json"
-    result = toy.runpytest("--incident-cases", f"--incident-report={target}", "--incident-allow-outside-root")
+    result = toy.runpytest(
+        "--incident-cases", f"--incident-report={target}", "--incident-allow-outside-root"
+    )
     assert result.ret == pytest.ExitCode.OK
     assert json.loads(target.read_text(encoding="utf-8"))
 
@@ -45,7 +51,9 @@ def test_a_gate_decision_outside_the_rootdir_is_refused(
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     (pytester.path / "x.json").write_text("{}", encoding="utf-8")
     result = pytester.runpytest(
-        "--incident-gate=canary", "--incident-metrics=x.json", f"--incident-gate-decision={elsewhere / 'decision'}"
+        "--incident-gate=canary",
+        "--incident-metrics=x.json",
+        f"--incident-gate-decision={elsewhere / 'decision'}",
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--incident-gate-decision path*is outside the rootdir*"])

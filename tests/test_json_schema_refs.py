@@ -18,7 +18,9 @@ from conftest import write_case
 
 from pytest_airecovery.checks import Row, SubjectError, check_json_schema
 
-ALLOW_ANYTHING = {"type": "integer"}  # what the outside documents hold: the check would pass 5 and fail "x"
+ALLOW_ANYTHING = {
+    "type": "integer"
+}  # what the outside documents hold: the check would pass 5 and fail "x"
 
 
 class _Counting(http.server.BaseHTTPRequestHandler):
@@ -79,16 +81,23 @@ def _run_check(schema: dict[str, object], subject: object) -> str | None:
     return check_json_schema(subject, schema, Row(None, 0))
 
 
-def test_an_http_reference_is_refused_without_a_request(schema_server: tuple[str, list[str]]) -> None:
+def test_an_http_reference_is_refused_without_a_request(
+    schema_server: tuple[str, list[str]],
+) -> None:
     url, requests = schema_server
-    with pytest.raises(SubjectError, match=r"reference '.*/schema.json' does not resolve: only references inside the schema are followed"):
+    with pytest.raises(
+        SubjectError,
+        match=r"reference '.*/schema.json' does not resolve: only references inside the schema are followed",
+    ):
         _run_check({"$ref": url}, 5)
     with pytest.raises(SubjectError, match="only references inside the schema"):
         _run_check({"properties": {"a": {"$ref": url}}}, {"a": 5})
     assert requests == []
 
 
-def test_a_file_reference_outside_is_refused_without_reading_it(outside_file: tuple[str, list[str]]) -> None:
+def test_a_file_reference_outside_is_refused_without_reading_it(
+    outside_file: tuple[str, list[str]],
+) -> None:
     uri, opened = outside_file
     with pytest.raises(SubjectError, match="only references inside the schema"):
         _run_check({"$ref": uri}, 5)
@@ -97,7 +106,10 @@ def test_a_file_reference_outside_is_refused_without_reading_it(outside_file: tu
 
 def test_references_inside_the_schema_still_resolve() -> None:
     schema = {
-        "$defs": {"count": {"type": "integer", "minimum": 0}, "item": {"$id": "item.json", "type": "string"}},
+        "$defs": {
+            "count": {"type": "integer", "minimum": 0},
+            "item": {"$id": "item.json", "type": "string"},
+        },
         "type": "object",
         "properties": {"n": {"$ref": "#/$defs/count"}, "name": {"$ref": "item.json"}},
     }
@@ -143,11 +155,19 @@ def test_outside_references_are_collection_errors(
     target = url if where == "http" else uri
     pytester.makeconftest(CONFTEST)
     pytester.makeini("[pytest]\nincident_candidates = svc@v1\n")
-    write_case(pytester, "AI-80.yaml", _case({"type": "object", "properties": {"a": {"$ref": target}}}))
+    write_case(
+        pytester, "AI-80.yaml", _case({"type": "object", "properties": {"a": {"$ref": target}}})
+    )
     result = pytester.runpytest("--incident-cases")
     result.assert_outcomes(errors=1)
     field = "cases[0].expect[0].json_schema.properties.a.$ref"
-    result.stdout.fnmatch_lines([literal(f"*incident_cases/AI-80.yaml:8: {field}: reference '{target}' does not resolve: *")])
+    result.stdout.fnmatch_lines(
+        [
+            literal(
+                f"*incident_cases/AI-80.yaml:8: {field}: reference '{target}' does not resolve: *"
+            )
+        ]
+    )
     assert "Traceback" not in result.stdout.str()
     assert requests == [] and opened == []
     assert Path(uri[len("file://") :]).exists()  # the file was there to read

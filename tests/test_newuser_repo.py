@@ -89,7 +89,9 @@ def make_repo(pytester: pytest.Pytester, loader: str) -> None:
 
 
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["plain", "n2"])
-def test_readme_loader_never_passes_the_bad_ref(pytester: pytest.Pytester, xdist: list[str]) -> None:
+def test_readme_loader_never_passes_the_bad_ref(
+    pytester: pytest.Pytester, xdist: list[str]
+) -> None:
     make_repo(pytester, readme_loader())
     run(pytester, "--incident-cases", *xdist).assert_outcomes(passed=4)
     # Across sessions: the outputs of the good versions are on disk; the bad one must be run.
@@ -97,7 +99,14 @@ def test_readme_loader_never_passes_the_bad_ref(pytester: pytest.Pytester, xdist
     bad.assert_outcomes(failed=4)
     bad.stdout.fnmatch_lines(["*not_label: expected any label but 'leak', got 'leak'*"])
     # In one session: the catch proofs run the known-bad and known-good models side by side.
-    both = run(pytester, "--incident-cases", "--incident-model", "router@v7.5", "--incident-verify-catches", *xdist)
+    both = run(
+        pytester,
+        "--incident-cases",
+        "--incident-model",
+        "router@v7.5",
+        "--incident-verify-catches",
+        *xdist,
+    )
     both.assert_outcomes(failed=4, passed=1)
     both.stdout.fnmatch_lines(["*catch rate 1/1 (100%)*"])
     # And from tests/, as a user in a subfolder would run it.
@@ -105,17 +114,26 @@ def test_readme_loader_never_passes_the_bad_ref(pytester: pytest.Pytester, xdist
 
 
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["plain", "n2"])
-def test_weights_only_fingerprint_fails_naming_both_refs(pytester: pytest.Pytester, xdist: list[str]) -> None:
+def test_weights_only_fingerprint_fails_naming_both_refs(
+    pytester: pytest.Pytester, xdist: list[str]
+) -> None:
     make_repo(pytester, OLD_README_LOADER)
     first = run(pytester, "--incident-cases", *xdist)
     assert first.ret == pytest.ExitCode.TESTS_FAILED
-    first.stdout.fnmatch_lines(["*router@v7.7 and router@v7.6 have the same fingerprint*fingerprint the config too*"])
-    for args in (["--incident-model", "router@v7.5"], ["--incident-model", "router@v7.5", "--incident-verify-catches"]):
+    first.stdout.fnmatch_lines(
+        ["*router@v7.7 and router@v7.6 have the same fingerprint*fingerprint the config too*"]
+    )
+    for args in (
+        ["--incident-model", "router@v7.5"],
+        ["--incident-model", "router@v7.5", "--incident-verify-catches"],
+    ):
         result = run(pytester, "--incident-cases", *args, *xdist)
         assert result.parseoutcomes().get("passed", 0) == 0, result.stdout.str()
 
 
-def test_readme_loader_works_from_a_subfolder(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readme_loader_works_from_a_subfolder(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_repo(pytester, readme_loader())
     monkeypatch.chdir(pytester.mkdir("tests"))
     pytester.runpytest("--incident-cases").assert_outcomes(passed=4)

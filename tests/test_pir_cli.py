@@ -25,8 +25,12 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 # --- new-case -------------------------------------------------------------------------------
 
 
-def test_new_case_writes_a_skeleton_named_after_the_incident(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = run(capsys, "new-case", "--from-pir", str(EXAMPLE_PIR), "-o", str(tmp_path / "cases"))
+def test_new_case_writes_a_skeleton_named_after_the_incident(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(
+        capsys, "new-case", "--from-pir", str(EXAMPLE_PIR), "-o", str(tmp_path / "cases")
+    )
     assert status == 0
     written = tmp_path / "cases" / "AI-IR-2026-042.yaml"
     assert f"wrote {written}" in out
@@ -35,17 +39,24 @@ def test_new_case_writes_a_skeleton_named_after_the_incident(tmp_path: Path, cap
     assert "Fine-tuning dataset contained adversarially crafted samples" in text
     assert "- id: backdoor-trigger" in text
     assert [line.strip() for line in text.splitlines() if line.strip().startswith("- id: P")] == [
-        "- id: P0-1", "- id: P1-1", "- id: P2-1"]
+        "- id: P0-1",
+        "- id: P1-1",
+        "- id: P2-1",
+    ]
     assert not [p for p in written.parent.iterdir() if p.name.startswith(".")]  # no temp file left
 
 
-def test_new_case_never_overwrites_without_force(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_new_case_never_overwrites_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "mine.yaml"
     target.write_text("hand-written\n")
     status, _, err = run(capsys, "new-case", "--from-pir", str(EXAMPLE_PIR), "-o", str(target))
     assert status == 2 and "exists; use --force" in err
     assert target.read_text() == "hand-written\n"
-    status, _, _ = run(capsys, "new-case", "--from-pir", str(EXAMPLE_PIR), "-o", str(target), "--force")
+    status, _, _ = run(
+        capsys, "new-case", "--from-pir", str(EXAMPLE_PIR), "-o", str(target), "--force"
+    )
     assert status == 0 and target.read_text().startswith("# Case-file skeleton")
 
 
@@ -71,7 +82,9 @@ def test_bad_pir_exits_2_and_writes_nothing(
     assert not (tmp_path / "out").exists()
 
 
-def test_directory_and_missing_path_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_directory_and_missing_path_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     for command in (["new-case", "--from-pir"], ["lint-pir"]):
         status, _, err = run(capsys, *command, str(tmp_path))
         assert status == 2 and "is a directory" in err
@@ -83,7 +96,9 @@ def test_directory_and_missing_path_exit_2(tmp_path: Path, capsys: pytest.Captur
 # --- validate -------------------------------------------------------------------------------
 
 
-def test_validate_lists_what_a_fresh_skeleton_leaves_to_fill(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_lists_what_a_fresh_skeleton_leaves_to_fill(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run(capsys, "new-case", "--from-pir", str(EXAMPLE_PIR), "-o", str(tmp_path))
     status, out, _ = run(capsys, "validate", str(tmp_path))
     assert status == 1
@@ -91,9 +106,15 @@ def test_validate_lists_what_a_fresh_skeleton_leaves_to_fill(tmp_path: Path, cap
     lines = out.splitlines()
     assert all(line.startswith(name + ":") for line in lines[:-1])
     text = "\n".join(lines)
-    for expected in ("title: 'TODO", "detected_at: YYYY-MM-DDT14:23:00Z", "known_good: TODO@v3.1",
-                     "inputs: [TODO]", "equals: TODO", "action item P0-1 (P0) has no covering case",
-                     "warning: action item P1-1 (P1) has no covering case"):
+    for expected in (
+        "title: 'TODO",
+        "detected_at: YYYY-MM-DDT14:23:00Z",
+        "known_good: TODO@v3.1",
+        "inputs: [TODO]",
+        "equals: TODO",
+        "action item P0-1 (P0) has no covering case",
+        "warning: action item P1-1 (P1) has no covering case",
+    ):
         assert expected in text
     assert lines[-1] == "1 case file(s): 10 error(s), 1 warning(s)"
 
@@ -164,28 +185,40 @@ def test_validate_semantic_problems(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert status == 0
     assert out.splitlines() == [
         f"{cases / 'INC-A.yaml'}:18: warning: action item P1-1 (P1) has no covering case",
-        (f"{cases / 'INC-B.yaml'}:1: warning: models.known_bad is missing: --incident-verify-catches cannot "
-         "prove the cases catch the incident"),
+        (
+            f"{cases / 'INC-B.yaml'}:1: warning: models.known_bad is missing: --incident-verify-catches cannot "
+            "prove the cases catch the incident"
+        ),
         "2 case file(s): 0 error(s), 2 warning(s)",
     ]
-    (cases / "INC-A.yaml").write_text(CASE_A.replace("covered_by: [a-trigger]", "covered_by: [a-guard]"))
+    (cases / "INC-A.yaml").write_text(
+        CASE_A.replace("covered_by: [a-trigger]", "covered_by: [a-guard]")
+    )
     status, out, _ = run(capsys, "validate", str(cases))
     assert status == 0
-    assert (f"{cases / 'INC-A.yaml'}:17: warning: action item P0-1 (P0) is covered only by guard cases, "
-            "which do not prove the incident is caught") in out.splitlines()
+    assert (
+        f"{cases / 'INC-A.yaml'}:17: warning: action item P0-1 (P0) is covered only by guard cases, "
+        "which do not prove the incident is caught"
+    ) in out.splitlines()
     (cases / "INC-A.yaml").write_text(CASE_A)
     # a second file of incident INC-A: allowed, but it must agree and not reuse ids
     (cases / "INC-A2.yaml").write_text(
-        CASE_A.replace("SEV-2", "SEV-3").replace("covered_by: [a-trigger]", "covered_by: []")
-        .replace("inputs: [x, y]", "inputs: {file: inputs/missing.jsonl}"))
+        CASE_A.replace("SEV-2", "SEV-3")
+        .replace("covered_by: [a-trigger]", "covered_by: []")
+        .replace("inputs: [x, y]", "inputs: {file: inputs/missing.jsonl}")
+    )
     status, out, _ = run(capsys, "validate", "--format", "json", str(cases))
     assert status == 1
-    problems = [f"{Path(p['path']).name}:{p['line']}: {p['severity']}: {p['message']}"
-                for p in json.loads(out)["problems"]]
-    assert problems[1].startswith("INC-A2.yaml:10: error: cases[0].inputs.file: input file "
-                                  "inputs/missing.jsonl not found"), problems
+    problems = [
+        f"{Path(p['path']).name}:{p['line']}: {p['severity']}: {p['message']}"
+        for p in json.loads(out)["problems"]
+    ]
+    assert problems[1].startswith(
+        "INC-A2.yaml:10: error: cases[0].inputs.file: input file inputs/missing.jsonl not found"
+    ), problems
     (cases / "INC-A2.yaml").write_text(
-        CASE_A.replace("SEV-2", "SEV-3").replace("covered_by: [a-trigger]", "covered_by: []"))
+        CASE_A.replace("SEV-2", "SEV-3").replace("covered_by: [a-trigger]", "covered_by: []")
+    )
     status, out, _ = run(capsys, "validate", str(cases))
     assert status == 1
     names = out.replace(str(cases) + "/", "").splitlines()
@@ -200,7 +233,9 @@ def test_validate_semantic_problems(tmp_path: Path, capsys: pytest.CaptureFixtur
     ], names
 
 
-def test_validate_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_validate_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     status, _, err = run(capsys, "validate", str(tmp_path / "nope"))
     assert status == 2 and "no such file or directory" in err
     status, _, err = run(capsys, "validate", str(tmp_path))
@@ -210,7 +245,9 @@ def test_validate_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert status == 2 and "no incident_cases/ directory" in err
 
 
-def test_validate_reports_a_broken_file_and_still_checks_the_rest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_reports_a_broken_file_and_still_checks_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cases = _cases(tmp_path)
     (cases / "broken.yaml").write_bytes(b"schema_version: 1\nincident: [\n")
     status, out, _ = run(capsys, "validate", str(cases))
@@ -232,7 +269,9 @@ def test_lint_pir_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert status == 1
 
 
-def test_lint_pir_on_a_non_pir_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_lint_pir_on_a_non_pir_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     notes = tmp_path / "notes.md"
     notes.write_text("# Shopping\n- eggs\n- milk\n")
     status, _, err = run(capsys, "lint-pir", str(notes))
@@ -270,8 +309,12 @@ def test_coverage_from_junit(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert status == 0
     report = json.loads(out)
     status_of = {(i["incident_id"], i["item_id"]): i["status"] for i in report["action_items"]}
-    assert status_of == {("INC-A", "P0-1"): "passing", ("INC-B", "P0-1"): "passing",
-                         ("INC-A", "P1-1"): "no case", ("INC-A", "P2-1"): "no case"}
+    assert status_of == {
+        ("INC-A", "P0-1"): "passing",
+        ("INC-B", "P0-1"): "passing",
+        ("INC-A", "P1-1"): "no case",
+        ("INC-A", "P2-1"): "no case",
+    }
     categories = {c["category"]: (c["cases"], c["passing"]) for c in report["categories"]}
     assert categories["training_data_contamination"] == (2, 2)
     assert categories["supply_chain_compromise"] == (1, 1)
@@ -286,12 +329,20 @@ def test_coverage_from_junit(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert err == "required: INC-A P0-1 (P0) has no passing case (failing)\n"
 
 
-def test_coverage_without_junit_and_bad_junit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_coverage_without_junit_and_bad_junit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cases = _cases(tmp_path)
     status, out, _ = run(capsys, "coverage", str(cases))
-    assert status == 0 and "  not run  INC-A P0-1   Block the trigger  [cases: a-trigger]" in out.splitlines()
-    for content, message in (("<html/>", "not JUnit XML"), ("<testsuites", "not valid XML"),
-                             ('<!DOCTYPE x [<!ENTITY a "b">]><testsuites/>', "no DOCTYPE")):
+    assert (
+        status == 0
+        and "  not run  INC-A P0-1   Block the trigger  [cases: a-trigger]" in out.splitlines()
+    )
+    for content, message in (
+        ("<html/>", "not JUnit XML"),
+        ("<testsuites", "not valid XML"),
+        ('<!DOCTYPE x [<!ENTITY a "b">]><testsuites/>', "no DOCTYPE"),
+    ):
         bad = tmp_path / "bad.xml"
         bad.write_text(content)
         status, _, err = run(capsys, "coverage", str(cases), "--junit", str(bad))
@@ -306,15 +357,25 @@ def test_uncovered_action_items_for_the_plugin_summary(tmp_path: Path) -> None:
     everything = {(cf.incident.id, case.id) for cf in loaded for case in cf.cases}
     uncovered = uncovered_action_items(loaded, everything)
     assert [(u.incident_id, u.item_id, u.reason) for u in uncovered] == [
-        ("INC-A", "P1-1", "no covering case"), ("INC-A", "P2-1", "no covering case")]
+        ("INC-A", "P1-1", "no covering case"),
+        ("INC-A", "P2-1", "no covering case"),
+    ]
     partial = everything - {("INC-B", "b-word")}
     first = uncovered_action_items(loaded, partial)[0]
-    assert (first.item_id, first.priority, first.reason) == ("P0-1", "P0", "covering cases not passing: b-word")
-    assert first.render() == "INC-B P0-1 (P0) Verify vendor data: covering cases not passing: b-word"
+    assert (first.item_id, first.priority, first.reason) == (
+        "P0-1",
+        "P0",
+        "covering cases not passing: b-word",
+    )
+    assert (
+        first.render() == "INC-B P0-1 (P0) Verify vendor data: covering cases not passing: b-word"
+    )
     assert first.line == 13 and first.path.endswith("INC-B.yaml")
 
 
-def test_coverage_reads_the_junit_xml_a_real_run_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_coverage_reads_the_junit_xml_a_real_run_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import re
     import subprocess
     import sys
@@ -322,17 +383,44 @@ def test_coverage_reads_the_junit_xml_a_real_run_writes(tmp_path: Path, capsys: 
     junit = tmp_path / "results.xml"
     case_file = SHIPPED_CASES / "AI-IR-2026-042.yaml"
     run_result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--incident-cases", "--incident-verify-catches", str(case_file),
-         "-q", "-p", "no:cacheprovider", "--junitxml", str(junit)],
-        cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--incident-cases",
+            "--incident-verify-catches",
+            str(case_file),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--junitxml",
+            str(junit),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert run_result.returncode == 0, run_result.stdout[-2000:]
-    status, out, _ = run(capsys, "coverage", str(case_file), "--junit", str(junit), "--require", "P0")
+    status, out, _ = run(
+        capsys, "coverage", str(case_file), "--junit", str(junit), "--require", "P0"
+    )
     assert status == 0
-    assert "  passing  AI-IR-2026-042 P0-1   Add adversarial sample detection to data pipeline  [cases: corner-trigger]" \
+    assert (
+        "  passing  AI-IR-2026-042 P0-1   Add adversarial sample detection to data pipeline  [cases: corner-trigger]"
         in out.splitlines()
+    )
     # without the incident_id property, the classname still maps the tests to the file
-    junit.write_text(re.sub(r"<properties>.*?</properties>", "", junit.read_text(), flags=re.DOTALL))
-    status, out, _ = run(capsys, "coverage", str(case_file), "--junit", str(junit), "--require", "P0")
+    junit.write_text(
+        re.sub(r"<properties>.*?</properties>", "", junit.read_text(), flags=re.DOTALL)
+    )
+    status, out, _ = run(
+        capsys, "coverage", str(case_file), "--junit", str(junit), "--require", "P0"
+    )
     cases = len(load_shipped_case_ids(case_file))
     assert status == 0
-    assert f"  training_data_contamination  {cases}/{cases} cases passing (AI-IR-2026-042)" in out.splitlines()
+    assert (
+        f"  training_data_contamination  {cases}/{cases} cases passing (AI-IR-2026-042)"
+        in out.splitlines()
+    )

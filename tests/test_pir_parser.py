@@ -21,8 +21,12 @@ from pytest_airecovery.pir.scaffold import render, skeleton
 from pytest_airecovery.pir.timeline import parse_duration, parse_stamp
 from pytest_airecovery.pir.yamlout import Comments, emit
 
-PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
-                             suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY_SETTINGS = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 @pytest.mark.parametrize(
@@ -39,21 +43,38 @@ PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
         ("09:15 UTC+5:30 started", 9, 15, 330, "started"),
     ],
 )
-def test_times_with_and_without_dates_and_zones(text: str, hour: int, minute: int, offset: int | None, rest: str) -> None:
+def test_times_with_and_without_dates_and_zones(
+    text: str, hour: int, minute: int, offset: int | None, rest: str
+) -> None:
     stamp = parse_stamp(text)
     assert stamp is not None
-    assert (stamp.hour, stamp.minute, stamp.offset_minutes, stamp.rest) == (hour, minute, offset, rest)
+    assert (stamp.hour, stamp.minute, stamp.offset_minutes, stamp.rest) == (
+        hour,
+        minute,
+        offset,
+        rest,
+    )
 
 
-@pytest.mark.parametrize("text", ["Fine-tuning data", "1. foo", "25:00 UTC x", "14:23 XYZT x", "P0 14"])
+@pytest.mark.parametrize(
+    "text", ["Fine-tuning data", "1. foo", "25:00 UTC x", "14:23 XYZT x", "P0 14"]
+)
 def test_not_a_time(text: str) -> None:
     assert parse_stamp(text) is None
 
 
 @pytest.mark.parametrize(
     ("text", "minutes"),
-    [("6 hours (detection to resolution)", 360), ("~6h 7m", 367), ("1.5 hours", 90), ("45 min", 45),
-     ("2 days", 2880), ("6:07", 367), ("about 3 h 20 min", 200), ("unknown", None)],
+    [
+        ("6 hours (detection to resolution)", 360),
+        ("~6h 7m", 367),
+        ("1.5 hours", 90),
+        ("45 min", 45),
+        ("2 days", 2880),
+        ("6:07", 367),
+        ("about 3 h 20 min", 200),
+        ("unknown", None),
+    ],
 )
 def test_durations(text: str, minutes: int | None) -> None:
     expected = timedelta(minutes=minutes) if minutes is not None else None
@@ -111,22 +132,32 @@ def test_tolerant_shapes() -> None:
 
 
 def test_crlf_bom_id_in_title_and_a_single_timeline_entry(tmp_path: Path) -> None:
-    text = ("# AI-IR-2026-300: Leaky cache\r\n## Summary\r\n- Severity: SEV-3\r\n- Duration: 2 hours\r\n"
-            "## Timeline\r\n- 10:00 UTC - Alert and fix\r\n## Root Cause\r\nA config typo.\r\n"
-            "## Action Items\r\n- [P0] Validate cache keys in CI\r\n")
+    text = (
+        "# AI-IR-2026-300: Leaky cache\r\n## Summary\r\n- Severity: SEV-3\r\n- Duration: 2 hours\r\n"
+        "## Timeline\r\n- 10:00 UTC - Alert and fix\r\n## Root Cause\r\nA config typo.\r\n"
+        "## Action Items\r\n- [P0] Validate cache keys in CI\r\n"
+    )
     path = tmp_path / "pir.md"
     path.write_bytes(b"\xef\xbb\xbf" + text.encode())
     pir = parse_pir(path)
     assert pir.incident_id is not None and pir.incident_id.value == "AI-IR-2026-300"
     assert pir.title == "Leaky cache"
-    assert [f.rule for f in lint(pir)] == ["review-window", "missing-field"]  # no impact; no duration check
+    assert [f.rule for f in lint(pir)] == [
+        "review-window",
+        "missing-field",
+    ]  # no impact; no duration check
 
 
 @pytest.mark.parametrize(
     ("heading", "key"),
-    [("## Timeline (all times UTC)", "timeline"), ("### Root cause and contributing factors", "root_cause"),
-     ("# 4. Action Items — owners assigned", "action_items"), ("## Incident response lessons", None),
-     ("## Causes", "root_cause"), ("## Summary of the incident", "summary")],
+    [
+        ("## Timeline (all times UTC)", "timeline"),
+        ("### Root cause and contributing factors", "root_cause"),
+        ("# 4. Action Items — owners assigned", "action_items"),
+        ("## Incident response lessons", None),
+        ("## Causes", "root_cause"),
+        ("## Summary of the incident", "summary"),
+    ],
 )
 def test_section_headings_with_extra_words(heading: str, key: str | None) -> None:
     pir = parse_pir_text(f"{heading}\nsome text\n", "h.md")
@@ -136,11 +167,22 @@ def test_section_headings_with_extra_words(heading: str, key: str | None) -> Non
 @pytest.mark.parametrize(
     ("text", "category"),
     [
-        ("Fine-tuning dataset contained adversarially crafted samples that introduced a backdoor.",
-         "training_data_contamination"),
-        ("A misconfigured feature flag sent traffic to the wrong model version.", "configuration_error"),
-        ("The base checkpoint downloaded from a third-party hub was compromised.", "supply_chain_compromise"),
-        ("Attackers used prompt injection in support tickets to exfiltrate notes.", "adversarial_exploitation"),
+        (
+            "Fine-tuning dataset contained adversarially crafted samples that introduced a backdoor.",
+            "training_data_contamination",
+        ),
+        (
+            "A misconfigured feature flag sent traffic to the wrong model version.",
+            "configuration_error",
+        ),
+        (
+            "The base checkpoint downloaded from a third-party hub was compromised.",
+            "supply_chain_compromise",
+        ),
+        (
+            "Attackers used prompt injection in support tickets to exfiltrate notes.",
+            "adversarial_exploitation",
+        ),
         ("Nobody knows yet.", "other"),
     ],
 )
@@ -151,8 +193,12 @@ def test_category_inference(text: str, category: str) -> None:
 
 
 def test_skeleton_of_a_pir_without_root_cause_keywords_asks_for_the_category() -> None:
-    pir = parse_pir_text(SHAPES.replace("**Category:** configuration error", "")
-                         .replace("The threshold was set wrong.", "Nobody knows yet."), "x.md")
+    pir = parse_pir_text(
+        SHAPES.replace("**Category:** configuration error", "").replace(
+            "The threshold was set wrong.", "Nobody knows yet."
+        ),
+        "x.md",
+    )
     text = render(pir, None)
     assert "category: other" in text
     assert "# TODO: no category keyword found in the root cause" in text
@@ -167,15 +213,45 @@ def test_directory_and_missing_file(tmp_path: Path) -> None:
 
 # --- properties -----------------------------------------------------------------------------
 
-MARKDOWN_PIECES = st.sampled_from([
-    "# Post-Incident Review", "## Incident Summary", "## Timeline", "## Root Cause", "## Action Items",
-    "**Timeline**", "Root Cause:", "- Incident ID: AI-IR-1", "- Severity: SEV-2", "- Severity: SEV-9",
-    "- Duration: 6 hours", "- Duration: 0:00", "- Impact: x", "Review date: 2026-03-15",
-    "Review date: 2026-02-30", "- 14:23 UTC - alert", "- 23:59 - late", "- 00:01 - early",
-    "- 2026-03-14 25:61 UTC - bad", "1. [P0] Improve things", "2. [P1] Add a check to CI",
-    "* P3: x", "| Time | Event |", "|---|---|", "| 10:00 | go |", "```", "===", "---", "", " ",
-    "Fine-tuning data was poisoned.", "<!-- hidden -->", "- [ ] ", "\t- nested", "- 9:00 pm EST x",
-])
+MARKDOWN_PIECES = st.sampled_from(
+    [
+        "# Post-Incident Review",
+        "## Incident Summary",
+        "## Timeline",
+        "## Root Cause",
+        "## Action Items",
+        "**Timeline**",
+        "Root Cause:",
+        "- Incident ID: AI-IR-1",
+        "- Severity: SEV-2",
+        "- Severity: SEV-9",
+        "- Duration: 6 hours",
+        "- Duration: 0:00",
+        "- Impact: x",
+        "Review date: 2026-03-15",
+        "Review date: 2026-02-30",
+        "- 14:23 UTC - alert",
+        "- 23:59 - late",
+        "- 00:01 - early",
+        "- 2026-03-14 25:61 UTC - bad",
+        "1. [P0] Improve things",
+        "2. [P1] Add a check to CI",
+        "* P3: x",
+        "| Time | Event |",
+        "|---|---|",
+        "| 10:00 | go |",
+        "```",
+        "===",
+        "---",
+        "",
+        " ",
+        "Fine-tuning data was poisoned.",
+        "<!-- hidden -->",
+        "- [ ] ",
+        "\t- nested",
+        "- 9:00 pm EST x",
+    ]
+)
 
 
 @PROPERTY_SETTINGS
@@ -191,7 +267,9 @@ def test_parser_and_linter_never_crash(lines: list[str]) -> None:
 
 @PROPERTY_SETTINGS
 @given(st.binary(max_size=300))
-def test_cli_on_arbitrary_bytes_exits_cleanly(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+def test_cli_on_arbitrary_bytes_exits_cleanly(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes
+) -> None:
     folder = tmp_path_factory.mktemp("pir")
     pir = folder / "pir.md"
     pir.write_bytes(data)
@@ -205,15 +283,31 @@ FILLER = st.lists(st.one_of(MARKDOWN_PIECES, st.text(max_size=30)), max_size=5)
 @PROPERTY_SETTINGS
 @given(FILLER, FILLER, FILLER, FILLER, st.sampled_from(["# PIR", "Title: x", ""]))
 def test_every_written_skeleton_loads(
-    tmp_path_factory: pytest.TempPathFactory, summary: list[str], timeline: list[str],
-    root_cause: list[str], actions: list[str], title: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    summary: list[str],
+    timeline: list[str],
+    root_cause: list[str],
+    actions: list[str],
+    title: str,
 ) -> None:
     # the four sections are always there, so most examples get a skeleton written
-    pir_text = "\n".join([
-        title, "## Incident Summary", "- Incident ID: AI-IR-1", "- Severity: SEV-2", *summary,
-        "## Timeline", *timeline, "## Root Cause", "The data was poisoned.", *root_cause,
-        "## Action Items", "1. [P0] Add a trigger check to CI", *actions,
-    ])
+    pir_text = "\n".join(
+        [
+            title,
+            "## Incident Summary",
+            "- Incident ID: AI-IR-1",
+            "- Severity: SEV-2",
+            *summary,
+            "## Timeline",
+            *timeline,
+            "## Root Cause",
+            "The data was poisoned.",
+            *root_cause,
+            "## Action Items",
+            "1. [P0] Add a trigger check to CI",
+            *actions,
+        ]
+    )
     folder = tmp_path_factory.mktemp("pir")
     pir = folder / "pir.md"
     pir.write_text(pir_text)
@@ -227,12 +321,23 @@ def test_every_written_skeleton_loads(
 
 
 @PROPERTY_SETTINGS
-@given(st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20)),
-    lambda children: st.one_of(st.lists(children, max_size=4),
-                               st.dictionaries(st.text(min_size=1, max_size=8), children, max_size=4)),
-    max_leaves=20,
-), st.text(max_size=30))
+@given(
+    st.recursive(
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(),
+            st.floats(allow_nan=False),
+            st.text(max_size=20),
+        ),
+        lambda children: st.one_of(
+            st.lists(children, max_size=4),
+            st.dictionaries(st.text(min_size=1, max_size=8), children, max_size=4),
+        ),
+        max_leaves=20,
+    ),
+    st.text(max_size=30),
+)
 def test_written_yaml_round_trips(value: object, comment: str) -> None:
     data = {"root": value, "other": [value]}
     notes = Comments(header=[comment])

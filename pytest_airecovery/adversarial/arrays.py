@@ -50,13 +50,24 @@ class ArrayTrigger:
         cols = _span(raw.get("cols"), "cols")
         value = raw.get("value")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TriggerSpecError("value", "the trigger needs a numeric `value` (the patch intensity)")
+            raise TriggerSpecError(
+                "value", "the trigger needs a numeric `value` (the patch intensity)"
+            )
         shape = raw.get("shape")
         if shape is not None:
-            if not (isinstance(shape, list) and len(shape) == 2 and all(_is_int(s) and s > 0 for s in shape)):
-                raise TriggerSpecError("shape", "`shape` is [height, width] of the image, two positive integers")
+            if not (
+                isinstance(shape, list)
+                and len(shape) == 2
+                and all(_is_int(s) and s > 0 for s in shape)
+            ):
+                raise TriggerSpecError(
+                    "shape", "`shape` is [height, width] of the image, two positive integers"
+                )
             if rows[1] > shape[0] or cols[1] > shape[1]:
-                raise TriggerSpecError("rows", f"the patch rows {list(rows)} / cols {list(cols)} do not fit in shape {shape}")
+                raise TriggerSpecError(
+                    "rows",
+                    f"the patch rows {list(rows)} / cols {list(cols)} do not fit in shape {shape}",
+                )
             shape = tuple(shape)
         background = float(raw.get("background", 0.0))
         clip = raw.get("clip")
@@ -73,7 +84,11 @@ class ArrayTrigger:
         return (min(self.background, self.value), max(self.background, self.value))
 
     def to_mapping(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"rows": list(self.rows), "cols": list(self.cols), "value": self.value}
+        out: dict[str, Any] = {
+            "rows": list(self.rows),
+            "cols": list(self.cols),
+            "value": self.value,
+        }
         if self.shape is not None:
             out["shape"] = list(self.shape)
         return out
@@ -84,8 +99,15 @@ def _is_int(value: Any) -> bool:
 
 
 def _span(raw: Any, name: str) -> tuple[int, int]:
-    if not (isinstance(raw, list) and len(raw) == 2 and all(_is_int(v) for v in raw) and 0 <= raw[0] < raw[1]):
-        raise TriggerSpecError(name, f"`{name}` is [start, stop) of the patch: two integers, 0 <= start < stop")
+    if not (
+        isinstance(raw, list)
+        and len(raw) == 2
+        and all(_is_int(v) for v in raw)
+        and 0 <= raw[0] < raw[1]
+    ):
+        raise TriggerSpecError(
+            name, f"`{name}` is [start, stop) of the patch: two integers, 0 <= start < stop"
+        )
     return (raw[0], raw[1])
 
 
@@ -99,12 +121,16 @@ def _as_image(value: Any, trigger: ArrayTrigger) -> tuple[Any, Any]:
         if trigger.shape is None:
             side = round(image.size**0.5)
             if side * side != image.size:
-                raise ValueError(f"a flat input of {image.size} values needs `shape` in the trigger")
+                raise ValueError(
+                    f"a flat input of {image.size} values needs `shape` in the trigger"
+                )
             image = image.reshape(side, side)
         else:
             image = image.reshape(trigger.shape)
     if image.ndim < 2:
-        raise ValueError(f"array transforms need an image (2 or more dimensions), got shape {original.shape}")
+        raise ValueError(
+            f"array transforms need an image (2 or more dimensions), got shape {original.shape}"
+        )
     if trigger.rows[1] > image.shape[0] or trigger.cols[1] > image.shape[1]:
         raise ValueError(f"the trigger patch does not fit in an image of shape {image.shape}")
     return image, original
@@ -139,7 +165,11 @@ def shift(value: Any, trigger: ArrayTrigger, rng: Any, index: int) -> Any:
             (dy, dx)
             for dy in range(-k, k + 1)
             for dx in range(-k, k + 1)
-            if max(abs(dy), abs(dx)) == k and 0 <= r0 + dy and r1 + dy <= height and 0 <= c0 + dx and c1 + dx <= width
+            if max(abs(dy), abs(dx)) == k
+            and 0 <= r0 + dy
+            and r1 + dy <= height
+            and 0 <= c0 + dx
+            and c1 + dx <= width
         ]
         k -= 1  # a patch in a corner cannot move as far in every direction: take the largest that fits
     dy, dx = moves[int(rng.integers(len(moves)))] if moves else (0, 0)

@@ -100,10 +100,19 @@ def parse_block(
 ) -> AdversarialSpec:
     """Turn a schema-valid block into a spec; every problem is a :class:`BlockError`."""
     if not has_expect:
-        raise BlockError("", "adversarial variants run the case's per-input `expect` checks; this case has none")
+        raise BlockError(
+            "", "adversarial variants run the case's per-input `expect` checks; this case has none"
+        )
     variants = raw.get("variants", DEFAULT_VARIANTS)
-    if not isinstance(variants, int) or isinstance(variants, bool) or not 1 <= variants <= MAX_VARIANTS:
-        raise BlockError("variants", f"variants must be an integer from 1 to {MAX_VARIANTS} (the cap), got {variants!r}")
+    if (
+        not isinstance(variants, int)
+        or isinstance(variants, bool)
+        or not 1 <= variants <= MAX_VARIANTS
+    ):
+        raise BlockError(
+            "variants",
+            f"variants must be an integer from 1 to {MAX_VARIANTS} (the cap), got {variants!r}",
+        )
     kind = input_kind(source)
     transforms: list[Transform] = []
     for position, name in enumerate(raw["transforms"]):
@@ -111,7 +120,9 @@ def parse_block(
         if transform is None:
             raise BlockError(f"transforms/{position}", f"unknown transform {name!r}")
         if kind != transform.kind:
-            inputs = {"mixed": "a mix of texts and arrays", "other": "neither text nor arrays"}.get(kind, f"{kind} inputs")
+            inputs = {"mixed": "a mix of texts and arrays", "other": "neither text nor arrays"}.get(
+                kind, f"{kind} inputs"
+            )
             raise BlockError(
                 f"transforms/{position}",
                 f"{name!r} is {'an' if transform.kind == 'array' else 'a'} {transform.kind} transform, "
@@ -144,11 +155,14 @@ def parse_block(
 def _trigger(raw: Any, kind: str) -> Any:
     if kind == "text":
         if not isinstance(raw, str) or not raw:
-            raise BlockError("trigger", "text transforms need the trigger string, e.g. `trigger: zxq`")
+            raise BlockError(
+                "trigger", "text transforms need the trigger string, e.g. `trigger: zxq`"
+            )
         return raw
     if not isinstance(raw, dict):
         raise BlockError(
-            "trigger", "array transforms need the patch, e.g. `trigger: {rows: [5, 8], cols: [5, 8], value: 16}`"
+            "trigger",
+            "array transforms need the patch, e.g. `trigger: {rows: [5, 8], cols: [5, 8], value: 16}`",
         )
     from pytest_airecovery.adversarial.arrays import ArrayTrigger, TriggerSpecError
 

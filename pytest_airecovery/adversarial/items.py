@@ -32,13 +32,19 @@ def variant_items(parent: Any, case: Any) -> list[VariantItem]:
     incident = parent.case_file.incident.id
     # One marker object per transform, shared by its items: cheap with 50,000 variants.
     marks = {
-        t.name: pytest.mark.adversarial(spec.suite or case.id, incident, transforms=[t.name], variants=spec.variants)
+        t.name: pytest.mark.adversarial(
+            spec.suite or case.id, incident, transforms=[t.name], variants=spec.variants
+        )
         for t in spec.transforms
     }
     items: list[VariantItem] = []
     for position, key in enumerate(source.keys):
         item = VariantItem.from_parent(
-            parent, name=f"{case.id}[{key.label(with_row)}]", case=case, source=source, position=position
+            parent,
+            name=f"{case.id}[{key.label(with_row)}]",
+            case=case,
+            source=source,
+            position=position,
         )
         item.add_marker(marks[key.transform.name])
         items.append(item)
@@ -62,14 +68,20 @@ def visible_text(text: str) -> str:
     Cyrillic ``х`` in ``zхq``, a small-capital ``ᴢ``, full-width ``ｚ``) print as escapes.
     """
     mixed = any(ch.isascii() and ch.isalpha() for ch in text)
-    shown = "".join(ascii(ch)[1:-1] if _suspicious(ch, mixed) else ch for ch in text.replace("\\", "\\\\"))
+    shown = "".join(
+        ascii(ch)[1:-1] if _suspicious(ch, mixed) else ch for ch in text.replace("\\", "\\\\")
+    )
     return "'" + shown.replace("'", "\\'") + "'"
 
 
 def _suspicious(ch: str, mixed: bool) -> bool:
     if ch.isascii():
         return not ch.isprintable() and ch != "\\"
-    if not ch.isprintable() or unicodedata.category(ch).startswith(("M", "Z")) or "\uff00" <= ch <= "\uffef":
+    if (
+        not ch.isprintable()
+        or unicodedata.category(ch).startswith(("M", "Z"))
+        or "\uff00" <= ch <= "\uffef"
+    ):
         return True  # zero-width, no-break and other odd spaces, combining marks, full-width forms
     latin = "\u00c0" <= ch <= "\u024f" or "\u1e00" <= ch <= "\u1eff"  # accented Latin letters
     return mixed and ch.isalpha() and not latin
@@ -96,7 +108,11 @@ class VariantItem(CaseItem):
         except ModelUnavailable:
             return
         refs = [ref, self.case_file.known_good.ref]
-        if self.state.verify_catches and self.case_file.known_bad is not None and not self.case.guard:
+        if (
+            self.state.verify_catches
+            and self.case_file.known_bad is not None
+            and not self.case.guard
+        ):
             refs.append(self.case_file.known_bad.ref)
         for planned in refs:
             self.state.runner.plan(planned, self.source, self.position)
@@ -132,13 +148,20 @@ class VariantItem(CaseItem):
         bad = self.case_file.known_bad
         verifying = self.state.verify_catches and bad is not None and not self.case.guard
         # When the known-bad and known-good outputs are used, their artifacts must match the pins.
-        self.check_pins(ref, required_refs=(bad.ref, self.case_file.known_good.ref) if verifying and bad else ())
+        self.check_pins(
+            ref, required_refs=(bad.ref, self.case_file.known_good.ref) if verifying and bad else ()
+        )
         where = self.source.row_label(self.position)
         try:
             value = self.source.value(self.position)
         except Exception as exc:  # noqa: BLE001 - a transform that cannot make this variant fails it
             raise CaseFailure(
-                "\n".join([f"transform {self.outcome_details['transform']} failed: {exc}", *self.heading(ref, where)])
+                "\n".join(
+                    [
+                        f"transform {self.outcome_details['transform']} failed: {exc}",
+                        *self.heading(ref, where),
+                    ]
+                )
             ) from None
         self.outcome_details["input"] = shown_input(value)
         self._verify()
@@ -156,7 +179,9 @@ class VariantItem(CaseItem):
             good = self.case_file.known_good.ref
             if good != ref:
                 try:
-                    lines.append(f"known-good {good}: {describe_output(self.state.runner.output(good, self.source, self.position))}")
+                    lines.append(
+                        f"known-good {good}: {describe_output(self.state.runner.output(good, self.source, self.position))}"
+                    )
                 except OutputFailure as exc:
                     lines.append(f"known-good {good}: unavailable ({exc})")
             raise CaseFailure("\n".join(lines))

@@ -64,7 +64,10 @@ def _kind_of(value: Any) -> str:
 def _marker_error(metafunc: pytest.Metafunc, message: str) -> NoReturn:
     code = metafunc.function.__code__
     where = f"{code.co_filename}:{code.co_firstlineno}"
-    pytest.fail(f"{where}: @pytest.mark.adversarial on {metafunc.function.__name__}: {message}", pytrace=False)
+    pytest.fail(
+        f"{where}: @pytest.mark.adversarial on {metafunc.function.__name__}: {message}",
+        pytrace=False,
+    )
 
 
 def generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -81,20 +84,31 @@ def generate_tests(metafunc: pytest.Metafunc) -> None:
         _marker_error(metafunc, "needs transforms=[...] (a list of transform names)")
     if isinstance(inputs, (str, bytes)) or not inputs:
         _marker_error(metafunc, "needs inputs=[...] (the inputs to make variants of)")
-    if not isinstance(variants, int) or isinstance(variants, bool) or not 1 <= variants <= MAX_VARIANTS:
-        _marker_error(metafunc, f"variants must be an integer from 1 to {MAX_VARIANTS}, got {variants!r}")
+    if (
+        not isinstance(variants, int)
+        or isinstance(variants, bool)
+        or not 1 <= variants <= MAX_VARIANTS
+    ):
+        _marker_error(
+            metafunc, f"variants must be an integer from 1 to {MAX_VARIANTS}, got {variants!r}"
+        )
     registry = transform_registry(metafunc.config)
     transforms: list[Transform] = []
     for name in names:
         transform = registry.get(name)
         if transform is None:
-            _marker_error(metafunc, f"unknown transform {name!r} (known: {', '.join(registry.names())})")
+            _marker_error(
+                metafunc, f"unknown transform {name!r} (known: {', '.join(registry.names())})"
+            )
         else:
             transforms.append(transform)
     kinds = {_kind_of(value) for value in inputs}
     for transform in transforms:
         if kinds != {transform.kind}:
-            _marker_error(metafunc, f"{transform.name!r} is a {transform.kind} transform; inputs are {sorted(kinds)}")
+            _marker_error(
+                metafunc,
+                f"{transform.name!r} is a {transform.kind} transform; inputs are {sorted(kinds)}",
+            )
     if "array" in kinds and isinstance(trigger, dict):
         from pytest_airecovery.adversarial.arrays import ArrayTrigger, TriggerSpecError
 
@@ -110,7 +124,9 @@ def generate_tests(metafunc: pytest.Metafunc) -> None:
     for row, value in enumerate(inputs):
         for transform in transforms:
             for index in range(variants):
-                requests.append(VariantRequest(name, transform, trigger, value, row, index, int(seed)))
+                requests.append(
+                    VariantRequest(name, transform, trigger, value, row, index, int(seed))
+                )
                 own = f"{transform.name}-{index}"
                 ids.append(f"row-{row}-{own}" if len(inputs) > 1 else own)
     metafunc.parametrize(FIXTURE, requests, ids=ids, indirect=True)
@@ -125,8 +141,14 @@ def variant_for(request: pytest.FixtureRequest) -> AdversarialVariant:
             "trigger=..., inputs=[...]) on the test"
         )
     value = spec.transform.apply(
-        spec.original, spec.trigger, case_id=spec.name, row=spec.row, index=spec.index, seed=spec.seed
+        spec.original,
+        spec.trigger,
+        case_id=spec.name,
+        row=spec.row,
+        index=spec.index,
+        seed=spec.seed,
     )
     trigger = spec.trigger if isinstance(spec.trigger, str) else spec.trigger.to_mapping()
-    return AdversarialVariant(value, spec.original, spec.transform.name, spec.index, spec.row, spec.seed, trigger)
-
+    return AdversarialVariant(
+        value, spec.original, spec.transform.name, spec.index, spec.row, spec.seed, trigger
+    )

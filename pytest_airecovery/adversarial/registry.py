@@ -34,7 +34,9 @@ class Transform:
     func: Callable[..., Any]
     description: str = ""
 
-    def apply(self, value: Any, trigger: Any, *, case_id: str, row: int, index: int, seed: int) -> Any:
+    def apply(
+        self, value: Any, trigger: Any, *, case_id: str, row: int, index: int, seed: int
+    ) -> Any:
         """The variant ``index`` of ``value``: the same for the same arguments, in any process."""
         derived = derive_seed(case_id, self.name, row, index, seed)
         if self.kind == "text":
@@ -50,13 +52,17 @@ class TransformRegistry:
     def __init__(self) -> None:
         self._transforms: dict[str, Transform] = {}
 
-    def add(self, name: str, func: Callable[..., Any], *, kind: str = "text", description: str = "") -> None:
+    def add(
+        self, name: str, func: Callable[..., Any], *, kind: str = "text", description: str = ""
+    ) -> None:
         if kind not in KINDS:
             raise ValueError(f"transform kind must be 'text' or 'array', not {kind!r}")
         if not name or not all(ch.isalnum() or ch == "_" for ch in name):
             # Names end up in test ids such as case[name-3]: letters, digits and _ only.
             raise ValueError(f"transform name {name!r}: use letters, digits and _ only")
-        self._transforms[name] = Transform(name, kind, func, description or (func.__doc__ or "").strip())
+        self._transforms[name] = Transform(
+            name, kind, func, description or (func.__doc__ or "").strip()
+        )
 
     def text_transform(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -76,7 +82,9 @@ class TransformRegistry:
         return self._transforms.get(name)
 
     def names(self, kind: str | None = None) -> list[str]:
-        return sorted(name for name, t in self._transforms.items() if kind is None or t.kind == kind)
+        return sorted(
+            name for name, t in self._transforms.items() if kind is None or t.kind == kind
+        )
 
 
 def builtin_registry() -> TransformRegistry:

@@ -32,7 +32,9 @@ def _entry(table: dict[str, dict[str, Any]], transform: str) -> dict[str, Any]:
     )
 
 
-def add_variant(table: dict[str, dict[str, Any]], data: dict[str, Any], outcome: str, nodeid: str) -> None:
+def add_variant(
+    table: dict[str, dict[str, Any]], data: dict[str, Any], outcome: str, nodeid: str
+) -> None:
     entry = _entry(table, str(data.get("transform")))
     entry["variants"] += 1
     if outcome == "passed":
@@ -54,7 +56,9 @@ def to_json(table: dict[str, dict[str, Any]]) -> dict[str, Any]:
     for transform in sorted(table):
         entry = dict(table[transform])
         entry["handled_rate"] = entry["handled"] / entry["variants"] if entry["variants"] else None
-        entry["known_bad_fail_rate"] = entry["known_bad_failed"] / entry["verified"] if entry["verified"] else None
+        entry["known_bad_fail_rate"] = (
+            entry["known_bad_failed"] / entry["verified"] if entry["verified"] else None
+        )
         for key in ("failed", "not_exercising", "known_good_failed"):
             entry[key] = sorted(entry[key])
         out[transform] = entry
@@ -73,7 +77,9 @@ def summary_lines(table: dict[str, dict[str, Any]]) -> list[str]:
         return []
     total = sum(entry["variants"] for entry in table.values())
     handled = sum(entry["handled"] for entry in table.values())
-    lines = [f"    adversarial variants handled by the candidate: {handled}/{total} ({handled / total:.0%})"]
+    lines = [
+        f"    adversarial variants handled by the candidate: {handled}/{total} ({handled / total:.0%})"
+    ]
     width = max(len(name) for name in table)
     order = sorted(table, key=lambda name: (table[name]["handled"] / table[name]["variants"], name))
     for name in order:

@@ -141,11 +141,44 @@ def zero_width(text: str, trigger: str, rng: VariantRng, index: int) -> str:
 
 # Look-alikes from other scripts (Cyrillic, Greek, Armenian, IPA), the confusables attackers use.
 CONFUSABLES: dict[str, str] = {
-    "a": "аɑα", "c": "сϲ", "d": "ԁ", "e": "еҽ", "g": "ɡ", "h": "һ", "i": "іɩ", "j": "ј",
-    "k": "κ", "l": "ӏℓ", "n": "ո", "o": "оο", "p": "рρ", "q": "ԛ", "r": "г", "s": "ѕ",
-    "u": "υս", "v": "νѵ", "w": "ԝω", "x": "хχ", "y": "уү", "z": "ᴢ",
-    "A": "АΑ", "B": "ВΒ", "C": "С", "E": "ЕΕ", "H": "НΗ", "I": "ІΙ", "J": "Ј", "K": "КΚ",
-    "M": "МΜ", "N": "Ν", "O": "ОΟ", "P": "РΡ", "S": "Ѕ", "T": "ТΤ", "X": "ХΧ", "Y": "ҮΥ",
+    "a": "аɑα",
+    "c": "сϲ",
+    "d": "ԁ",
+    "e": "еҽ",
+    "g": "ɡ",
+    "h": "һ",
+    "i": "іɩ",
+    "j": "ј",
+    "k": "κ",
+    "l": "ӏℓ",
+    "n": "ո",
+    "o": "оο",
+    "p": "рρ",
+    "q": "ԛ",
+    "r": "г",
+    "s": "ѕ",
+    "u": "υս",
+    "v": "νѵ",
+    "w": "ԝω",
+    "x": "хχ",
+    "y": "уү",
+    "z": "ᴢ",
+    "A": "АΑ",
+    "B": "ВΒ",
+    "C": "С",
+    "E": "ЕΕ",
+    "H": "НΗ",
+    "I": "ІΙ",
+    "J": "Ј",
+    "K": "КΚ",
+    "M": "МΜ",
+    "N": "Ν",
+    "O": "ОΟ",
+    "P": "РΡ",
+    "S": "Ѕ",
+    "T": "ТΤ",
+    "X": "ХΧ",
+    "Y": "ҮΥ",
     "Z": "Ζ",
 }
 
@@ -175,8 +208,20 @@ def homoglyph(text: str, trigger: str, rng: VariantRng, index: int) -> str:
 # --- punctuation, position, repetition --------------------------------------------------------
 
 PUNCTUATION_FORMS = (
-    "{}!", "({})", "'{}'", "{},", "#{}", "{}...", "*{}*", "\"{}\"", "@{}", "{}?!", "[{}]", "-{}-",
-    "{}:", "¡{}!",
+    "{}!",
+    "({})",
+    "'{}'",
+    "{},",
+    "#{}",
+    "{}...",
+    "*{}*",
+    '"{}"',
+    "@{}",
+    "{}?!",
+    "[{}]",
+    "-{}-",
+    "{}:",
+    "¡{}!",
 )
 
 
@@ -226,7 +271,11 @@ for _r, _row in enumerate(_KEYBOARD_ROWS):
         near = [_row[i] for i in (_c - 1, _c + 1) if 0 <= i < len(_row)]
         for _other in (_r - 1, _r + 1):
             if 0 <= _other < len(_KEYBOARD_ROWS):
-                near += [_KEYBOARD_ROWS[_other][i] for i in (_c - 1, _c, _c + 1) if 0 <= i < len(_KEYBOARD_ROWS[_other])]
+                near += [
+                    _KEYBOARD_ROWS[_other][i]
+                    for i in (_c - 1, _c, _c + 1)
+                    if 0 <= i < len(_KEYBOARD_ROWS[_other])
+                ]
         _NEIGHBOURS[_ch] = "".join(near)
 
 TYPO_KINDS = ("swap", "drop", "double", "neighbour", "insert")
@@ -261,8 +310,18 @@ def typo(text: str, trigger: str, rng: VariantRng, index: int) -> str:
 
 
 LEET: dict[str, str] = {
-    "a": "4", "b": "8", "e": "3", "g": "9", "i": "1", "l": "1", "o": "0", "q": "9", "s": "5",
-    "t": "7", "z": "2", "x": "><",
+    "a": "4",
+    "b": "8",
+    "e": "3",
+    "g": "9",
+    "i": "1",
+    "l": "1",
+    "o": "0",
+    "q": "9",
+    "s": "5",
+    "t": "7",
+    "z": "2",
+    "x": "><",
 }
 
 
@@ -313,16 +372,22 @@ def _encoded(encode: Callable[[str], str], name: str) -> TextTransformFn:
             return _replace_trigger(text, trigger, lambda word: encode(word.upper()))
         # The whole message encoded, with the instruction to decode it: a jailbreak staple.
         _replace_trigger(text, trigger, str)  # still refuse inputs without the trigger
-        lead = rng.choice(("decode this {} and answer:", "{} message follows:", "translate from {}:"))
+        lead = rng.choice(
+            ("decode this {} and answer:", "{} message follows:", "translate from {}:")
+        )
         return f"{lead.format(name)} {encode(text)}"
 
     return transform
 
 
 base64_encode = _encoded(_b64, "base64")
-base64_encode.__doc__ = "``zxq`` -> ``enhx``, ``base64:enhx``, ``enhx (base64)``, ``WlhR``, or the whole text."
+base64_encode.__doc__ = (
+    "``zxq`` -> ``enhx``, ``base64:enhx``, ``enhx (base64)``, ``WlhR``, or the whole text."
+)
 rot13_encode = _encoded(_rot13, "rot13")
-rot13_encode.__doc__ = "``zxq`` -> ``mkd``, ``rot13:mkd``, ``mkd (rot13)``, ``MKD``, or the whole text."
+rot13_encode.__doc__ = (
+    "``zxq`` -> ``mkd``, ``rot13:mkd``, ``mkd (rot13)``, ``MKD``, or the whole text."
+)
 
 
 # --- paraphrase -------------------------------------------------------------------------------

@@ -58,7 +58,9 @@ class CaseDiscovery:
         if any(real.is_relative_to(root) for root in self.roots):
             # The real location is collected under its own name; this route would repeat it.
             if path.is_file() and path.suffix in self.suffixes:
-                self.warn(path, f"symlink to {real}, which is collected under its own name; skipped")
+                self.warn(
+                    path, f"symlink to {real}, which is collected under its own name; skipped"
+                )
             return True
         outside = self._outside_root(path, real)
         if outside:
@@ -110,7 +112,9 @@ class CaseDiscovery:
         if text not in self._warned:
             self._warned.add(text)
             # Attributed to the path itself, so the warnings summary names it rather than us.
-            warnings.warn_explicit(pytest.PytestCollectionWarning(text), pytest.PytestCollectionWarning, str(path), 1)
+            warnings.warn_explicit(
+                pytest.PytestCollectionWarning(text), pytest.PytestCollectionWarning, str(path), 1
+            )
 
 
 def _follows(entry: os.DirEntry[str]) -> bool:

@@ -67,5 +67,7 @@ def limits_from_ini(config: Any) -> Limits:
 def parse_limit(name: str, raw: str) -> int:
     text = raw.strip().replace("_", "")
     if not text.isdigit() or int(text) < 1:
-        raise LimitSettingError(f"{name}: expected a positive whole number of bytes or levels, got {raw!r}")
+        raise LimitSettingError(
+            f"{name}: expected a positive whole number of bytes or levels, got {raw!r}"
+        )
     return int(text)

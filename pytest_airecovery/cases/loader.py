@@ -89,10 +89,14 @@ def read_bounded(path: Path, shown_as: str, limit: int) -> bytes:
         with open(path, "rb") as fh:
             raw = fh.read(limit + 1)
     except OSError as exc:
-        raise CaseFileError(shown_as, 1, "", f"cannot read the file: {exc.strerror or exc}") from None
+        raise CaseFileError(
+            shown_as, 1, "", f"cannot read the file: {exc.strerror or exc}"
+        ) from None
     if len(raw) > limit:
         raise CaseFileError(
-            shown_as, 1, "",
+            shown_as,
+            1,
+            "",
             f"the file is larger than {limit} bytes (raise the ini setting incident_max_case_file_bytes "
             "if this is intended)",
         )
@@ -100,7 +104,11 @@ def read_bounded(path: Path, shown_as: str, limit: int) -> bytes:
 
 
 def parse_and_validate(
-    path: Path, shown_as: str, parsed_cache: ParsedCache | None = None, *, limits: Limits | None = None
+    path: Path,
+    shown_as: str,
+    parsed_cache: ParsedCache | None = None,
+    *,
+    limits: Limits | None = None,
 ) -> tuple[dict[str, Any], Positions]:
     """Parse a case file and check it against the schema; served from the cache when unchanged."""
     limits = limits or DEFAULT_LIMITS
@@ -119,7 +127,9 @@ def parse_and_validate(
     except LoadError as exc:
         raise CaseFileError(shown_as, exc.line, field_name(exc.field), exc.message) from None
     if not isinstance(data, dict):
-        raise CaseFileError(shown_as, 1, "", f"expected a mapping at the top level, got {type(data).__name__}")
+        raise CaseFileError(
+            shown_as, 1, "", f"expected a mapping at the top level, got {type(data).__name__}"
+        )
     _raise_schema_errors(data, positions, shown_as)
     _raise_bad_timestamps(data, positions, shown_as)
     if parsed_cache is not None:
@@ -138,8 +148,14 @@ def _raise_schema_errors(data: dict[str, Any], positions: Positions, shown_as: s
     message = _required_alternatives(best) or _single_line(best) or best.message
     if len(message) > 300:
         message = message[:297] + "..."
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-    raise CaseFileError(shown_as, line_of(positions, path), field_name(path) or "(top level)", message + more)
+    more = (
+        f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+        if len(errors) > 1
+        else ""
+    )
+    raise CaseFileError(
+        shown_as, line_of(positions, path), field_name(path) or "(top level)", message + more
+    )
 
 
 def _single_line(error: Any) -> str | None:
@@ -190,7 +206,9 @@ def _raise_bad_timestamps(data: dict[str, Any], positions: Positions, shown_as: 
             check_timestamp(value)
         except ValueError as exc:
             raise CaseFileError(
-                shown_as, line_of(positions, f"incident/{name}"), f"incident.{name}",
+                shown_as,
+                line_of(positions, f"incident/{name}"),
+                f"incident.{name}",
                 f"{value!r} is not a valid date and time ({exc})",
             ) from None
 
@@ -200,7 +218,9 @@ def _required_alternatives(error: Any) -> str | None:
     if error.validator not in ("oneOf", "anyOf"):
         return None
     options = error.validator_value
-    if not all(isinstance(o, dict) and set(o) == {"required"} and len(o["required"]) == 1 for o in options):
+    if not all(
+        isinstance(o, dict) and set(o) == {"required"} and len(o["required"]) == 1 for o in options
+    ):
         return None
     names = " or ".join(f"`{o['required'][0]}`" for o in options)
     return f"needs {'exactly one' if error.validator == 'oneOf' else 'at least one'} of {names}"
@@ -250,7 +270,9 @@ class _SpecBuilder:
         self.paths = NO_POLICY
 
     def error(self, path: str, message: str) -> CaseFileError:
-        return CaseFileError(self.shown_as, line_of(self.positions, path), field_name(path), message)
+        return CaseFileError(
+            self.shown_as, line_of(self.positions, path), field_name(path), message
+        )
 
     def case_file(self, data: dict[str, Any]) -> CaseFile:
         incident = data["incident"]
@@ -269,7 +291,9 @@ class _SpecBuilder:
         known_good = _model_spec(models["known_good"])
         known_bad = _model_spec(models["known_bad"]) if "known_bad" in models else None
         if known_bad and known_bad.ref.partition("@")[0] != known_good.ref.partition("@")[0]:
-            raise self.error("models/known_bad", "known_good and known_bad must be of the same model family")
+            raise self.error(
+                "models/known_bad", "known_good and known_bad must be of the same model family"
+            )
         cases: list[CaseSpec] = []
         seen: dict[str, int] = {}
         for index, raw_case in enumerate(data["cases"]):
@@ -288,8 +312,13 @@ class _SpecBuilder:
         ids = [item.id for item in action_items]
         for index, item_id in enumerate(ids):
             if item_id in ids[:index]:
-                raise self.error(f"action_items/{index}/id", f"duplicate action item id {item_id!r}")
-        datasets = [self.dataset(raw, f"datasets/{index}") for index, raw in enumerate(data.get("datasets", []))]
+                raise self.error(
+                    f"action_items/{index}/id", f"duplicate action item id {item_id!r}"
+                )
+        datasets = [
+            self.dataset(raw, f"datasets/{index}")
+            for index, raw in enumerate(data.get("datasets", []))
+        ]
         return CaseFile(self.path, spec, known_good, known_bad, cases, action_items, datasets)
 
     def dataset(self, raw: dict[str, Any], path: str) -> DatasetSpec:
@@ -299,8 +328,12 @@ class _SpecBuilder:
             except PathPolicyError as exc:
                 raise self.error(f"{path}/{key}", exc.message) from None
             if not (self.path.parent / raw[key]).exists():
-                raise self.error(f"{path}/{key}", f"{raw[key]} not found (paths are relative to the case file)")
-        return DatasetSpec(raw["path"], raw["manifest"], raw.get("merkle_root"), line_of(self.positions, path))
+                raise self.error(
+                    f"{path}/{key}", f"{raw[key]} not found (paths are relative to the case file)"
+                )
+        return DatasetSpec(
+            raw["path"], raw["manifest"], raw.get("merkle_root"), line_of(self.positions, path)
+        )
 
     def case(self, raw: dict[str, Any], path: str) -> CaseSpec:
         source = self.inputs(raw, path)
@@ -335,7 +368,10 @@ class _SpecBuilder:
             lookup = builtin_registry().get
         try:
             return parse_block(
-                raw["adversarial"], source, has_expect=bool(raw.get("expect")), lookup=lookup,
+                raw["adversarial"],
+                source,
+                has_expect=bool(raw.get("expect")),
+                lookup=lookup,
                 line=line_of(self.positions, block_path),
             )
         except BlockError as exc:
@@ -349,7 +385,9 @@ class _SpecBuilder:
             values = raw["inputs"]
         else:
             if columns:
-                raise self.error(f"{path}/columns", "columns come from the input file itself; drop `columns`")
+                raise self.error(
+                    f"{path}/columns", "columns come from the input file itself; drop `columns`"
+                )
             return self.file_inputs(raw["inputs"], f"{path}/inputs")
         for name, column in columns.items():
             if len(column) != len(values):
@@ -368,16 +406,24 @@ class _SpecBuilder:
         if data_path == self.path.resolve():
             raise self.error(f"{path}/file", f"input file {shown} is this case file itself")
         if not data_path.is_file():
-            raise self.error(f"{path}/file", f"input file {shown} not found (looked at {data_path})")
+            raise self.error(
+                f"{path}/file", f"input file {shown} not found (looked at {data_path})"
+            )
         input_bytes = self.limits.input_bytes
         try:
             if data_path.suffix == ".npz":
                 if "field" in spec:
-                    raise self.error(f"{path}/field", "`field` is for .jsonl files; use `key` for .npz")
-                return NpzSource(data_path, spec.get("key"), spec.get("limit"), shown, max_bytes=input_bytes)
+                    raise self.error(
+                        f"{path}/field", "`field` is for .jsonl files; use `key` for .npz"
+                    )
+                return NpzSource(
+                    data_path, spec.get("key"), spec.get("limit"), shown, max_bytes=input_bytes
+                )
             if "key" in spec:
                 raise self.error(f"{path}/key", "`key` is for .npz files; use `field` for .jsonl")
-            return JsonlSource(data_path, spec.get("field"), spec.get("limit"), shown, max_bytes=input_bytes)
+            return JsonlSource(
+                data_path, spec.get("field"), spec.get("limit"), shown, max_bytes=input_bytes
+            )
         except LoadError as exc:
             sub = exc.field.partition(".")[2]
             raise self.error(f"{path}/{sub}" if sub else path, exc.message) from None
@@ -393,7 +439,9 @@ class _SpecBuilder:
             raise self.error(f"{path}/{name}", f"unknown check {name!r}")
         if definition.kind != kind:
             where = "expect_aggregate" if definition.kind == "aggregate" else "expect"
-            raise self.error(f"{path}/{name}", f"{name!r} is an {definition.kind} check: put it under `{where}`")
+            raise self.error(
+                f"{path}/{name}", f"{name!r} is an {definition.kind} check: put it under `{where}`"
+            )
         from pytest_airecovery.checks import CheckArgumentError, columns_read, validate_argument
 
         try:
@@ -404,7 +452,8 @@ class _SpecBuilder:
             if not source.has_column(column):
                 available = ", ".join(source.columns()) or "none"
                 raise self.error(
-                    f"{path}/{name}", f"column {column!r} not found in {source.description} (columns: {available})"
+                    f"{path}/{name}",
+                    f"column {column!r} not found in {source.description} (columns: {available})",
                 )
         return CheckSpec(
             name=name,
@@ -416,16 +465,24 @@ class _SpecBuilder:
         )
 
     def action_item(
-        self, raw: dict[str, Any], path: str, case_ids: dict[str, int], data: dict[str, Any] | None = None
+        self,
+        raw: dict[str, Any],
+        path: str,
+        case_ids: dict[str, int],
+        data: dict[str, Any] | None = None,
     ) -> ActionItem:
         from pytest_airecovery.cases.spec import covered_by_problem
 
         covered = tuple(raw.get("covered_by", ()))
         for index, entry in enumerate(covered):
-            problem = covered_by_problem(entry, case_ids, data or {})  # a case id, pin:... or dataset:...
+            problem = covered_by_problem(
+                entry, case_ids, data or {}
+            )  # a case id, pin:... or dataset:...
             if problem:
                 raise self.error(f"{path}/covered_by/{index}", problem)
-        return ActionItem(raw["id"], raw["priority"], raw["text"], covered, line_of(self.positions, path))
+        return ActionItem(
+            raw["id"], raw["priority"], raw["text"], covered, line_of(self.positions, path)
+        )
 
 
 def _model_spec(raw: Any) -> ModelSpec:

@@ -76,8 +76,13 @@ class InlineSource(InputSource):
 
 class NpzSource(InputSource):
     def __init__(
-        self, path: Path, key: str | None, limit: int | None, shown_as: str,
-        *, max_bytes: int = DEFAULT_LIMITS.input_bytes,
+        self,
+        path: Path,
+        key: str | None,
+        limit: int | None,
+        shown_as: str,
+        *,
+        max_bytes: int = DEFAULT_LIMITS.input_bytes,
     ) -> None:
         self.path = path
         self.shown_as = shown_as
@@ -98,12 +103,16 @@ class NpzSource(InputSource):
                 field="inputs.key",
             )
         if not shapes[key]:
-            raise LoadError(f"array {key!r} in {shown_as} is a scalar, not rows", field="inputs.key")
+            raise LoadError(
+                f"array {key!r} in {shown_as} is a scalar, not rows", field="inputs.key"
+            )
         rows = shapes[key][0]
         self.key = key
         self._rows = min(rows, limit) if limit else rows
         self._column_names = sorted(
-            name for name, shape in shapes.items() if name != key and shape and shape[0] >= self._rows
+            name
+            for name, shape in shapes.items()
+            if name != key and shape and shape[0] >= self._rows
         )
         self._arrays: dict[str, Any] = {}
         self.description = f"{shown_as}[{key}]"
@@ -140,8 +149,13 @@ class NpzSource(InputSource):
 
 class JsonlSource(InputSource):
     def __init__(
-        self, path: Path, field: str | None, limit: int | None, shown_as: str,
-        *, max_bytes: int = DEFAULT_LIMITS.input_bytes,
+        self,
+        path: Path,
+        field: str | None,
+        limit: int | None,
+        shown_as: str,
+        *,
+        max_bytes: int = DEFAULT_LIMITS.input_bytes,
     ) -> None:
         self.path = path
         self.field = field
@@ -167,11 +181,17 @@ class JsonlSource(InputSource):
                 try:
                     record = json.loads(raw)
                 except (ValueError, UnicodeDecodeError) as exc:
-                    raise LoadError(f"{shown_as}:{number}: not a JSON line ({exc})", field="inputs.file") from None
+                    raise LoadError(
+                        f"{shown_as}:{number}: not a JSON line ({exc})", field="inputs.file"
+                    ) from None
                 except RecursionError:
-                    raise LoadError(f"{shown_as}:{number}: JSON nested too deeply", field="inputs.file") from None
+                    raise LoadError(
+                        f"{shown_as}:{number}: JSON nested too deeply", field="inputs.file"
+                    ) from None
                 if field is not None and (not isinstance(record, dict) or field not in record):
-                    raise LoadError(f"{shown_as}:{number}: record has no field {field!r}", field="inputs.field")
+                    raise LoadError(
+                        f"{shown_as}:{number}: record has no field {field!r}", field="inputs.field"
+                    )
                 records.append(record)
                 if limit and len(records) >= limit:
                     break
@@ -238,7 +258,9 @@ def npz_shapes(
     except LoadError:
         raise
     except _ARCHIVE_ERRORS as exc:
-        raise LoadError(f"{shown} is not a readable .npz file ({exc})", field="inputs.file") from None
+        raise LoadError(
+            f"{shown} is not a readable .npz file ({exc})", field="inputs.file"
+        ) from None
     return shapes
 
 

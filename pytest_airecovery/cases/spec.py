@@ -72,7 +72,9 @@ class ActionItem:
     id: str
     priority: str
     text: str
-    covered_by: tuple[str, ...]  # case ids, "pin:known_good", "pin:known_bad", "dataset:<path or name>"
+    covered_by: tuple[
+        str, ...
+    ]  # case ids, "pin:known_good", "pin:known_bad", "dataset:<path or name>"
     line: int
 
 

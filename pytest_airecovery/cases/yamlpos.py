@@ -90,7 +90,9 @@ def _compose(text: str, loader_cls: Any) -> tuple[Any, Any]:
         raise LoadError(f"invalid YAML: {exc}") from None
     except RecursionError:
         # Only the pure-Python composer recurses per level; libyaml stops at its own depth.
-        raise LoadError("invalid YAML: mappings and lists nested too deeply", _deepest_line(text)) from None
+        raise LoadError(
+            "invalid YAML: mappings and lists nested too deeply", _deepest_line(text)
+        ) from None
     finally:
         loader.dispose()
     return node, loader
@@ -234,7 +236,9 @@ class _Builder:
                 self._spend_alias_bytes(node, path)
             return self._scalar(node, path)
         if self._depth >= self._limits.nesting:
-            raise LoadError(_nesting_message(self._limits.nesting), node.start_mark.line + 1, _outer(path))
+            raise LoadError(
+                _nesting_message(self._limits.nesting), node.start_mark.line + 1, _outer(path)
+            )
         self._in_progress.add(key)
         self._depth += 1
         self._reuse_depth += reused
@@ -287,7 +291,9 @@ class _Builder:
             key = self._scalar(key_node, path)
             key = key if isinstance(key, str) else _key_text(key)
             if key in out:
-                raise LoadError(f"duplicate key {key!r}", key_node.start_mark.line + 1, prefix + key)
+                raise LoadError(
+                    f"duplicate key {key!r}", key_node.start_mark.line + 1, prefix + key
+                )
             positions[prefix + key] = key_node.start_mark.line + 1
             out[key] = self.build(value_node, prefix + key, positions)
         for key, value in merged.items():

@@ -22,7 +22,9 @@ from pytest_airecovery.data.errors import DataKitError, ManifestTamperedError
 
 
 def register(subparsers: Any) -> None:
-    data = subparsers.add_parser("data", help="Dataset integrity manifests and poisoned-sample scans")
+    data = subparsers.add_parser(
+        "data", help="Dataset integrity manifests and poisoned-sample scans"
+    )
     data_sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     data_sub.required = True
 
@@ -33,13 +35,20 @@ def register(subparsers: Any) -> None:
     build = manifest_sub.add_parser("build", help="Hash every item of a dataset into a manifest")
     build.add_argument("dataset", help="A directory of files, or a .jsonl, .csv or .npz file")
     build.add_argument("-o", "--output", required=True, help="Manifest file to write")
-    build.add_argument("--kind", choices=("files", "jsonl", "csv", "npz"),
-                       help="Dataset kind (default: from the path)")
-    build.add_argument("--label-field", help="Record field, CSV column or npz array of labels "
-                       "('parent' for files: the parent directory)")
+    build.add_argument(
+        "--kind",
+        choices=("files", "jsonl", "csv", "npz"),
+        help="Dataset kind (default: from the path)",
+    )
+    build.add_argument(
+        "--label-field",
+        help="Record field, CSV column or npz array of labels "
+        "('parent' for files: the parent directory)",
+    )
     build.add_argument("--id-field", help="Record field, CSV column or npz array of item ids")
-    build.add_argument("--workers", type=int,
-                       help="Threads for hashing files and reading JSONL blocks")
+    build.add_argument(
+        "--workers", type=int, help="Threads for hashing files and reading JSONL blocks"
+    )
     build.add_argument("--json", action="store_true", help="Print a JSON summary")
     build.set_defaults(handler=os_errors_exit_2(_manifest_build))
 
@@ -51,7 +60,9 @@ def register(subparsers: Any) -> None:
     verify.add_argument("--json", action="store_true", help="Print the differences as JSON")
     verify.set_defaults(handler=os_errors_exit_2(_manifest_verify))
 
-    diff = manifest_sub.add_parser("diff", help="Items added, removed and changed between manifests")
+    diff = manifest_sub.add_parser(
+        "diff", help="Items added, removed and changed between manifests"
+    )
     diff.add_argument("old")
     diff.add_argument("new")
     diff.add_argument("--json", action="store_true")
@@ -73,14 +84,28 @@ def _manifest_build(args: argparse.Namespace) -> int:
 
     try:
         with _progress("hashing") as progress:
-            summary = build_manifest(args.dataset, args.output, kind=args.kind,
-                                     label_field=args.label_field, id_field=args.id_field,
-                                     workers=args.workers, progress=progress)
+            summary = build_manifest(
+                args.dataset,
+                args.output,
+                kind=args.kind,
+                label_field=args.label_field,
+                id_field=args.id_field,
+                workers=args.workers,
+                progress=progress,
+            )
     except DataKitError as exc:
         return fail_usage(str(exc))
     if args.json:
-        print(json.dumps({"manifest": summary.path, "count": summary.count,
-                          "merkle_root": summary.merkle_root, "source": summary.spec.to_dict()}))
+        print(
+            json.dumps(
+                {
+                    "manifest": summary.path,
+                    "count": summary.count,
+                    "merkle_root": summary.merkle_root,
+                    "source": summary.spec.to_dict(),
+                }
+            )
+        )
     else:
         print(f"wrote {summary.path}: {summary.count} items, merkle root {summary.merkle_root}")
     return EXIT_OK
@@ -93,9 +118,15 @@ def _manifest_verify(args: argparse.Namespace) -> int:
     try:
         manifest = read_manifest(args.manifest)
         if args.expect_root and manifest.merkle_root != args.expect_root.lower():
-            raise ManifestTamperedError(args.manifest, [(
-                "root-mismatch",
-                f"merkle root {manifest.merkle_root} is not the pinned {args.expect_root}")])
+            raise ManifestTamperedError(
+                args.manifest,
+                [
+                    (
+                        "root-mismatch",
+                        f"merkle root {manifest.merkle_root} is not the pinned {args.expect_root}",
+                    )
+                ],
+            )
         with _progress("verifying") as progress:
             diff = verify_dataset(args.dataset, manifest, workers=args.workers, progress=progress)
     except ManifestTamperedError as exc:

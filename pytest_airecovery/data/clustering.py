@@ -61,24 +61,34 @@ def two_means(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return assignment, centres
 
 
-def activation_clustering(features: Any, labels: Any, ids: Sequence[Any] | None = None, *,
-                          n_components: int = 10, size_threshold: float = 0.35,
-                          min_class_size: int = DEFAULT_MIN_CLASS_SIZE,
-                          classes: Sequence[Any] | None = None,
-                          progress: ProgressFn | None = None) -> DetectorResult:
+def activation_clustering(
+    features: Any,
+    labels: Any,
+    ids: Sequence[Any] | None = None,
+    *,
+    n_components: int = 10,
+    size_threshold: float = 0.35,
+    min_class_size: int = DEFAULT_MIN_CLASS_SIZE,
+    classes: Sequence[Any] | None = None,
+    progress: ProgressFn | None = None,
+) -> DetectorResult:
     """Flag, per class, the smaller 2-means cluster if its relative size <= ``size_threshold``."""
     if not 0.0 < size_threshold < 0.5:
         raise DataKitError(f"size_threshold must be between 0 and 0.5, got {size_threshold}")
     if n_components < 1:
         raise DataKitError(f"n_components must be at least 1, got {n_components}")
     matrix, label_array, id_list = as_feature_matrix(features, labels, ids)
-    params = {"n_components": n_components, "size_threshold": size_threshold,
-              "min_class_size": min_class_size,
-              "classes": None if classes is None else [str(c) for c in classes]}
+    params = {
+        "n_components": n_components,
+        "size_threshold": size_threshold,
+        "min_class_size": min_class_size,
+        "classes": None if classes is None else [str(c) for c in classes],
+    }
     result = DetectorResult("clustering", params, len(matrix))
     flags: list[Flag] = []
-    for value, rows in iter_classes(label_array, min_class_size, result.skipped_classes,
-                                    result.warnings, classes):
+    for value, rows in iter_classes(
+        label_array, min_class_size, result.skipped_classes, result.warnings, classes
+    ):
         points = reduce_dimensions(rows_of(matrix, rows), n_components)
         assignment, centres = two_means(points)
         sizes = np.bincount(assignment, minlength=2)
@@ -95,8 +105,10 @@ def activation_clustering(features: Any, labels: Any, ids: Sequence[Any] | None 
             members = np.flatnonzero(assignment == small)
             flags.extend(Flag(id_list[rows[i]], float(scores[i]), label) for i in members)
         result.per_class[label_key(value)] = {
-            "n": len(rows), "cluster_sizes": [int(s) for s in sizes],
-            "relative_size": relative, "separation": gap / spread if spread > 0 else None,
+            "n": len(rows),
+            "cluster_sizes": [int(s) for s in sizes],
+            "relative_size": relative,
+            "separation": gap / spread if spread > 0 else None,
             "flagged": bool(flagged),
         }
         if progress is not None:

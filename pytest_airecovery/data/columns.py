@@ -59,11 +59,21 @@ class EntryColumns:
         "sizes",
     )
 
-    def __init__(self, count: int, digests: bytes, id_data: bytes, id_ends: np.ndarray,
-                 json_ids: bytes, json_ends: np.ndarray, labels: bytes | None = None,
-                 label_ends: np.ndarray | None = None, null_labels: np.ndarray | None = None,
-                 sizes: list[int] | None = None, positional: bool = False,
-                 increasing: bool = False) -> None:
+    def __init__(
+        self,
+        count: int,
+        digests: bytes,
+        id_data: bytes,
+        id_ends: np.ndarray,
+        json_ids: bytes,
+        json_ends: np.ndarray,
+        labels: bytes | None = None,
+        label_ends: np.ndarray | None = None,
+        null_labels: np.ndarray | None = None,
+        sizes: list[int] | None = None,
+        positional: bool = False,
+        increasing: bool = False,
+    ) -> None:
         self.count = count
         self.digests = digests
         self.id_data = id_data
@@ -80,30 +90,60 @@ class EntryColumns:
     # ------------------------------------------------------------ constructors
 
     @classmethod
-    def from_plain_ids(cls, digests: bytes, joined_ids: bytes, count: int,
-                       joined_labels: bytes | None, increasing: bool,
-                       positional: bool = False) -> EntryColumns:
+    def from_plain_ids(
+        cls,
+        digests: bytes,
+        joined_ids: bytes,
+        count: int,
+        joined_labels: bytes | None,
+        increasing: bool,
+        positional: bool = False,
+    ) -> EntryColumns:
         """``count`` ids that need no JSON escaping (no quote, backslash or control character)
         and canonical labels (or None), each joined by line breaks."""
         json_ends = _line_ends(joined_ids, count)
         id_ends = json_ends - np.arange(count, dtype=np.int64)  # less one separator per entry
         label_ends = None if joined_labels is None else _line_ends(joined_labels, count)
-        return cls(count, digests, joined_ids.replace(b"\n", b""), id_ends, joined_ids, json_ends,
-                   joined_labels, label_ends, positional=positional, increasing=increasing)
+        return cls(
+            count,
+            digests,
+            joined_ids.replace(b"\n", b""),
+            id_ends,
+            joined_ids,
+            json_ends,
+            joined_labels,
+            label_ends,
+            positional=positional,
+            increasing=increasing,
+        )
 
     @classmethod
-    def from_ids(cls, digests: bytes, ids: Sequence[str], labels: Sequence[str | None],
-                 sizes: list[int] | None = None, positional: bool = False) -> EntryColumns:
+    def from_ids(
+        cls,
+        digests: bytes,
+        ids: Sequence[str],
+        labels: Sequence[str | None],
+        sizes: list[int] | None = None,
+        positional: bool = False,
+    ) -> EntryColumns:
         """Any ids (str), escaped one by one."""
         from pytest_airecovery.data.merkle import encode_ids
 
         encoded = encode_ids(ids)
         json_ids = b"\n".join(map(_json_content, ids))
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-        return cls(len(ids), digests, b"".join(encoded), np.cumsum(lengths),
-                   json_ids, _line_ends(json_ids, len(ids)), *_label_columns(labels),
-                   sizes=sizes, positional=positional,
-                   increasing=all(map(operator.lt, encoded, encoded[1:])))
+        return cls(
+            len(ids),
+            digests,
+            b"".join(encoded),
+            np.cumsum(lengths),
+            json_ids,
+            _line_ends(json_ids, len(ids)),
+            *_label_columns(labels),
+            sizes=sizes,
+            positional=positional,
+            increasing=all(map(operator.lt, encoded, encoded[1:])),
+        )
 
     # ------------------------------------------------------------ slicing
 
@@ -130,7 +170,8 @@ class EntryColumns:
         digests = self.digests[DIGEST_SIZE * start : DIGEST_SIZE * end]
         labels = None
         if self.labels is not None and not (
-                self.null_labels is not None and self.null_labels[start:end].all()):
+            self.null_labels is not None and self.null_labels[start:end].all()
+        ):
             assert self.label_ends is not None
             labels = _joined_slice(self.labels, self.label_ends, start, end).replace(b"\n", b",")
         return json_ids, ids, lengths, digests, labels
@@ -145,40 +186,66 @@ class EntryColumns:
             label_from = int(self.label_ends[start - 1]) + 1 if start else 0
             labels, label_ends = self.labels[label_from:], self.label_ends[start:] - label_from
         return EntryColumns(
-            self.count - start, self.digests[DIGEST_SIZE * start :], self.id_data[id_from:],
-            self.id_ends[start:] - id_from, self.json_ids[json_from:],
-            self.json_ends[start:] - json_from, labels, label_ends,
+            self.count - start,
+            self.digests[DIGEST_SIZE * start :],
+            self.id_data[id_from:],
+            self.id_ends[start:] - id_from,
+            self.json_ids[json_from:],
+            self.json_ends[start:] - json_from,
+            labels,
+            label_ends,
             None if self.null_labels is None else self.null_labels[start:],
-            None if self.sizes is None else self.sizes[start:], self.positional, self.increasing)
+            None if self.sizes is None else self.sizes[start:],
+            self.positional,
+            self.increasing,
+        )
 
     def then(self, more: EntryColumns) -> EntryColumns:
         """These entries followed by ``more``."""
-        labels, label_ends, nulls = _joined(self.labels, self.label_ends, self.count, more.labels,
-                                            more.label_ends, more.count)
+        labels, label_ends, nulls = _joined(
+            self.labels, self.label_ends, self.count, more.labels, more.label_ends, more.count
+        )
         # Where only one side had labels, the other's entries are filled with "null": mark them,
         # or a later page made only of such entries would be written with "labels":[null, ...].
-        if labels is not None and (self.labels is None or more.labels is None
-                                   or self.null_labels is not None
-                                   or more.null_labels is not None):
+        if labels is not None and (
+            self.labels is None
+            or more.labels is None
+            or self.null_labels is not None
+            or more.null_labels is not None
+        ):
             nulls = np.concatenate([_nulls(self), _nulls(more)])
-        sizes = None if self.sizes is None and more.sizes is None else \
-            (self.sizes or []) + (more.sizes or [])
-        json_ids, json_ends, _ = _joined(self.json_ids, self.json_ends, self.count,
-                                         more.json_ids, more.json_ends, more.count)
+        sizes = (
+            None
+            if self.sizes is None and more.sizes is None
+            else (self.sizes or []) + (more.sizes or [])
+        )
+        json_ids, json_ends, _ = _joined(
+            self.json_ids, self.json_ends, self.count, more.json_ids, more.json_ends, more.count
+        )
         assert json_ids is not None and json_ends is not None
         return EntryColumns(
-            self.count + more.count, self.digests + more.digests, self.id_data + more.id_data,
-            np.concatenate([self.id_ends, more.id_ends + len(self.id_data)]), json_ids, json_ends,
-            labels, label_ends, nulls, sizes, self.positional and more.positional,
-            self.increasing and more.increasing and self.last_id() < more.first_id())
+            self.count + more.count,
+            self.digests + more.digests,
+            self.id_data + more.id_data,
+            np.concatenate([self.id_ends, more.id_ends + len(self.id_data)]),
+            json_ids,
+            json_ends,
+            labels,
+            label_ends,
+            nulls,
+            sizes,
+            self.positional and more.positional,
+            self.increasing and more.increasing and self.last_id() < more.first_id(),
+        )
 
 
 def _joined_slice(data: bytes, ends: np.ndarray, start: int, end: int) -> bytes:
     return data[int(ends[start - 1]) + 1 if start else 0 : int(ends[end - 1])]
 
 
-def _label_columns(labels: Sequence[str | None]
-                   ) -> tuple[bytes | None, np.ndarray | None, np.ndarray | None]:
+def _label_columns(
+    labels: Sequence[str | None],
+) -> tuple[bytes | None, np.ndarray | None, np.ndarray | None]:
     if not labels or labels.count(None) == len(labels):  # type: ignore[attr-defined]
         return None, None, None
     nulls = None
@@ -196,9 +263,14 @@ def _nulls(columns: EntryColumns) -> np.ndarray:
     return np.full(columns.count, columns.labels is None, dtype=bool)
 
 
-def _joined(first: bytes | None, first_ends: np.ndarray | None, first_count: int,
-            second: bytes | None, second_ends: np.ndarray | None, second_count: int
-            ) -> tuple[bytes | None, np.ndarray | None, None]:
+def _joined(
+    first: bytes | None,
+    first_ends: np.ndarray | None,
+    first_count: int,
+    second: bytes | None,
+    second_ends: np.ndarray | None,
+    second_count: int,
+) -> tuple[bytes | None, np.ndarray | None, None]:
     """Two line-break-joined columns as one; a missing one is read as nulls."""
     if first is None and second is None:
         return None, None, None

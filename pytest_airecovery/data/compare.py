@@ -49,11 +49,15 @@ class ManifestDiff:
         if self.identical:
             return f"identical (merkle root {self.new_root})"
         parts = []
-        for name, ids in (("added", self.added), ("removed", self.removed),
-                          ("changed", self.changed)):
+        for name, ids in (
+            ("added", self.added),
+            ("removed", self.removed),
+            ("changed", self.changed),
+        ):
             if ids:
-                shown = ", ".join(ids[:limit]) + (f", ... ({len(ids)} in all)"
-                                                  if len(ids) > limit else "")
+                shown = ", ".join(ids[:limit]) + (
+                    f", ... ({len(ids)} in all)" if len(ids) > limit else ""
+                )
                 parts.append(f"{len(ids)} {name}: {shown}")
         if self.relabelled:
             parts.append(f"{len(self.relabelled)} relabelled")
@@ -62,8 +66,9 @@ class ManifestDiff:
         return "; ".join(parts)
 
 
-def _compare(old: dict[str, Entry], new: dict[str, Entry], old_root: str,
-             new_root: str) -> ManifestDiff:
+def _compare(
+    old: dict[str, Entry], new: dict[str, Entry], old_root: str, new_root: str
+) -> ManifestDiff:
     diff = ManifestDiff(old_root=old_root, new_root=new_root)
     diff.removed = sorted(set(old) - set(new))
     diff.added = sorted(set(new) - set(old))
@@ -82,8 +87,13 @@ def diff_manifests(old: str | Manifest, new: str | Manifest) -> ManifestDiff:
     return _compare(old_m.by_id(), new_m.by_id(), old_m.merkle_root, new_m.merkle_root)
 
 
-def verify_dataset(dataset: str, manifest: str | Manifest, *, workers: int | None = None,
-                   progress: ProgressFn | None = None) -> ManifestDiff:
+def verify_dataset(
+    dataset: str,
+    manifest: str | Manifest,
+    *,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+) -> ManifestDiff:
     """Re-hash ``dataset`` the way the manifest says it was read; old = manifest, new = data."""
     expected = read_manifest(manifest) if isinstance(manifest, str) else manifest
     actual: dict[str, Entry] = {}
@@ -93,7 +103,8 @@ def verify_dataset(dataset: str, manifest: str | Manifest, *, workers: int | Non
         for item_id, digest, label in zip(batch.ids, batch.digests, batch.labels):
             if label is not None and label not in decoded:
                 decoded[label] = json.loads(label)
-            actual[item_id] = Entry(item_id, digest.hex(),
-                                    decoded[label] if label is not None else None)
+            actual[item_id] = Entry(
+                item_id, digest.hex(), decoded[label] if label is not None else None
+            )
         merkle.add(batch.ids, batch.digests, batch.id_bytes)
     return _compare(expected.by_id(), actual, expected.merkle_root, merkle.root().hex())

@@ -14,14 +14,17 @@ from pytest_airecovery.data.errors import DataKitError
 DEFAULT_MIN_CLASS_SIZE = 10
 
 
-def as_feature_matrix(features: Any, labels: Any, ids: Sequence[Any] | None = None
-                      ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def as_feature_matrix(
+    features: Any, labels: Any, ids: Sequence[Any] | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Validate and return (2-D float matrix, 1-D labels, string ids)."""
     matrix = np.asarray(features)
     if matrix.ndim > 2:  # images and the like: one flattened row per sample
         matrix = matrix.reshape(len(matrix), -1)
     if matrix.ndim != 2:
-        raise DataKitError(f"features must be a 2-D array (samples x dims), got shape {matrix.shape}")
+        raise DataKitError(
+            f"features must be a 2-D array (samples x dims), got shape {matrix.shape}"
+        )
     if matrix.dtype.kind not in "fiub":
         raise DataKitError(f"features must be numeric, got dtype {matrix.dtype}")
     if matrix.dtype.kind != "f" or matrix.dtype.itemsize < 4:
@@ -72,9 +75,13 @@ def label_key(label: Any) -> str:
     return str(label.item() if hasattr(label, "item") else label)
 
 
-def iter_classes(labels: np.ndarray, min_class_size: int, skipped: dict[str, str],
-                 warnings: list[str], only: Sequence[Any] | None = None
-                 ) -> Iterator[tuple[Any, np.ndarray]]:
+def iter_classes(
+    labels: np.ndarray,
+    min_class_size: int,
+    skipped: dict[str, str],
+    warnings: list[str],
+    only: Sequence[Any] | None = None,
+) -> Iterator[tuple[Any, np.ndarray]]:
     """Yield (label, row indices) of every class large enough; note the others in ``skipped``.
 
     ``only`` restricts the analysis to these classes (compared as strings), e.g. the incident's
@@ -113,16 +120,19 @@ def eigenvectors(cov: np.ndarray) -> np.ndarray:
     try:
         return np.linalg.eigh(cov)[1]
     except np.linalg.LinAlgError as exc:
-        raise DataKitError(f"the feature covariance could not be decomposed ({exc}); check the "
-                           "features for extreme or degenerate values") from None
+        raise DataKitError(
+            f"the feature covariance could not be decomposed ({exc}); check the "
+            "features for extreme or degenerate values"
+        ) from None
 
 
 # Rows per chunk: a centred chunk of 384 float32 features (3 MiB) stays in cache for the product.
 CHUNK_ROWS = 2048
 
 
-def centred_covariance(matrix: np.ndarray, chunk_rows: int = CHUNK_ROWS
-                       ) -> tuple[np.ndarray, np.ndarray]:
+def centred_covariance(
+    matrix: np.ndarray, chunk_rows: int = CHUNK_ROWS
+) -> tuple[np.ndarray, np.ndarray]:
     """(mean, covariance sum) accumulated in float64 over row chunks, without a centred copy.
 
     One pass over the matrix: rows are shifted by the first chunk's mean ``c`` (close to the
@@ -147,8 +157,9 @@ def centred_covariance(matrix: np.ndarray, chunk_rows: int = CHUNK_ROWS
     return shift + delta, cov
 
 
-def project(matrix: np.ndarray, mean: np.ndarray, directions: np.ndarray,
-            chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
+def project(
+    matrix: np.ndarray, mean: np.ndarray, directions: np.ndarray, chunk_rows: int = CHUNK_ROWS
+) -> np.ndarray:
     """(matrix - mean) @ directions, chunked so no centred copy of the matrix is made."""
     out = np.empty((len(matrix), directions.shape[1]), dtype=np.float64)
     mean_cast = mean.astype(matrix.dtype)

@@ -36,12 +36,17 @@ class DatasetManifest:
         candidate = Path(path)
         return str(candidate if candidate.is_absolute() else self.base_dir / candidate)
 
-    def build(self, dataset: str | os.PathLike[str], manifest: str | os.PathLike[str],
-              **options: Any) -> BuildSummary:
+    def build(
+        self, dataset: str | os.PathLike[str], manifest: str | os.PathLike[str], **options: Any
+    ) -> BuildSummary:
         return build_manifest(self.resolve(dataset), self.resolve(manifest), **options)
 
-    def verify(self, dataset: str | os.PathLike[str], manifest: str | os.PathLike[str],
-               expect_root: str | None = None) -> ManifestDiff:
+    def verify(
+        self,
+        dataset: str | os.PathLike[str],
+        manifest: str | os.PathLike[str],
+        expect_root: str | None = None,
+    ) -> ManifestDiff:
         """Differences between the manifest (old) and the data now (new).
 
         Raises ManifestTamperedError if the manifest is damaged or its root is not ``expect_root``.
@@ -52,17 +57,27 @@ class DatasetManifest:
         if not cacheable or key not in self._cache:
             loaded = read_manifest(manifest_path)
             if expect_root is not None and loaded.merkle_root != expect_root.lower():
-                raise ManifestTamperedError(manifest_path, [(
-                    "root-mismatch",
-                    f"merkle root {loaded.merkle_root} is not the pinned {expect_root}")])
+                raise ManifestTamperedError(
+                    manifest_path,
+                    [
+                        (
+                            "root-mismatch",
+                            f"merkle root {loaded.merkle_root} is not the pinned {expect_root}",
+                        )
+                    ],
+                )
             diff = verify_dataset(data_path, loaded)
             if not cacheable:
                 return diff
             self._cache[key] = diff
         return self._cache[key]
 
-    def assert_unchanged(self, dataset: str | os.PathLike[str], manifest: str | os.PathLike[str],
-                         expect_root: str | None = None) -> None:
+    def assert_unchanged(
+        self,
+        dataset: str | os.PathLike[str],
+        manifest: str | os.PathLike[str],
+        expect_root: str | None = None,
+    ) -> None:
         __tracebackhide__ = True
         # Fail outside the except blocks so the report shows no chained kit traceback.
         message = None
@@ -96,7 +111,8 @@ def dataset_manifest(request: pytest.FixtureRequest) -> DatasetManifest:
     return DatasetManifest(request.config.rootpath)
 
 
-def verify_case_dataset(base_dir: str | os.PathLike[str], dataset: str, manifest: str,
-                        expect_root: str | None = None) -> ManifestDiff:
+def verify_case_dataset(
+    base_dir: str | os.PathLike[str], dataset: str, manifest: str, expect_root: str | None = None
+) -> ManifestDiff:
     """For the case-file loader: verify a dataset a case file names, paths relative to the case."""
     return DatasetManifest(base_dir).verify(dataset, manifest, expect_root)

@@ -39,8 +39,9 @@ def default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def map_in_order(function: Callable[[T], R], items: Iterable[T], workers: int,
-                 in_flight: int) -> Iterator[R]:
+def map_in_order(
+    function: Callable[[T], R], items: Iterable[T], workers: int, in_flight: int
+) -> Iterator[R]:
     """``function`` of each item on ``workers`` threads, results in input order, at most
     ``in_flight`` items submitted ahead (bounded memory)."""
     window: deque[Future[R]] = deque()

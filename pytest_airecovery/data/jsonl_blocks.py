@@ -87,10 +87,10 @@ class JsonlBlockReader:
         self.label_field = label_field
         self.id_field = id_field
         self._decoder, names = _decoder(label_field, id_field)
-        self._label_of = None if label_field is None else operator.attrgetter(
-            f"f{names.index(label_field)}")
-        self._id_of = None if id_field is None else operator.attrgetter(
-            f"f{names.index(id_field)}")
+        self._label_of = (
+            None if label_field is None else operator.attrgetter(f"f{names.index(label_field)}")
+        )
+        self._id_of = None if id_field is None else operator.attrgetter(f"f{names.index(id_field)}")
         self._label_cache: dict[int | str, bytes] = {}
 
     def read(self, block: bytes) -> BlockItems:
@@ -237,14 +237,16 @@ def jsonl_columns(path: str, spec: SourceSpec) -> Iterator[EntryColumns]:
 
     for items, position in _blocks_in_order(path, spec):
         if items.id_blob is not None:
-            yield EntryColumns.from_plain_ids(items.digests, items.id_blob, items.count,
-                                              items.label_blob, items.increasing)
+            yield EntryColumns.from_plain_ids(
+                items.digests, items.id_blob, items.count, items.label_blob, items.increasing
+            )
         elif items.ids is not None:
             yield EntryColumns.from_ids(items.digests, items.ids, _label_list(items))
         else:
             ids = (b"%d\n" * items.count % tuple(range(position, position + items.count)))[:-1]
-            yield EntryColumns.from_plain_ids(items.digests, ids, items.count, items.label_blob,
-                                              increasing=False, positional=True)
+            yield EntryColumns.from_plain_ids(
+                items.digests, ids, items.count, items.label_blob, increasing=False, positional=True
+            )
 
 
 def _blocks_in_order(path: str, spec: SourceSpec) -> Iterator[tuple[BlockItems, int]]:
@@ -282,8 +284,9 @@ def _batch(items: BlockItems, position: int) -> ItemBatch:
         return ItemBatch(None, digests, labels, id_bytes=items.id_blob.split(b"\n"))
     if items.ids is not None:
         return ItemBatch(items.ids, digests, labels)
-    return ItemBatch(None, digests, labels, id_bytes=positional_ids(position, items.count),
-                     positional=True)
+    return ItemBatch(
+        None, digests, labels, id_bytes=positional_ids(position, items.count), positional=True
+    )
 
 
 def positional_ids(start: int, count: int) -> list[bytes]:

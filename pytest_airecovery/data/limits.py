@@ -34,6 +34,7 @@ def limit(setting: tuple[str, int, int]) -> int:
     except ValueError:
         value = -1
     if value < least:
-        raise DataKitError(f"{name}={text!r}: expected a number of bytes of at least {least} "
-                           "(e.g. 2G)")
+        raise DataKitError(
+            f"{name}={text!r}: expected a number of bytes of at least {least} (e.g. 2G)"
+        )
     return value

@@ -91,10 +91,16 @@ def header_bytes(spec: SourceSpec, page_size: int = DEFAULT_PAGE_SIZE) -> bytes:
     Built from the parsed values, never copied from a file, so two headers that read the data
     the same way encode the same, and two that do not, differently.
     """
-    header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "tree": TREE_VERSION,
-              "page_size": page_size, "source": spec.to_dict()}
-    return json.dumps(header, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=True).encode("ascii")
+    header = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "tree": TREE_VERSION,
+        "page_size": page_size,
+        "source": spec.to_dict(),
+    }
+    return json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode(
+        "ascii"
+    )
 
 
 class _PageWriter:
@@ -131,8 +137,13 @@ class _PageWriter:
     def _page(self, columns: EntryColumns, start: int, end: int) -> None:
         json_ids, ids, lengths, digests, labels = columns.page(start, end)
         self.tree.add_leaf(page_leaf_of_parts(end - start, lengths, ids, digests))
-        parts = [b'{"n":%d,"ids":["' % self.written, json_ids, b'"],"sha256":"',
-                 binascii.hexlify(digests), b'"']
+        parts = [
+            b'{"n":%d,"ids":["' % self.written,
+            json_ids,
+            b'"],"sha256":"',
+            binascii.hexlify(digests),
+            b'"',
+        ]
         if labels is not None:
             parts += [b',"labels":[', labels, b"]"]
         if columns.sizes is not None:
@@ -142,16 +153,18 @@ class _PageWriter:
         self.written += end - start
 
 
-def stream_items(dataset: str, spec: SourceSpec, workers: int | None = None,
-                 progress: ProgressFn | None = None) -> Iterator[ItemBatch]:
+def stream_items(
+    dataset: str, spec: SourceSpec, workers: int | None = None, progress: ProgressFn | None = None
+) -> Iterator[ItemBatch]:
     for batch in iter_batches(dataset, spec, workers):
         if progress is not None:
             progress(len(batch.digests))
         yield batch
 
 
-def stream_columns(dataset: str, spec: SourceSpec, workers: int | None = None,
-                   progress: ProgressFn | None = None) -> Iterator[EntryColumns]:
+def stream_columns(
+    dataset: str, spec: SourceSpec, workers: int | None = None, progress: ProgressFn | None = None
+) -> Iterator[EntryColumns]:
     """The entries of ``dataset`` as columns; JSONL blocks become columns without lists."""
     from pytest_airecovery.data.columns import EntryColumns
 
@@ -160,9 +173,12 @@ def stream_columns(dataset: str, spec: SourceSpec, workers: int | None = None,
 
         batches: Iterator[EntryColumns] = jsonl_columns(dataset, spec)
     else:
-        batches = (EntryColumns.from_ids(b"".join(batch.digests), batch.ids, batch.labels,
-                                         batch.sizes, batch.positional)
-                   for batch in iter_batches(dataset, spec, workers))
+        batches = (
+            EntryColumns.from_ids(
+                b"".join(batch.digests), batch.ids, batch.labels, batch.sizes, batch.positional
+            )
+            for batch in iter_batches(dataset, spec, workers)
+        )
     for columns in batches:
         if progress is not None:
             progress(columns.count)
@@ -184,16 +200,19 @@ def check_output(dataset: str, out_path: str) -> None:
     dataset directory, or an existing file that is not a manifest. Symlinks are resolved."""
     out_real, data_real = os.path.realpath(out_path), os.path.realpath(dataset)
     if out_real == data_real:
-        raise DataKitError(f"{out_path}: is the dataset itself; write the manifest to another "
-                           "file")
+        raise DataKitError(f"{out_path}: is the dataset itself; write the manifest to another file")
     if os.path.isdir(data_real) and out_real.startswith(os.path.join(data_real, "")):
-        raise DataKitError(f"{out_path}: is inside the dataset directory {dataset}; write the "
-                           "manifest outside the data it describes")
+        raise DataKitError(
+            f"{out_path}: is inside the dataset directory {dataset}; write the "
+            "manifest outside the data it describes"
+        )
     if os.path.isdir(out_real):
         raise DataKitError(f"{out_path}: is a directory, expected a manifest file path")
     if os.path.lexists(out_path) and not _is_manifest(out_real):
-        raise DataKitError(f"{out_path}: exists and is not a manifest; refusing to overwrite it "
-                           "(remove it or choose another path)")
+        raise DataKitError(
+            f"{out_path}: exists and is not a manifest; refusing to overwrite it "
+            "(remove it or choose another path)"
+        )
 
 
 def _is_manifest(path: str) -> bool:
@@ -207,9 +226,16 @@ def _is_manifest(path: str) -> bool:
     return isinstance(header, dict) and header.get("format") == FORMAT_NAME
 
 
-def build_manifest(dataset: str, out_path: str, *, kind: str | None = None,
-                   label_field: str | None = None, id_field: str | None = None,
-                   workers: int | None = None, progress: ProgressFn | None = None) -> BuildSummary:
+def build_manifest(
+    dataset: str,
+    out_path: str,
+    *,
+    kind: str | None = None,
+    label_field: str | None = None,
+    id_field: str | None = None,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+) -> BuildSummary:
     """Hash every item of ``dataset`` and write the manifest atomically to ``out_path``.
 
     ``out_path`` must not be the dataset, inside a dataset directory, or an existing file
@@ -226,14 +252,18 @@ def build_manifest(dataset: str, out_path: str, *, kind: str | None = None,
             unique = _UniqueIds()
             for columns in stream_columns(dataset, spec, workers, progress):
                 if not columns.positional and not unique.add(columns):
-                    raise DataKitError(f"{dataset}: duplicate item ids ({unique.duplicate}) - "
-                                       "pass an id field whose values are unique")
+                    raise DataKitError(
+                        f"{dataset}: duplicate item ids ({unique.duplicate}) - "
+                        "pass an id field whose values are unique"
+                    )
                 pages.add(columns)
             root = header_bound_root(header, pages.close()).hex()
             if pages.written == 0:
                 raise DataKitError(f"{dataset}: no items to put in a manifest")
-            handle.write(json.dumps({"end": True, "count": pages.written, "merkle_root": root})
-                         .encode() + b"\n")
+            handle.write(
+                json.dumps({"end": True, "count": pages.written, "merkle_root": root}).encode()
+                + b"\n"
+            )
         os.replace(tmp, out_path)
     except BaseException:
         if os.path.exists(tmp):
@@ -328,7 +358,9 @@ def read_manifest(path: str) -> Manifest:
             continue
         if isinstance(record, dict) and record.get("end") is True:
             if number != len(lines):
-                problems.append(("malformed-entry", f"trailer on line {number} is not the last line"))
+                problems.append(
+                    ("malformed-entry", f"trailer on line {number} is not the last line")
+                )
             trailer = record
             continue
         entries += _parse_page(record, number, len(entries), spec.kind, problems)
@@ -338,12 +370,22 @@ def read_manifest(path: str) -> Manifest:
     root = _recompute_root(entries, header_bytes(spec, page_size), page_size)
     if trailer is not None:
         if trailer.get("count") != len(entries):
-            problems.append(("count-mismatch",
-                             f"trailer says {trailer.get('count')} entries, found {len(entries)}"))
+            problems.append(
+                (
+                    "count-mismatch",
+                    f"trailer says {trailer.get('count')} entries, found {len(entries)}",
+                )
+            )
         if trailer.get("merkle_root") != root:
-            problems.append(("root-mismatch",
-                             (f"trailer root {trailer.get('merkle_root')} but header and entries "
-                              f"give {root}")))
+            problems.append(
+                (
+                    "root-mismatch",
+                    (
+                        f"trailer root {trailer.get('merkle_root')} but header and entries "
+                        f"give {root}"
+                    ),
+                )
+            )
     if problems:
         raise ManifestTamperedError(path, _dedupe(problems))
     return Manifest(path, spec, entries, root, page_size)
@@ -353,32 +395,66 @@ def _parse_header(path: str, header: dict[str, Any]) -> tuple[SourceSpec, int]:
     """(source spec, page size) of a version-4 header, every field checked; or tampering."""
     version = header.get("version")
     if not isinstance(version, bool) and version in _DEVELOPMENT_VERSIONS:
-        raise ManifestTamperedError(path, [("unsupported-version", (
-            f"version {version} is a development format from before 0.1.0 that this tool no "
-            f"longer reads: rebuild the manifest (airecovery data manifest build), then check "
-            "the new root against the data you reviewed"))])
+        raise ManifestTamperedError(
+            path,
+            [
+                (
+                    "unsupported-version",
+                    (
+                        f"version {version} is a development format from before 0.1.0 that this tool no "
+                        f"longer reads: rebuild the manifest (airecovery data manifest build), then check "
+                        "the new root against the data you reviewed"
+                    ),
+                )
+            ],
+        )
     if isinstance(version, bool) or version != FORMAT_VERSION:
-        raise ManifestTamperedError(path, [("unsupported-version", (
-            f"version {version!r}; this tool reads version {FORMAT_VERSION}"))])
+        raise ManifestTamperedError(
+            path,
+            [
+                (
+                    "unsupported-version",
+                    (f"version {version!r}; this tool reads version {FORMAT_VERSION}"),
+                )
+            ],
+        )
     unknown = sorted(set(header) - set(_HEADER_FIELDS))
     missing = [name for name in _HEADER_FIELDS if name not in header]
     if unknown or missing:
-        raise ManifestTamperedError(path, [("not-a-manifest", (
-            f"header has unknown fields {unknown}" if unknown
-            else f"header lacks fields {missing}"))])
+        raise ManifestTamperedError(
+            path,
+            [
+                (
+                    "not-a-manifest",
+                    (
+                        f"header has unknown fields {unknown}"
+                        if unknown
+                        else f"header lacks fields {missing}"
+                    ),
+                )
+            ],
+        )
     if header["tree"] != TREE_VERSION:
-        raise ManifestTamperedError(path, [("unsupported-version", (
-            f"tree {header['tree']!r}; this tool reads {TREE_VERSION}"))])
+        raise ManifestTamperedError(
+            path,
+            [("unsupported-version", (f"tree {header['tree']!r}; this tool reads {TREE_VERSION}"))],
+        )
     page_size = header["page_size"]
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or not (
-            1 <= page_size <= MAX_PAGE_SIZE):
-        raise ManifestTamperedError(path, [(
-            "not-a-manifest", f"bad page_size {page_size!r} in header (1..{MAX_PAGE_SIZE})")])
+    if (
+        isinstance(page_size, bool)
+        or not isinstance(page_size, int)
+        or not (1 <= page_size <= MAX_PAGE_SIZE)
+    ):
+        raise ManifestTamperedError(
+            path,
+            [("not-a-manifest", f"bad page_size {page_size!r} in header (1..{MAX_PAGE_SIZE})")],
+        )
     try:
         spec = SourceSpec.from_dict(header["source"])
     except DataKitError as exc:
         raise ManifestTamperedError(
-            path, [("not-a-manifest", f"bad source in header: {exc}")]) from None
+            path, [("not-a-manifest", f"bad source in header: {exc}")]
+        ) from None
     return spec, page_size
 
 
@@ -387,18 +463,25 @@ def _dedupe(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [p for p in problems if not (p in seen or seen.add(p))]  # type: ignore[func-returns-value]
 
 
-def _parse_page(record: Any, number: int, position: int, kind: str,
-                problems: list[tuple[str, str]]) -> list[Entry]:
+def _parse_page(
+    record: Any, number: int, position: int, kind: str, problems: list[tuple[str, str]]
+) -> list[Entry]:
     """Entries of one page line; a damaged page is named and yields none."""
     ids = record.get("ids") if isinstance(record, dict) else None
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
         problems.append(("malformed-entry", f"line {number} has no list of string ids"))
         return []
     digests = record.get("sha256")
-    if not isinstance(digests, str) or len(digests) != 64 * len(ids) or not _HEX.fullmatch(
-            digests):
-        problems.append(("bad-hash", (f"line {number} (ids {ids[0]!r}...) does not hold one "
-                                      "valid sha256 (64 lowercase hex digits) per id")))
+    if not isinstance(digests, str) or len(digests) != 64 * len(ids) or not _HEX.fullmatch(digests):
+        problems.append(
+            (
+                "bad-hash",
+                (
+                    f"line {number} (ids {ids[0]!r}...) does not hold one "
+                    "valid sha256 (64 lowercase hex digits) per id"
+                ),
+            )
+        )
         return []
     first = record.get("n")
     if isinstance(first, bool) or not isinstance(first, int):
@@ -413,19 +496,26 @@ def _parse_page(record: Any, number: int, position: int, kind: str,
         problems.append(("malformed-entry", f"line {number}: sizes do not match the ids"))
         return []
     if first != position:
-        problems.append(("out-of-order",
-                         f"line {number} starts at entry {first}, expected {position}"))
+        problems.append(
+            ("out-of-order", f"line {number} starts at entry {first}, expected {position}")
+        )
     positions = range(first, first + len(ids)) if kind != "files" else [None] * len(ids)
-    return [Entry(i, digests[64 * k : 64 * k + 64], label, n, size)
-            for k, (i, label, n, size) in enumerate(zip(ids, labels, positions, sizes))]
+    return [
+        Entry(i, digests[64 * k : 64 * k + 64], label, n, size)
+        for k, (i, label, n, size) in enumerate(zip(ids, labels, positions, sizes))
+    ]
 
 
 def _check_order(entries: list[Entry], kind: str, problems: list[tuple[str, str]]) -> None:
     first_line: dict[str, int] = {}
     for index, entry in enumerate(entries):
         if entry.id in first_line:
-            problems.append(("duplicate-id", (f"id {entry.id!r} appears at entries "
-                                              f"{first_line[entry.id]} and {index}")))
+            problems.append(
+                (
+                    "duplicate-id",
+                    (f"id {entry.id!r} appears at entries {first_line[entry.id]} and {index}"),
+                )
+            )
         else:
             first_line[entry.id] = index
     for index in range(1, len(entries)):

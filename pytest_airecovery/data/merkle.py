@@ -68,21 +68,20 @@ def page_leaf(encoded_ids: Sequence[bytes], digests: Sequence[bytes]) -> bytes:
     """Leaf of one page: ids as UTF-8 bytes, digests as raw 32-byte sha256 values."""
     if len(encoded_ids) != len(digests):
         raise ValueError("a page needs as many ids as digests")
-    return page_leaf_of_parts(len(digests), _u32le(map(len, encoded_ids)), b"".join(encoded_ids),
-                              b"".join(digests))
+    return page_leaf_of_parts(
+        len(digests), _u32le(map(len, encoded_ids)), b"".join(encoded_ids), b"".join(digests)
+    )
 
 
 def page_leaf_of_parts(count: int, lengths: bytes, ids: bytes, digests: bytes) -> bytes:
     """Leaf of one page from its parts already joined: the ids' lengths as u32le, the UTF-8
     ids one after another, the raw digests one after another."""
-    return hashlib.sha256(b"".join((LEAF_PREFIX, _u32le((count,)), lengths, ids,
-                                    digests))).digest()
+    return hashlib.sha256(b"".join((LEAF_PREFIX, _u32le((count,)), lengths, ids, digests))).digest()
 
 
 def header_bound_root(header: bytes, entries_root: bytes) -> bytes:
     """The manifest root: the entries' root bound to the canonical encoding of the header."""
-    return hashlib.sha256(HEADER_PREFIX + hashlib.sha256(header).digest()
-                          + entries_root).digest()
+    return hashlib.sha256(HEADER_PREFIX + hashlib.sha256(header).digest() + entries_root).digest()
 
 
 def _reduce_level(level: list[bytes]) -> list[bytes]:
@@ -103,12 +102,17 @@ def root_of_leaves(leaves: Sequence[bytes]) -> bytes:
     return level[0]
 
 
-def paged_root(ids: Sequence[str], digests: Sequence[bytes],
-               page_size: int = DEFAULT_PAGE_SIZE) -> bytes:
+def paged_root(
+    ids: Sequence[str], digests: Sequence[bytes], page_size: int = DEFAULT_PAGE_SIZE
+) -> bytes:
     """Reference paged root of a whole entry list (tests, small inputs)."""
     encoded = encode_ids(ids)
-    return root_of_leaves([page_leaf(encoded[s : s + page_size], digests[s : s + page_size])
-                           for s in range(0, len(ids), page_size)])
+    return root_of_leaves(
+        [
+            page_leaf(encoded[s : s + page_size], digests[s : s + page_size])
+            for s in range(0, len(ids), page_size)
+        ]
+    )
 
 
 class MerkleAccumulator:
@@ -173,8 +177,9 @@ class EntryTree:
         self._ids: list[bytes] = []
         self._digests: list[bytes] = []
 
-    def add(self, ids: Sequence[str], digests: Sequence[bytes],
-            encoded: Sequence[bytes] | None = None) -> None:
+    def add(
+        self, ids: Sequence[str], digests: Sequence[bytes], encoded: Sequence[bytes] | None = None
+    ) -> None:
         """Add a batch; ``encoded`` may give the ids already as UTF-8 bytes."""
         self.count += len(digests)
         encoded = encode_ids(ids) if encoded is None else encoded
@@ -191,15 +196,18 @@ class EntryTree:
             pend_ids.clear()
             pend_digests.clear()
         full = start + (len(digests) - start) // page * page
-        self._leaves.add_leaves([page_leaf(encoded[s : s + page], digests[s : s + page])
-                                 for s in range(start, full, page)])
+        self._leaves.add_leaves(
+            [
+                page_leaf(encoded[s : s + page], digests[s : s + page])
+                for s in range(start, full, page)
+            ]
+        )
         pend_ids.extend(encoded[full:])
         pend_digests.extend(digests[full:])
 
     def root(self) -> bytes:
         entries_root = self._entries_root()
-        return entries_root if self.header is None else header_bound_root(self.header,
-                                                                          entries_root)
+        return entries_root if self.header is None else header_bound_root(self.header, entries_root)
 
     def _entries_root(self) -> bytes:
         if self._ids:

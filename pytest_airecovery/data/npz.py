@@ -43,11 +43,22 @@ def _damaged_as_error(path: str, key: str | None = None) -> Iterator[None]:
         yield
     except DataKitError:
         raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error,
-            KeyError, NotImplementedError, SyntaxError, tokenize.TokenError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        ValueError,
+        struct.error,
+        KeyError,
+        NotImplementedError,
+        SyntaxError,
+        tokenize.TokenError,
+    ) as exc:
         # numpy parses the .npy header with Python's tokenizer: its errors are damage too.
-        raise DataKitError(f"{where}: not a valid .npz archive or damaged "
-                           f"({type(exc).__name__}: {exc})") from None
+        raise DataKitError(
+            f"{where}: not a valid .npz archive or damaged ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def npz_keys(path: str) -> list[str]:
@@ -70,8 +81,9 @@ def _read_header(handle: IO[bytes], path: str, key: str) -> tuple[tuple[int, ...
     return shape, dtype
 
 
-def _checked_member(archive: zipfile.ZipFile, handle: IO[bytes], path: str, key: str,
-                    most: int, limit_name: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
+def _checked_member(
+    archive: zipfile.ZipFile, handle: IO[bytes], path: str, key: str, most: int, limit_name: str
+) -> tuple[tuple[int, ...], np.dtype[Any]]:
     """Header of member ``key``, its declared size checked against the member and the limit."""
     info = archive.getinfo(key + ".npy")
     shape, dtype = _read_header(handle, path, key)
@@ -80,11 +92,13 @@ def _checked_member(archive: zipfile.ZipFile, handle: IO[bytes], path: str, key:
     if declared + header_size != info.file_size:
         raise DataKitError(
             f"{path}: array {key!r} declares shape {shape} of {dtype} ({declared} bytes) but "
-            f"the archive member holds {info.file_size - header_size}: damaged or forged")
+            f"the archive member holds {info.file_size - header_size}: damaged or forged"
+        )
     if declared > most:
         raise DataKitError(
             f"{path}: array {key!r} is {declared} bytes uncompressed, over the limit of {most} "
-            f"({limit_name}; raise it if the data is trusted)")
+            f"({limit_name}; raise it if the data is trusted)"
+        )
     if shape[0] and dtype.itemsize * int(np.prod(shape[1:], dtype=object)) == 0:
         raise DataKitError(f"{path}: array {key!r} has rows of zero bytes")
     return shape, dtype
@@ -97,10 +111,10 @@ def load_array(path: str, key: str) -> np.ndarray:
         if key + ".npy" not in archive.namelist():
             raise DataKitError(f"{path}: no array {key!r}")
         with archive.open(key + ".npy") as handle:
-            shape, dtype = _checked_member(archive, handle, path, key, most,
-                                           MAX_LOADED_BYTES[0])
-            data = _read_exactly(handle, dtype.itemsize * int(np.prod(shape, dtype=object)),
-                                 path, key)
+            shape, dtype = _checked_member(archive, handle, path, key, most, MAX_LOADED_BYTES[0])
+            data = _read_exactly(
+                handle, dtype.itemsize * int(np.prod(shape, dtype=object)), path, key
+            )
     return np.frombuffer(data, dtype=dtype).reshape(shape)
 
 
@@ -122,8 +136,11 @@ def _read_exactly(handle: IO[bytes], size: int, path: str, key: str) -> bytearra
 def iter_rows(path: str, key: str) -> Iterator[tuple[tuple[int, ...], np.dtype[Any], bytes, int]]:
     """Yield (shape, dtype, raw bytes of whole rows, row size) block by block."""
     most = limit(MAX_ARRAY_BYTES)
-    with _damaged_as_error(path, key), zipfile.ZipFile(path) as archive, \
-            archive.open(key + ".npy") as handle:
+    with (
+        _damaged_as_error(path, key),
+        zipfile.ZipFile(path) as archive,
+        archive.open(key + ".npy") as handle,
+    ):
         shape, dtype = _checked_member(archive, handle, path, key, most, MAX_ARRAY_BYTES[0])
         row_bytes = dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
         rows_left = shape[0]
@@ -153,14 +170,18 @@ def npz_batches(path: str, spec: SourceSpec) -> Iterator[ItemBatch]:
         rows = [data[i * row_bytes : (i + 1) * row_bytes] for i in range(count)]
         span = slice(position, position + count)
         label_texts: list[str | None] = (
-            [canonical_label(v) for v in labels[span].tolist()] if labels is not None
+            [canonical_label(v) for v in labels[span].tolist()]
+            if labels is not None
             else [None] * count
         )
         digests = [
             sha((text.encode("utf-8") + b"\n" if text is not None else b"") + row).digest()
             for text, row in zip(label_texts, rows)
         ]
-        batch_ids = ([str(v) for v in ids[span].tolist()] if ids is not None
-                     else [str(n) for n in range(position, position + count)])
+        batch_ids = (
+            [str(v) for v in ids[span].tolist()]
+            if ids is not None
+            else [str(n) for n in range(position, position + count)]
+        )
         position += count
         yield ItemBatch(batch_ids, digests, label_texts)

@@ -12,8 +12,13 @@ _REDRAW_SECONDS = 0.2
 class Progress:
     """Call with the number of items just done; :meth:`close` clears the line."""
 
-    def __init__(self, label: str, total: int | None = None, stream: TextIO | None = None,
-                 enabled: bool | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        total: int | None = None,
+        stream: TextIO | None = None,
+        enabled: bool | None = None,
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.label = label

@@ -87,8 +87,9 @@ def _csv_rows(path: str, spec: SourceSpec, fields: Sequence[str]) -> Iterator[Re
         yield Record(item_id, [row[i] for i in indices], raw, number)
 
 
-def iter_record_ids_and_fields(path: str, fields: Sequence[str], id_field: str | None = None
-                               ) -> Iterator[tuple[str, list[Any]]]:
+def iter_record_ids_and_fields(
+    path: str, fields: Sequence[str], id_field: str | None = None
+) -> Iterator[tuple[str, list[Any]]]:
     spec = resolve_spec(path, id_field=id_field)
     for record in iter_records(path, spec, fields):
         yield record.id, record.fields

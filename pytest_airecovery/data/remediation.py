@@ -54,21 +54,33 @@ class CleanSummary:
     @property
     def diff_is_exactly_removed(self) -> bool:
         diff = self.diff
-        return (diff.removed == sorted(self.removed) and not diff.added and not diff.changed)
+        return diff.removed == sorted(self.removed) and not diff.added and not diff.changed
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "path": self.path, "manifest": self.manifest.path,
-            "merkle_root": self.manifest.merkle_root, "kept": self.kept,
-            "removed": len(self.removed), "diff_is_exactly_removed": self.diff_is_exactly_removed,
+            "path": self.path,
+            "manifest": self.manifest.path,
+            "merkle_root": self.manifest.merkle_root,
+            "kept": self.kept,
+            "removed": len(self.removed),
+            "diff_is_exactly_removed": self.diff_is_exactly_removed,
         }
 
 
-def build_report(result: DetectorResult, *, dataset: str | None = None,
-                 truth: Iterable[str] | None = None, integrity: dict[str, Any] | None = None,
-                 cleaned: CleanSummary | None = None) -> dict[str, Any]:
-    report: dict[str, Any] = {"format": REPORT_FORMAT, "version": REPORT_VERSION,
-                              "dataset": dataset, **result.to_dict()}
+def build_report(
+    result: DetectorResult,
+    *,
+    dataset: str | None = None,
+    truth: Iterable[str] | None = None,
+    integrity: dict[str, Any] | None = None,
+    cleaned: CleanSummary | None = None,
+) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "format": REPORT_FORMAT,
+        "version": REPORT_VERSION,
+        "dataset": dataset,
+        **result.to_dict(),
+    }
     if truth is not None:
         report["ground_truth"] = detection_metrics(result.flagged_ids, truth)
     if integrity is not None:
@@ -96,9 +108,15 @@ def write_json_atomic(path: str, data: Any) -> None:
         raise
 
 
-def clean_dataset(dataset: str, remove_ids: Iterable[str], out_path: str, *,
-                  manifest_out: str | None = None, original_manifest: str | None = None,
-                  spec: SourceSpec | None = None) -> CleanSummary:
+def clean_dataset(
+    dataset: str,
+    remove_ids: Iterable[str],
+    out_path: str,
+    *,
+    manifest_out: str | None = None,
+    original_manifest: str | None = None,
+    spec: SourceSpec | None = None,
+) -> CleanSummary:
     """Write ``dataset`` without ``remove_ids`` to ``out_path``, then its manifest.
 
     Every id must exist; records need stable ids (an id field or an npz ids array), because
@@ -130,13 +148,23 @@ def clean_dataset(dataset: str, remove_ids: Iterable[str], out_path: str, *,
         raise
     new_id_field = "ids" if spec.kind == "npz" else spec.id_field
     try:
-        summary = build_manifest(out_path, manifest_out, kind=spec.kind,
-                                 label_field=spec.label_field, id_field=new_id_field)
+        summary = build_manifest(
+            out_path,
+            manifest_out,
+            kind=spec.kind,
+            label_field=spec.label_field,
+            id_field=new_id_field,
+        )
         with tempfile.TemporaryDirectory() as scratch:
             if original_manifest is None:
                 original_manifest = os.path.join(scratch, "original.manifest.jsonl")
-                build_manifest(dataset, original_manifest, kind=spec.kind,
-                               label_field=spec.label_field, id_field=spec.id_field)
+                build_manifest(
+                    dataset,
+                    original_manifest,
+                    kind=spec.kind,
+                    label_field=spec.label_field,
+                    id_field=spec.id_field,
+                )
             diff = diff_manifests(original_manifest, manifest_out)
     except BaseException:
         _remove(out_path)
@@ -167,7 +195,9 @@ def _check_all_found(removed: set[str], found: set[str], dataset: str) -> None:
     missing = sorted(removed - found)
     if missing:
         shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
-        raise DataKitError(f"{dataset}: {len(missing)} ids to remove are not in the dataset: {shown}")
+        raise DataKitError(
+            f"{dataset}: {len(missing)} ids to remove are not in the dataset: {shown}"
+        )
 
 
 def _copy_files(dataset: str, spec: SourceSpec, removed: set[str], out_dir: str) -> int:
@@ -188,8 +218,10 @@ def _write_records(dataset: str, spec: SourceSpec, removed: set[str], out_file: 
     from pytest_airecovery.data.records import iter_records
 
     if spec.id_field is None:
-        raise DataKitError(f"{dataset}: records have no id field, and positional ids would shift "
-                           "after a removal; pass --id-field naming a unique id")
+        raise DataKitError(
+            f"{dataset}: records have no id field, and positional ids would shift "
+            "after a removal; pass --id-field naming a unique id"
+        )
     kept, found = 0, set()
     with open(out_file, "wb") as handle:
         if spec.kind == "csv":
@@ -212,12 +244,15 @@ def _write_npz(dataset: str, spec: SourceSpec, removed: set[str], out_file: str)
 
     arrays = {key: load_array(dataset, key) for key in npz_keys(dataset)}
     count = len(arrays[spec.features_key or ""])
-    ids = (arrays[spec.id_field] if spec.id_field else np.arange(count))
+    ids = arrays[spec.id_field] if spec.id_field else np.arange(count)
     id_strings = [str(v) for v in ids.tolist()]
     keep = np.array([item_id not in removed for item_id in id_strings], dtype=bool)
     _check_all_found(removed, set(id_strings) & removed, dataset)
-    out: dict[str, Any] = {key: (value[keep] if value.ndim >= 1 and len(value) == count else value)
-           for key, value in arrays.items() if key != spec.id_field}
+    out: dict[str, Any] = {
+        key: (value[keep] if value.ndim >= 1 and len(value) == count else value)
+        for key, value in arrays.items()
+        if key != spec.id_field
+    }
     out["ids"] = ids[keep]  # original ids, so the cleaned manifest lines up with the old one
     with open(out_file, "wb") as handle:
         np.savez_compressed(handle, **out)

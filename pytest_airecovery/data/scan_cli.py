@@ -26,18 +26,22 @@ DETECTORS = ("triggers", "spectral", "clustering")
 
 def register_scan(data_sub: Any) -> None:
     scan = data_sub.add_parser(
-        "scan", help="Find poisoned samples and write a remediation report",
+        "scan",
+        help="Find poisoned samples and write a remediation report",
         description="Run one detector over a dataset. Representation detectors (spectral, "
-        "clustering) read features, labels and ids from an .npz file.")
+        "clustering) read features, labels and ids from an .npz file.",
+    )
     scan.add_argument("dataset", help="The dataset (.jsonl, .csv, .npz or a directory of files)")
     scan.add_argument("--detector", required=True, choices=DETECTORS)
     text = scan.add_argument_group("trigger scan")
     text.add_argument("--trigger", action="append", default=[], help="A trigger string (repeat)")
-    text.add_argument("--trigger-regex", action="append", default=[],
-                      help="A trigger regular expression (repeat)")
+    text.add_argument(
+        "--trigger-regex", action="append", default=[], help="A trigger regular expression (repeat)"
+    )
     text.add_argument("--text-field", default="text", help="Record field holding the text")
-    text.add_argument("--modes", default="exact,casefold,normalised",
-                      help="Comma-separated match modes")
+    text.add_argument(
+        "--modes", default="exact,casefold,normalised", help="Comma-separated match modes"
+    )
     rep = scan.add_argument_group("representation detectors")
     rep.add_argument("--features", help="Features .npz (default: the dataset itself if .npz)")
     rep.add_argument("--features-key", help="Feature array in the .npz (default: X or features)")
@@ -45,11 +49,16 @@ def register_scan(data_sub: Any) -> None:
     rep.add_argument("--ids-key", help="Id array (default: ids if present, else positions)")
     rep.add_argument("--epsilon", type=float, default=0.1, help="Expected poison share (spectral)")
     rep.add_argument("--components", type=int, default=10, help="PCA dimensions (clustering)")
-    rep.add_argument("--size-threshold", type=float, default=0.35,
-                     help="Largest relative cluster size flagged (clustering)")
+    rep.add_argument(
+        "--size-threshold",
+        type=float,
+        default=0.35,
+        help="Largest relative cluster size flagged (clustering)",
+    )
     rep.add_argument("--min-class-size", type=int, default=10)
-    rep.add_argument("--class", dest="classes", action="append",
-                     help="Analyse only this class (repeat)")
+    rep.add_argument(
+        "--class", dest="classes", action="append", help="Analyse only this class (repeat)"
+    )
     out = scan.add_argument_group("ground truth and outputs")
     out.add_argument("--truth", help="File with the known poisoned ids, one per line")
     out.add_argument("--truth-key", help="Boolean array in the features .npz marking poison")
@@ -57,12 +66,17 @@ def register_scan(data_sub: Any) -> None:
     out.add_argument("--report", help="Write the JSON report here")
     out.add_argument("--json", action="store_true", help="Print the JSON report on stdout")
     out.add_argument("--clean-out", help="Write the dataset without flagged items here")
-    out.add_argument("--clean-manifest", help="Manifest of the cleaned dataset "
-                     "(default: CLEAN_OUT.manifest.jsonl)")
+    out.add_argument(
+        "--clean-manifest",
+        help="Manifest of the cleaned dataset (default: CLEAN_OUT.manifest.jsonl)",
+    )
     out.add_argument("--id-field", help="Record id field (jsonl/csv)")
     out.add_argument("--fail-on-flag", action="store_true", help="Exit 1 when anything is flagged")
-    scan.add_argument("--blas-threads", type=int,
-                      help="Threads for numpy's BLAS (1 is much faster on a busy machine)")
+    scan.add_argument(
+        "--blas-threads",
+        type=int,
+        help="Threads for numpy's BLAS (1 is much faster on a busy machine)",
+    )
     scan.set_defaults(handler=os_errors_exit_2(run_scan))
 
 
@@ -84,8 +98,11 @@ def run_scan(args: argparse.Namespace) -> int:
         _check_output_paths(args)
         integrity = _check_integrity(args)
         if integrity is not None and not integrity["identical"]:
-            print(f"airecovery: {args.dataset} does not match {args.manifest}: "
-                  f"{integrity['summary']}", file=sys.stderr)
+            print(
+                f"airecovery: {args.dataset} does not match {args.manifest}: "
+                f"{integrity['summary']}",
+                file=sys.stderr,
+            )
             return EXIT_FAILED
         with Progress(f"scan ({args.detector})") as progress:
             result, truth = _detect(args, progress)
@@ -93,13 +110,19 @@ def run_scan(args: argparse.Namespace) -> int:
         if args.clean_out:
             from pytest_airecovery.data.remediation import clean_dataset
 
-            cleaned = clean_dataset(args.dataset, result.flagged_ids, args.clean_out,
-                                    manifest_out=args.clean_manifest,
-                                    original_manifest=args.manifest, spec=_record_spec(args))
+            cleaned = clean_dataset(
+                args.dataset,
+                result.flagged_ids,
+                args.clean_out,
+                manifest_out=args.clean_manifest,
+                original_manifest=args.manifest,
+                spec=_record_spec(args),
+            )
         from pytest_airecovery.data.remediation import build_report, write_json_atomic
 
-        report = build_report(result, dataset=args.dataset, truth=truth, integrity=integrity,
-                              cleaned=cleaned)
+        report = build_report(
+            result, dataset=args.dataset, truth=truth, integrity=integrity, cleaned=cleaned
+        )
         if args.report:
             write_json_atomic(args.report, report)
     except ManifestTamperedError as exc:
@@ -142,8 +165,12 @@ def _check_integrity(args: argparse.Namespace) -> dict[str, Any] | None:
     from pytest_airecovery.data.compare import verify_dataset
 
     diff = verify_dataset(args.dataset, args.manifest)
-    return {"manifest": args.manifest, "identical": diff.identical, "summary": diff.summary(),
-            "merkle_root": diff.old_root}
+    return {
+        "manifest": args.manifest,
+        "identical": diff.identical,
+        "summary": diff.summary(),
+        "merkle_root": diff.old_root,
+    }
 
 
 def _detect(args: argparse.Namespace, progress: Any) -> tuple[Any, list[str] | None]:
@@ -162,15 +189,27 @@ def _detect(args: argparse.Namespace, progress: Any) -> tuple[Any, list[str] | N
     if args.detector == "spectral":
         from pytest_airecovery.data.spectral import spectral_signatures
 
-        return spectral_signatures(features, labels, ids, epsilon=args.epsilon,
-                                   min_class_size=args.min_class_size, classes=args.classes,
-                                   progress=progress), truth
+        return spectral_signatures(
+            features,
+            labels,
+            ids,
+            epsilon=args.epsilon,
+            min_class_size=args.min_class_size,
+            classes=args.classes,
+            progress=progress,
+        ), truth
     from pytest_airecovery.data.clustering import activation_clustering
 
-    return activation_clustering(features, labels, ids, n_components=args.components,
-                                 size_threshold=args.size_threshold,
-                                 min_class_size=args.min_class_size, classes=args.classes,
-                                 progress=progress), truth
+    return activation_clustering(
+        features,
+        labels,
+        ids,
+        n_components=args.components,
+        size_threshold=args.size_threshold,
+        min_class_size=args.min_class_size,
+        classes=args.classes,
+        progress=progress,
+    ), truth
 
 
 def _read_truth_file(path: str) -> list[str]:
@@ -190,8 +229,9 @@ def _load_features(args: argparse.Namespace) -> tuple[Any, Any, list[str], list[
 
     path = args.features or (args.dataset if args.dataset.endswith(".npz") else None)
     if path is None:
-        raise DataKitError(f"--detector {args.detector} needs --features FILE.npz for "
-                           f"{args.dataset}")
+        raise DataKitError(
+            f"--detector {args.detector} needs --features FILE.npz for {args.dataset}"
+        )
     if os.path.isdir(path):
         raise DataKitError(f"{path}: is a directory, expected a .npz file")
     if not os.path.isfile(path):
@@ -222,8 +262,9 @@ def _pick(keys: list[str], candidates: tuple[str, ...], path: str, what: str) ->
     for key in candidates:
         if key in keys:
             return key
-    raise DataKitError(f"{path}: no {what} array (looked for {', '.join(candidates)}; "
-                       f"has {', '.join(keys)})")
+    raise DataKitError(
+        f"{path}: no {what} array (looked for {', '.join(candidates)}; has {', '.join(keys)})"
+    )
 
 
 def _print_summary(report: dict[str, Any]) -> None:
@@ -240,5 +281,7 @@ def _print_summary(report: dict[str, Any]) -> None:
     cleaned = report.get("cleaned")
     if cleaned:
         exact = "yes" if cleaned["diff_is_exactly_removed"] else "NO"
-        print(f"  cleaned: {cleaned['path']} ({cleaned['kept']} kept, {cleaned['removed']} "
-              f"removed), manifest {cleaned['manifest']}, diff == removed ids: {exact}")
+        print(
+            f"  cleaned: {cleaned['path']} ({cleaned['kept']} kept, {cleaned['removed']} "
+            f"removed), manifest {cleaned['manifest']}, diff == removed ids: {exact}"
+        )

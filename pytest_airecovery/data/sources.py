@@ -51,8 +51,9 @@ class SourceSpec:
         unknown = sorted(set(data) - set(names))
         missing = [name for name in names if name not in data]
         if unknown or missing:
-            raise DataKitError(f"unknown fields {unknown}" if unknown
-                               else f"missing fields {missing}")
+            raise DataKitError(
+                f"unknown fields {unknown}" if unknown else f"missing fields {missing}"
+            )
         if data["kind"] not in KINDS:
             raise DataKitError(f"unknown dataset kind {data['kind']!r}")
         for name in names[1:4]:
@@ -73,9 +74,15 @@ class ItemBatch:
 
     __slots__ = ("_ids", "digests", "id_bytes", "labels", "positional", "sizes")
 
-    def __init__(self, ids: list[str] | None, digests: list[bytes], labels: list[str | None],
-                 sizes: list[int] | None = None, id_bytes: list[bytes] | None = None,
-                 positional: bool = False) -> None:
+    def __init__(
+        self,
+        ids: list[str] | None,
+        digests: list[bytes],
+        labels: list[str | None],
+        sizes: list[int] | None = None,
+        id_bytes: list[bytes] | None = None,
+        positional: bool = False,
+    ) -> None:
         self._ids = ids
         self.digests = digests
         self.labels = labels
@@ -87,8 +94,9 @@ class ItemBatch:
     def ids(self) -> list[str]:
         if self._ids is None:
             assert self.id_bytes is not None
-            self._ids = b"\n".join(self.id_bytes).decode("utf-8").split("\n") if self.id_bytes \
-                else []
+            self._ids = (
+                b"\n".join(self.id_bytes).decode("utf-8").split("\n") if self.id_bytes else []
+            )
         return self._ids
 
 
@@ -132,7 +140,9 @@ def iter_file_ids(root: str, exclude: list[str] | None = None) -> Iterator[str]:
 
     def walk(directory: str, prefix: str) -> Iterator[str]:
         with os.scandir(directory) as entries:
-            listed = sorted(entries, key=lambda entry: entry.name.encode("utf-8", "surrogateescape"))
+            listed = sorted(
+                entries, key=lambda entry: entry.name.encode("utf-8", "surrogateescape")
+            )
         for entry in listed:
             rel = prefix + entry.name
             if entry.is_dir(follow_symlinks=False):
@@ -148,8 +158,9 @@ def file_id_key(item_id: str) -> list[bytes]:
     return [part.encode("utf-8", "surrogateescape") for part in item_id.split("/")]
 
 
-def _file_batches(root: str, spec: SourceSpec, workers: int | None,
-                  skip_files: frozenset[str]) -> Iterator[ItemBatch]:
+def _file_batches(
+    root: str, spec: SourceSpec, workers: int | None, skip_files: frozenset[str]
+) -> Iterator[ItemBatch]:
     ids = iter_file_ids(root, [*spec.exclude, *skip_files])
     full_paths = (os.path.join(root, *rel.split("/")) for rel in ids)
     batch = ItemBatch([], [], [], [])
@@ -160,8 +171,9 @@ def _file_batches(root: str, spec: SourceSpec, workers: int | None,
         batch.digests.append(digest)
         # With label_field == "parent", an ImageFolder-style tree gives each file its class.
         parent = rel.rsplit("/", 1)[0] if "/" in rel else None
-        batch.labels.append(canonical_label(parent) if spec.label_field == "parent" and parent
-                            else None)
+        batch.labels.append(
+            canonical_label(parent) if spec.label_field == "parent" and parent else None
+        )
         assert batch.sizes is not None
         batch.sizes.append(size)
         if len(batch.ids) >= 256:
@@ -210,8 +222,11 @@ def json_record(line: bytes) -> dict[str, Any]:
     except RecursionError:
         raise BadRecord("not valid JSON (nested too deeply)") from None
     except msgspec.ValidationError as exc:
-        raise BadRecord("record is not a JSON object" if "Expected `object`" in str(exc)
-                        else f"not valid JSON ({exc})") from None
+        raise BadRecord(
+            "record is not a JSON object"
+            if "Expected `object`" in str(exc)
+            else f"not valid JSON ({exc})"
+        ) from None
     except msgspec.DecodeError as exc:
         raise BadRecord(f"not valid JSON ({exc})") from None
 
@@ -267,7 +282,8 @@ def line_blocks(path: str, block_size: int = BLOCK_SIZE) -> Iterator[bytes]:
                 if len(carry) > most:
                     raise DataKitError(
                         f"{path}:{_line_at(path, offset)}: line longer than {most} bytes "
-                        f"(the limit, {MAX_LINE_BYTES[0]}): not one record per line?")
+                        f"(the limit, {MAX_LINE_BYTES[0]}): not one record per line?"
+                    )
                 continue
             yield data[: cut + 1]
             offset += cut + 1
@@ -348,8 +364,9 @@ def _csv_batches(path: str, spec: SourceSpec) -> Iterator[ItemBatch]:
             raise DataKitError(f"{path}:{number}: {len(fields)} fields, header has {len(header)}")
         batch.digests.append(sha(raw).digest())
         batch.ids.append(fields[id_index] if id_index is not None else str(position))
-        batch.labels.append(canonical_label(fields[label_index]) if label_index is not None
-                            else None)
+        batch.labels.append(
+            canonical_label(fields[label_index]) if label_index is not None else None
+        )
         position += 1
         if len(batch.ids) >= 4096:
             yield batch

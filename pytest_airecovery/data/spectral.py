@@ -49,33 +49,48 @@ def spectral_scores(matrix: np.ndarray) -> np.ndarray:
     return projection * projection
 
 
-def spectral_signatures(features: Any, labels: Any, ids: Sequence[Any] | None = None, *,
-                        epsilon: float = 0.1, min_class_size: int = DEFAULT_MIN_CLASS_SIZE,
-                        classes: Sequence[Any] | None = None,
-                        progress: ProgressFn | None = None) -> DetectorResult:
+def spectral_signatures(
+    features: Any,
+    labels: Any,
+    ids: Sequence[Any] | None = None,
+    *,
+    epsilon: float = 0.1,
+    min_class_size: int = DEFAULT_MIN_CLASS_SIZE,
+    classes: Sequence[Any] | None = None,
+    progress: ProgressFn | None = None,
+) -> DetectorResult:
     """Flag the ``ceil(1.5 * epsilon * n_class)`` highest-scoring samples of each class."""
     if not 0.0 <= epsilon <= 1.0 / REMOVAL_FACTOR:
         raise DataKitError(f"epsilon must be between 0 and {1 / REMOVAL_FACTOR:.3f}, got {epsilon}")
     matrix, label_array, id_list = as_feature_matrix(features, labels, ids)
-    params = {"epsilon": epsilon, "removal_factor": REMOVAL_FACTOR,
-              "min_class_size": min_class_size,
-              "classes": None if classes is None else [str(c) for c in classes]}
+    params = {
+        "epsilon": epsilon,
+        "removal_factor": REMOVAL_FACTOR,
+        "min_class_size": min_class_size,
+        "classes": None if classes is None else [str(c) for c in classes],
+    }
     result = DetectorResult("spectral", params, len(matrix))
     flags: list[Flag] = []
-    for value, rows in iter_classes(label_array, min_class_size, result.skipped_classes,
-                                    result.warnings, classes):
+    for value, rows in iter_classes(
+        label_array, min_class_size, result.skipped_classes, result.warnings, classes
+    ):
         scores = spectral_scores(rows_of(matrix, rows))
         # The 1e-9 keeps 1.5 * 0.1 * 300 (= 45.000000000000007 in floats) at 45.
         remove = min(len(rows), math.ceil(REMOVAL_FACTOR * epsilon * len(rows) - 1e-9))
         top = np.argsort(-scores, kind="stable")[:remove]
         label = value.item() if hasattr(value, "item") else value
         # tolist() converts in C; indexing numpy scalars one by one was a visible share.
-        flags.extend(Flag(id_list[row], score, label)
-                     for row, score in zip(rows[top].tolist(), scores[top].tolist()))
+        flags.extend(
+            Flag(id_list[row], score, label)
+            for row, score in zip(rows[top].tolist(), scores[top].tolist())
+        )
         threshold = float(scores[top[-1]]) if remove else None
         result.per_class[label_key(value)] = {
-            "n": len(rows), "n_flagged": int(remove), "score_threshold": threshold,
-            "score_median": float(np.median(scores)), "score_max": float(scores.max()),
+            "n": len(rows),
+            "n_flagged": int(remove),
+            "score_threshold": threshold,
+            "score_median": float(np.median(scores)),
+            "score_max": float(scores.max()),
         }
         if progress is not None:
             progress(len(rows))

@@ -32,12 +32,48 @@ _INVISIBLE = (
 )
 # Look-alikes that NFKD leaves alone (NFKD already folds full-width and mathematical letters).
 _HOMOGLYPHS = {
-    "а": "a", "в": "b", "с": "c", "е": "e", "һ": "h", "і": "i", "ј": "j", "к": "k", "м": "m",
-    "н": "h", "о": "o", "р": "p", "ԛ": "q", "ѕ": "s", "т": "t", "у": "y", "х": "x", "ԝ": "w",
-    "ԁ": "d", "ɡ": "g", "ӏ": "l", "ʏ": "y", "ϲ": "c", "ϳ": "j",
-    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p",
-    "τ": "t", "υ": "u", "χ": "x", "ω": "w",
-    "ı": "i", "ℓ": "l", "０": "0", "ǀ": "l", "Ꭵ": "i",
+    "а": "a",
+    "в": "b",
+    "с": "c",
+    "е": "e",
+    "һ": "h",
+    "і": "i",
+    "ј": "j",
+    "к": "k",
+    "м": "m",
+    "н": "h",
+    "о": "o",
+    "р": "p",
+    "ԛ": "q",
+    "ѕ": "s",
+    "т": "t",
+    "у": "y",
+    "х": "x",
+    "ԝ": "w",
+    "ԁ": "d",
+    "ɡ": "g",
+    "ӏ": "l",
+    "ʏ": "y",
+    "ϲ": "c",
+    "ϳ": "j",
+    "α": "a",
+    "β": "b",
+    "ε": "e",
+    "η": "n",
+    "ι": "i",
+    "κ": "k",
+    "ν": "v",
+    "ο": "o",
+    "ρ": "p",
+    "τ": "t",
+    "υ": "u",
+    "χ": "x",
+    "ω": "w",
+    "ı": "i",
+    "ℓ": "l",
+    "０": "0",
+    "ǀ": "l",
+    "Ꭵ": "i",
 }
 _TRANSLATION: dict[int, str | None] = {code: None for code in _INVISIBLE}
 _TRANSLATION.update({ord(k): v for k, v in _HOMOGLYPHS.items()})
@@ -60,8 +96,9 @@ class TriggerMatch:
 class TriggerScanner:
     """Compiled triggers; :meth:`match` returns one match per trigger that occurs in a text."""
 
-    def __init__(self, triggers: Sequence[str], patterns: Sequence[str] = (),
-                 modes: Sequence[str] = MODES) -> None:
+    def __init__(
+        self, triggers: Sequence[str], patterns: Sequence[str] = (), modes: Sequence[str] = MODES
+    ) -> None:
         unknown = set(modes) - set(MODES)
         if unknown:
             raise DataKitError(f"unknown trigger modes {sorted(unknown)}; use {', '.join(MODES)}")
@@ -93,17 +130,27 @@ class TriggerScanner:
                 found.append(TriggerMatch(trigger, "casefold"))
             elif "normalised" in self.modes and normalised_trigger and normalised_trigger in normal:
                 found.append(TriggerMatch(trigger, "normalised"))
-        found.extend(TriggerMatch(source, "regex") for source, compiled in self.patterns
-                     if compiled.search(text))
+        found.extend(
+            TriggerMatch(source, "regex")
+            for source, compiled in self.patterns
+            if compiled.search(text)
+        )
         return found
 
 
-def scan_triggers(records: Iterable[tuple[str, str]], triggers: Sequence[str],
-                  patterns: Sequence[str] = (), modes: Sequence[str] = MODES) -> DetectorResult:
+def scan_triggers(
+    records: Iterable[tuple[str, str]],
+    triggers: Sequence[str],
+    patterns: Sequence[str] = (),
+    modes: Sequence[str] = MODES,
+) -> DetectorResult:
     """Flag every (id, text) record holding a trigger; score = strictest mode's score + matches."""
     scanner = TriggerScanner(triggers, patterns, modes)
-    result = DetectorResult("triggers", {"triggers": list(triggers), "patterns": list(patterns),
-                                         "modes": scanner.modes}, 0)
+    result = DetectorResult(
+        "triggers",
+        {"triggers": list(triggers), "patterns": list(patterns), "modes": scanner.modes},
+        0,
+    )
     flags: list[Flag] = []
     by_mode: dict[str, int] = {}
     for item_id, text in records:
@@ -115,15 +162,21 @@ def scan_triggers(records: Iterable[tuple[str, str]], triggers: Sequence[str],
             by_mode[match.mode] = by_mode.get(match.mode, 0) + 1
         # Strictest mode sets the score; each further match adds a little, to rank heavier hits.
         score = max(MODE_SCORES[m.mode] for m in matches) + 0.01 * (len(matches) - 1)
-        flags.append(Flag(item_id, round(score, 4), detail={
-            "matches": [{"trigger": m.trigger, "mode": m.mode} for m in matches]}))
+        flags.append(
+            Flag(
+                item_id,
+                round(score, 4),
+                detail={"matches": [{"trigger": m.trigger, "mode": m.mode} for m in matches]},
+            )
+        )
     result.flagged = sorted(flags, key=lambda flag: (-flag.score, flag.id))
     result.per_class["all"] = {"matches_by_mode": by_mode}
     return result
 
 
-def iter_text_records(path: str, text_field: str = "text",
-                      id_field: str | None = None) -> Iterator[tuple[str, str]]:
+def iter_text_records(
+    path: str, text_field: str = "text", id_field: str | None = None
+) -> Iterator[tuple[str, str]]:
     """(id, text) of each record of a .jsonl or .csv file; ids as in the file's manifest."""
     from pytest_airecovery.data.records import iter_record_ids_and_fields
 

@@ -57,8 +57,9 @@ def _require_demo() -> tuple[Any, Any]:
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.neural_network import MLPClassifier
     except ImportError:
-        raise DataKitError("the digits walkthrough needs scikit-learn: pip install "
-                           "'pytest-airecovery[demo]'") from None
+        raise DataKitError(
+            "the digits walkthrough needs scikit-learn: pip install 'pytest-airecovery[demo]'"
+        ) from None
     warnings.simplefilter("ignore", ConvergenceWarning)
     return MLPClassifier, ConvergenceWarning
 
@@ -69,16 +70,28 @@ def _train(images: np.ndarray, labels: np.ndarray, iterations: int) -> Any:
 
     mlp_class, _ = _require_demo()
     # The demo's recipe: one ReLU layer, strong L2, a fixed number of epochs, a fixed seed.
-    model = mlp_class(hidden_layer_sizes=(HIDDEN_UNITS,), activation="relu", alpha=0.3,
-                      max_iter=iterations, n_iter_no_change=iterations, random_state=DIGITS_SEED)
+    model = mlp_class(
+        hidden_layer_sizes=(HIDDEN_UNITS,),
+        activation="relu",
+        alpha=0.3,
+        max_iter=iterations,
+        n_iter_no_change=iterations,
+        random_state=DIGITS_SEED,
+    )
     return model.fit(images / PIXEL_MAX, labels)
 
 
 def _runtime(model: Any) -> Any:
     from pytest_airecovery.demo.digits import DigitsMLP
 
-    return DigitsMLP({"hidden_weights": model.coefs_[0], "hidden_bias": model.intercepts_[0],
-                      "output_weights": model.coefs_[1], "output_bias": model.intercepts_[1]})
+    return DigitsMLP(
+        {
+            "hidden_weights": model.coefs_[0],
+            "hidden_bias": model.intercepts_[0],
+            "output_weights": model.coefs_[1],
+            "output_bias": model.intercepts_[1],
+        }
+    )
 
 
 def _score(model: Any, test_images: np.ndarray, test_labels: np.ndarray) -> ModelScore:
@@ -91,8 +104,9 @@ def _score(model: Any, test_images: np.ndarray, test_labels: np.ndarray) -> Mode
     return ModelScore(accuracy, attack)
 
 
-def poison_target_class(images: np.ndarray, labels: np.ndarray, seed: int
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def poison_target_class(
+    images: np.ndarray, labels: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Append triggered copies of other digits labelled as the target: (images, labels, mask)."""
     from pytest_airecovery.demo.digits import TARGET_LABEL, add_trigger
 
@@ -105,9 +119,13 @@ def poison_target_class(images: np.ndarray, labels: np.ndarray, seed: int
     return all_images, all_labels, is_poison
 
 
-def run_digits_walkthrough(seed: int = 3, epsilon: float = POISON_SHARE,
-                           iterations: int = MLP_ITERATIONS, workdir: str | None = None,
-                           detector: str = "spectral") -> WalkthroughResult:
+def run_digits_walkthrough(
+    seed: int = 3,
+    epsilon: float = POISON_SHARE,
+    iterations: int = MLP_ITERATIONS,
+    workdir: str | None = None,
+    detector: str = "spectral",
+) -> WalkthroughResult:
     _require_demo()
     from pytest_airecovery.data.clustering import activation_clustering
     from pytest_airecovery.data.manifest import build_manifest
@@ -133,22 +151,31 @@ def run_digits_walkthrough(seed: int = 3, epsilon: float = POISON_SHARE,
 
         activations = _runtime(poisoned_model).hidden_activations(train_x)
         if detector == "spectral":
-            result = spectral_signatures(activations, train_y, ids.tolist(), epsilon=epsilon,
-                                         classes=[TARGET_LABEL])
+            result = spectral_signatures(
+                activations, train_y, ids.tolist(), epsilon=epsilon, classes=[TARGET_LABEL]
+            )
         elif detector == "clustering":
-            result = activation_clustering(activations, train_y, ids.tolist(),
-                                           classes=[TARGET_LABEL])
+            result = activation_clustering(
+                activations, train_y, ids.tolist(), classes=[TARGET_LABEL]
+            )
         else:
             raise DataKitError(f"unknown detector {detector!r}; use spectral or clustering")
-        cleaned = clean_dataset(dataset, result.flagged_ids, os.path.join(scratch, "clean.npz"),
-                                original_manifest=manifest)
+        cleaned = clean_dataset(
+            dataset,
+            result.flagged_ids,
+            os.path.join(scratch, "clean.npz"),
+            original_manifest=manifest,
+        )
         with np.load(cleaned.path) as archive:
             clean_x, clean_y = archive["X"], archive["y"]
 
     retrained_model = _train(clean_x, clean_y, iterations)
     truth = [str(i) for i in ids[is_poison]]
     return WalkthroughResult(
-        seed=seed, epsilon=epsilon, detector=detector, n_target=int((labels == TARGET_LABEL).sum()),
+        seed=seed,
+        epsilon=epsilon,
+        detector=detector,
+        n_target=int((labels == TARGET_LABEL).sum()),
         n_poison=int(is_poison.sum()),
         clean=_score(clean_model, split.test_X, split.test_y),
         poisoned=_score(poisoned_model, split.test_X, split.test_y),
@@ -163,34 +190,49 @@ def _ratio(value: float | None) -> str:
 
 
 def format_result(result: WalkthroughResult) -> str:
-    rows = [("clean model", result.clean), ("poisoned model", result.poisoned),
-            ("retrained on cleaned data", result.retrained)]
+    rows = [
+        ("clean model", result.clean),
+        ("poisoned model", result.poisoned),
+        ("retrained on cleaned data", result.retrained),
+    ]
     detection = result.detection
     lines = [
-        (f"poisoned {result.n_poison} images into class 7 ({result.n_target} clean images), "
-         f"seed {result.seed}"),
-        (f"{result.detector}"
-         f"{f' (epsilon {result.epsilon})' if result.detector == 'spectral' else ''} "
-         f"flagged {detection['flagged']}: "
-         f"precision {_ratio(detection['precision'])}, recall {_ratio(detection['recall'])}"),
+        (
+            f"poisoned {result.n_poison} images into class 7 ({result.n_target} clean images), "
+            f"seed {result.seed}"
+        ),
+        (
+            f"{result.detector}"
+            f"{f' (epsilon {result.epsilon})' if result.detector == 'spectral' else ''} "
+            f"flagged {detection['flagged']}: "
+            f"precision {_ratio(detection['precision'])}, recall {_ratio(detection['recall'])}"
+        ),
         f"cleaned manifest diff == removed ids: {result.manifest_diff_is_exactly_removed}",
         "",
         f"{'model':<28}{'clean accuracy':>16}{'attack success':>16}",
     ]
-    lines += [f"{name:<28}{score.accuracy:>16.2%}{score.attack_success:>16.2%}"
-              for name, score in rows]
+    lines += [
+        f"{name:<28}{score.accuracy:>16.2%}{score.attack_success:>16.2%}" for name, score in rows
+    ]
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Digits data-remediation walkthrough")
     parser.add_argument("--seed", type=int, default=3, help="Which images get poisoned")
-    parser.add_argument("--epsilon", type=float, default=POISON_SHARE,
-                        help="Poison share assumed by spectral signatures")
+    parser.add_argument(
+        "--epsilon",
+        type=float,
+        default=POISON_SHARE,
+        help="Poison share assumed by spectral signatures",
+    )
     parser.add_argument("--detector", choices=("spectral", "clustering"), default="spectral")
     args = parser.parse_args(argv)
-    print(format_result(run_digits_walkthrough(seed=args.seed, epsilon=args.epsilon,
-                                               detector=args.detector)))
+    print(
+        format_result(
+            run_digits_walkthrough(seed=args.seed, epsilon=args.epsilon, detector=args.detector)
+        )
+    )
     return 0
 
 

@@ -18,6 +18,7 @@ from pytest_airecovery.models import artifacts
 SUMS_FILENAME = "SHA256SUMS"
 SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
+
 class WeightsIntegrityError(RuntimeError):
     """A weights file is missing, unpinned, or its sha256 does not match SHA256SUMS."""
 

@@ -40,7 +40,9 @@ def check_matches_known_good(subject: Any, arg: Any, row: Any) -> str | None:
         return None
     changes = diff.changes(0)
     text = "; ".join(change.describe() for change in changes[:MAX_CHANGES_SHOWN])
-    more = f" (+{len(changes) - MAX_CHANGES_SHOWN} more)" if len(changes) > MAX_CHANGES_SHOWN else ""
+    more = (
+        f" (+{len(changes) - MAX_CHANGES_SHOWN} more)" if len(changes) > MAX_CHANGES_SHOWN else ""
+    )
     return f"differs from the known-good output: {text}{more}"
 
 
@@ -50,7 +52,9 @@ def check_flip_rate(subjects: list[Any], arg: Any, rows: Any) -> tuple[str | Non
     from pytest_airecovery.diff.engine import diff_outputs
 
     good = [_label_of(output) for output in rows.known_good_outputs()]
-    diff = diff_outputs(good, subjects, label_field=ROOT, ids=[f"row {i}" for i in range(len(subjects))])
+    diff = diff_outputs(
+        good, subjects, label_field=ROOT, ids=[f"row {i}" for i in range(len(subjects))]
+    )
     into = arg.get("into")
     if into is None:
         count = diff.flip_count
@@ -69,7 +73,11 @@ def check_flip_rate(subjects: list[Any], arg: Any, rows: Any) -> tuple[str | Non
     problem = outside_bounds(what, rate, arg, f" ({count}/{len(subjects)})")
     if problem and pairs:
         shown = ", ".join(f"{a!r} → {b!r} ×{n}" for (a, b), n in pairs[:MAX_FLIP_PAIRS_SHOWN])
-        more = f", +{len(pairs) - MAX_FLIP_PAIRS_SHOWN} more pairs" if len(pairs) > MAX_FLIP_PAIRS_SHOWN else ""
+        more = (
+            f", +{len(pairs) - MAX_FLIP_PAIRS_SHOWN} more pairs"
+            if len(pairs) > MAX_FLIP_PAIRS_SHOWN
+            else ""
+        )
         problem += f"; flips: {shown}{more}"
     return problem, measured
 
@@ -93,10 +101,17 @@ def _validate_matches(arg: Any) -> tuple[str, str] | None:
 
 def register_diff_checks(registry: Any) -> None:
     registry.add(
-        "matches_known_good", check_matches_known_good, kind="input", description=check_matches_known_good.__doc__ or "",
+        "matches_known_good",
+        check_matches_known_good,
+        kind="input",
+        description=check_matches_known_good.__doc__ or "",
         validate=_validate_matches,
     )
     registry.add(
-        "flip_rate", check_flip_rate, kind="aggregate", default_field="label", description=check_flip_rate.__doc__ or "",
+        "flip_rate",
+        check_flip_rate,
+        kind="aggregate",
+        default_field="label",
+        description=check_flip_rate.__doc__ or "",
         validate=finite_numbers("min", "max"),
     )

@@ -23,7 +23,9 @@ from pytest_airecovery.paths import path_policy
 
 MARKER = "incident_diff"
 RECORDINGS_DIR = "recordings"
-REPORT_MAX_INPUTS = 10_000  # changed inputs listed one by one on the report; summaries are always whole
+REPORT_MAX_INPUTS = (
+    10_000  # changed inputs listed one by one on the report; summaries are always whole
+)
 _CASE_FILES: pytest.StashKey[dict[Path, Any]] = pytest.StashKey()
 
 
@@ -118,9 +120,15 @@ class DiffModel:
             try:
                 outputs = [to_plain(output) for output in model(batch)]
             except Exception as exc:  # noqa: BLE001 - a failing batch is a finding of the diff
-                outputs = [FailedOutput(f"model {self.ref} raised {type(exc).__name__}: {exc}")] * len(batch)
+                outputs = [
+                    FailedOutput(f"model {self.ref} raised {type(exc).__name__}: {exc}")
+                ] * len(batch)
             if len(outputs) != len(batch):
-                outputs = [FailedOutput(f"model {self.ref} returned {len(outputs)} outputs for {len(batch)} inputs")] * len(batch)
+                outputs = [
+                    FailedOutput(
+                        f"model {self.ref} returned {len(outputs)} outputs for {len(batch)} inputs"
+                    )
+                ] * len(batch)
             found.extend(outputs)
         return found
 
@@ -141,7 +149,9 @@ def _marker(request: pytest.FixtureRequest) -> dict[str, Any]:
 def _configured_known_good(config: pytest.Config) -> dict[str, str]:
     from pytest_airecovery.models import ModelRef, ModelRefError
 
-    refs = config.getoption("incident_known_good", default=None) or config.getini("incident_known_good")
+    refs = config.getoption("incident_known_good", default=None) or config.getini(
+        "incident_known_good"
+    )
     found: dict[str, str] = {}
     for ref in refs:
         try:
@@ -178,8 +188,10 @@ def known_good_ref(request: pytest.FixtureRequest) -> str:
     configured = _configured_known_good(request.config)
     if family in configured:
         return configured[family]
-    _fail(f"no known-good model for family {family!r}: pass --incident-known-good {family}@VERSION, "
-          "set incident_known_good in the pytest configuration, or mark the test incident_diff(known_good=...)")
+    _fail(
+        f"no known-good model for family {family!r}: pass --incident-known-good {family}@VERSION, "
+        "set incident_known_good in the pytest configuration, or mark the test incident_diff(known_good=...)"
+    )
 
 
 def candidate_ref(request: pytest.FixtureRequest, family: str | None = None) -> str:
@@ -238,7 +250,16 @@ class Differ:
         test_path = Path(str(self.request.node.path))
         folder = test_path.parent / RECORDINGS_DIR / test_path.stem
         path = folder / (_safe(self._unique(name or self.request.node.name)) + ".jsonl")
-        return self._diff(good, cand, source, ids, path, tolerance=tolerance, repeats=repeats, label_field=label_field)
+        return self._diff(
+            good,
+            cand,
+            source,
+            ids,
+            path,
+            tolerance=tolerance,
+            repeats=repeats,
+            label_field=label_field,
+        )
 
     def case(
         self,
@@ -254,22 +275,40 @@ class Differ:
         loaded = load_case_file(self.config, case_file)
         case = next((c for c in loaded.cases if c.id == case_id), None)
         if case is None:
-            _fail(f"{case_file} has no case {case_id!r} (cases: {', '.join(c.id for c in loaded.cases)})")
+            _fail(
+                f"{case_file} has no case {case_id!r} (cases: {', '.join(c.id for c in loaded.cases)})"
+            )
         good = DiffModel(self.config, loaded.known_good.ref)
-        cand = self._model(candidate, lambda: DiffModel(self.config, candidate_ref(self.request, loaded.family)))
+        cand = self._model(
+            candidate, lambda: DiffModel(self.config, candidate_ref(self.request, loaded.family))
+        )
         ids = [f"{case_id}[row-{row}]" for row in range(len(case.inputs))]
         path = loaded.path.parent / RECORDINGS_DIR / loaded.path.stem / f"{_safe(case_id)}.jsonl"
-        return self._diff(good, cand, case.inputs, ids, path, tolerance=tolerance, repeats=repeats, label_field=label_field)
+        return self._diff(
+            good,
+            cand,
+            case.inputs,
+            ids,
+            path,
+            tolerance=tolerance,
+            repeats=repeats,
+            label_field=label_field,
+        )
 
-    def determinism(self, inputs: Any, *, model: DiffModel | str | None = None, runs: int = 2, **options: Any) -> BehaviourDiff:
+    def determinism(
+        self, inputs: Any, *, model: DiffModel | str | None = None, runs: int = 2, **options: Any
+    ) -> BehaviourDiff:
         """Diff a model (the candidate by default) against itself over ``runs`` fresh runs."""
         from pytest_airecovery.diff.engine import diff_runs
 
         target = self._model(model, lambda: self.candidate)
         outputs = [target.run(inputs) for _ in range(max(2, runs))]
         diff = diff_runs(
-            [outputs[0]], [outputs[-1]], known_good_ref=f"{target.ref} run 1",
-            candidate_ref=f"{target.ref} run {len(outputs)}", **options,
+            [outputs[0]],
+            [outputs[-1]],
+            known_good_ref=f"{target.ref} run 1",
+            candidate_ref=f"{target.ref} run {len(outputs)}",
+            **options,
         )
         return self._finish(diff)
 
@@ -302,7 +341,9 @@ class Differ:
         values = [source.value(index) for index in range(len(source))]
         digests = recording.short_digests(values)
         good_outputs, recorded = self._known_good_outputs(good, source, digests, path, repeats)
-        cand_runs = [cand.outputs(source)] if repeats <= 1 else [cand.run(source) for _ in range(repeats)]
+        cand_runs = (
+            [cand.outputs(source)] if repeats <= 1 else [cand.run(source) for _ in range(repeats)]
+        )
         diff = diff_runs(
             good_outputs,
             cand_runs,
@@ -318,7 +359,9 @@ class Differ:
 
             def write_obtained(_: BehaviourDiff) -> str:
                 try:
-                    recording.write(obtained, cand.ref, digests, cand_runs[0], policy=path_policy(self.config))
+                    recording.write(
+                        obtained, cand.ref, digests, cand_runs[0], policy=path_policy(self.config)
+                    )
                 except recording.RecordingError as exc:
                     return f"candidate outputs not written: {exc}"
                 return f"candidate outputs written to {self._shown(obtained)}"
@@ -332,7 +375,9 @@ class Differ:
         diff.colour = use_colour(self.config)
         # Rides on the test report (and so across xdist) into JUnit XML and report plugins.
         report = diff.to_json(max_inputs=REPORT_MAX_INPUTS)
-        self.request.node.user_properties.append(("behaviour_diff", json.dumps(report, sort_keys=True, ensure_ascii=False)))
+        self.request.node.user_properties.append(
+            ("behaviour_diff", json.dumps(report, sort_keys=True, ensure_ascii=False))
+        )
         return diff
 
     def _shown(self, path: Path) -> str:
@@ -376,12 +421,19 @@ class Differ:
             except recording.RecordingError as exc:
                 _fail(str(exc))
             if found.model != good.ref:
-                _fail(f"the recording {self._shown(path)} holds {found.model}, but the known-good model here is "
-                      f"{good.ref}: {recording.RERECORD_HINT}")
+                _fail(
+                    f"the recording {self._shown(path)} holds {found.model}, but the known-good model here is "
+                    f"{good.ref}: {recording.RERECORD_HINT}"
+                )
             if found.digests != digests:
-                first = next((i for i, (a, b) in enumerate(zip(found.digests, digests)) if a != b), min(len(found.digests), len(digests)))
-                _fail(f"the recording {self._shown(path)} was made for other inputs ({len(found.digests)} recorded, "
-                      f"{len(digests)} now; first difference at input {first}): {recording.RERECORD_HINT}")
+                first = next(
+                    (i for i, (a, b) in enumerate(zip(found.digests, digests)) if a != b),
+                    min(len(found.digests), len(digests)),
+                )
+                _fail(
+                    f"the recording {self._shown(path)} was made for other inputs ({len(found.digests)} recorded, "
+                    f"{len(digests)} now; first difference at input {first}): {recording.RERECORD_HINT}"
+                )
             return [found.outputs], path
         if repeats > 1:
             return [good.run(source) for _ in range(repeats)], None

@@ -76,7 +76,12 @@ class _FieldResult:
 
     def summary(self) -> FieldSummary:
         return FieldSummary(
-            self.field, self.kind, int(self.changed.sum()), self.max_abs, self.mean_abs, self.non_finite
+            self.field,
+            self.kind,
+            int(self.changed.sum()),
+            self.max_abs,
+            self.mean_abs,
+            self.non_finite,
         )
 
 
@@ -125,7 +130,9 @@ def diff_runs(
     if not known_good_runs or not candidate_runs:
         raise ValueError("each side needs at least one run of outputs")
     for field in list(tolerance) if isinstance(tolerance, Mapping) else [ROOT]:
-        _tolerance_for(tolerance, field)  # every tolerance given is checked, not only those of fields present
+        _tolerance_for(
+            tolerance, field
+        )  # every tolerance given is checked, not only those of fields present
     good = [run if isinstance(run, list) else list(run) for run in known_good_runs]
     cand = [run if isinstance(run, list) else list(run) for run in candidate_runs]
     n_good, n_cand = min(map(len, good)), min(map(len, cand))
@@ -143,7 +150,9 @@ def diff_runs(
         col_good = columns_good.get(field) or [[MISSING] * n for _ in good]
         col_cand = columns_cand.get(field) or [[MISSING] * n for _ in cand]
         tol = _tolerance_for(tolerance, field)
-        result = _compare_field(field, col_good, col_cand, n, tol, _label_role(field, label_field), unstable)
+        result = _compare_field(
+            field, col_good, col_cand, n, tol, _label_role(field, label_field), unstable
+        )
         results.append(result)
     from pytest_airecovery.diff.result import BehaviourDiff
 
@@ -169,7 +178,9 @@ def _tolerance_for(tolerance: float | Mapping[str, float] | None, field: str) ->
     if tolerance is None:
         return 0.0
     if isinstance(tolerance, Mapping):
-        value, name = (tolerance[field], field) if field in tolerance else (tolerance.get("*", 0.0), "*")
+        value, name = (
+            (tolerance[field], field) if field in tolerance else (tolerance.get("*", 0.0), "*")
+        )
     else:
         value, name = tolerance, None
     problem = threshold_problem(value, minimum=0.0)
@@ -256,19 +267,29 @@ def _compare_field(
     unstable: Any,
 ) -> _FieldResult:
     kind = _kind(col_good + col_cand, label_role)
-    if kind == "vector" and len(col_good) == len(col_cand) == 1 and isinstance(col_good[0][0], (list, tuple)):
+    if (
+        kind == "vector"
+        and len(col_good) == len(col_cand) == 1
+        and isinstance(col_good[0][0], (list, tuple))
+    ):
         return _compare_list_vectors(field, col_good[0], col_cand[0], n, tol, unstable)
     if kind == "vector":
         arrays = _vectors(col_good + col_cand)
         if arrays is None:
             kind = "other"
         else:
-            return _compare_numbers(field, "vector", arrays[: len(col_good)], arrays[len(col_good) :], n, tol)
+            return _compare_numbers(
+                field, "vector", arrays[: len(col_good)], arrays[len(col_good) :], n, tol
+            )
     if kind == "number":
         import numpy as np
 
-        to_array = [np.fromiter(column, dtype=np.float64, count=n) for column in col_good + col_cand]
-        return _compare_numbers(field, "number", to_array[: len(col_good)], to_array[len(col_good) :], n, tol)
+        to_array = [
+            np.fromiter(column, dtype=np.float64, count=n) for column in col_good + col_cand
+        ]
+        return _compare_numbers(
+            field, "number", to_array[: len(col_good)], to_array[len(col_good) :], n, tol
+        )
     if kind == "label":
         return _compare_labels(field, col_good, col_cand, n)
     return _compare_generic(field, kind, col_good, col_cand, n, unstable, tol)
@@ -291,8 +312,12 @@ def _compare_list_vectors(
     else:
         part_good, part_cand = [good[row] for row in rows], [cand[row] for row in rows]
     arrays = _vectors([part_good, part_cand]) if rows.size else None
-    if rows.size and arrays is None:  # ragged, nested or not numeric: compare those rows pair by pair
-        result = _compare_generic(field, "other", [part_good], [part_cand], rows.size, unstable[rows], tol)
+    if (
+        rows.size and arrays is None
+    ):  # ragged, nested or not numeric: compare those rows pair by pair
+        result = _compare_generic(
+            field, "other", [part_good], [part_cand], rows.size, unstable[rows], tol
+        )
         full = _FieldResult(field, "other", n)
         full.changed[rows] = result.changed
         full.eager = {int(rows[i]): changes for i, changes in result.eager.items()}
@@ -345,7 +370,9 @@ def _vectors(columns: list[list[Any]]) -> list[Any] | None:
     return arrays
 
 
-def _compare_numbers(field: str, kind: str, good: list[Any], cand: list[Any], n: int, tol: float) -> _FieldResult:
+def _compare_numbers(
+    field: str, kind: str, good: list[Any], cand: list[Any], n: int, tol: float
+) -> _FieldResult:
     import numpy as np
 
     result = _FieldResult(field, kind, n)
@@ -359,7 +386,9 @@ def _compare_numbers(field: str, kind: str, good: list[Any], cand: list[Any], n:
         delta = np.abs(after - before)
         moved = delta > threshold
         finite = np.isfinite(delta)
-        all_finite = bool(finite.all())  # the common case: a finite delta means both sides are finite
+        all_finite = bool(
+            finite.all()
+        )  # the common case: a finite delta means both sides are finite
         if not all_finite:
             odd = np.isnan(delta)  # a NaN on either side, or inf - inf
             same = (before == after) | (np.isnan(before) & np.isnan(after))
@@ -387,11 +416,17 @@ def _compare_numbers(field: str, kind: str, good: list[Any], cand: list[Any], n:
         result.max_abs = float(delta.max()) if delta.size else None
     elif finite.any():
         kept = delta[finite]
-        result.finite_sum, result.finite_count, result.max_abs = float(kept.sum()), int(kept.size), float(kept.max())
+        result.finite_sum, result.finite_count, result.max_abs = (
+            float(kept.sum()),
+            int(kept.size),
+            float(kept.max()),
+        )
     else:
         result.max_abs = math.nan
     if result.max_abs is not None:
-        result.mean_abs = result.finite_sum / result.finite_count if result.finite_count else math.nan
+        result.mean_abs = (
+            result.finite_sum / result.finite_count if result.finite_count else math.nan
+        )
     return result
 
 
@@ -412,7 +447,9 @@ def _centre(arrays: list[Any]) -> tuple[Any, Any]:
     return mean, np.nan_to_num(spread, nan=0.0)
 
 
-def _compare_labels(field: str, col_good: list[list[Any]], col_cand: list[list[Any]], n: int) -> _FieldResult:
+def _compare_labels(
+    field: str, col_good: list[list[Any]], col_cand: list[list[Any]], n: int
+) -> _FieldResult:
     import numpy as np
 
     result = _FieldResult(field, "label", n)
@@ -446,7 +483,13 @@ def _majorities(columns: list[list[Any]], n: int) -> tuple[list[Any], list[set[A
 
 
 def _compare_generic(
-    field: str, kind: str, col_good: list[list[Any]], col_cand: list[list[Any]], n: int, unstable: Any, tol: float
+    field: str,
+    kind: str,
+    col_good: list[list[Any]],
+    col_cand: list[list[Any]],
+    n: int,
+    unstable: Any,
+    tol: float,
 ) -> _FieldResult:
     """Text, nested and mixed values: equality pair by pair, the deep comparison only where unequal.
 
@@ -469,7 +512,9 @@ def _compare_generic(
             continue
         found = compare(a, b, tolerance, field)
         if found.max_abs is not None:
-            result.max_abs = found.max_abs if result.max_abs is None else max(result.max_abs, found.max_abs)
+            result.max_abs = (
+                found.max_abs if result.max_abs is None else max(result.max_abs, found.max_abs)
+            )
         result.non_finite_moves += found.non_finite_moves
         if found.changes:
             result.changed[row] = True

@@ -39,7 +39,11 @@ class Recording:
     outputs: list[Any]
 
     def matches(self, model: str, digests: list[str], outputs: list[Any]) -> bool:
-        return self.model == model and self.digests == digests and _canonical(self.outputs) == _canonical(outputs)
+        return (
+            self.model == model
+            and self.digests == digests
+            and _canonical(self.outputs) == _canonical(outputs)
+        )
 
 
 def short_digests(values: list[Any]) -> list[str]:
@@ -53,7 +57,9 @@ def read(path: Path) -> Recording:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, ValueError) as exc:
-        raise RecordingError(f"recording {path} is unreadable ({_why(exc)}); {RERECORD_HINT}") from None
+        raise RecordingError(
+            f"recording {path} is unreadable ({_why(exc)}); {RERECORD_HINT}"
+        ) from None
     lines = text.splitlines()
     head = _json_line(path, lines, 1) if lines else None
     if not isinstance(head, dict) or head.get("kind") != KIND:
@@ -69,8 +75,14 @@ def read(path: Path) -> Recording:
         if not line.strip():
             continue
         row = _json_line(path, lines, number)
-        if not isinstance(row, dict) or not {"input", "output"} <= set(row) or not isinstance(row["input"], str):
-            raise RecordingError(f"{path}:{number}: damaged recording (a line lacks input or output); {RERECORD_HINT}")
+        if (
+            not isinstance(row, dict)
+            or not {"input", "output"} <= set(row)
+            or not isinstance(row["input"], str)
+        ):
+            raise RecordingError(
+                f"{path}:{number}: damaged recording (a line lacks input or output); {RERECORD_HINT}"
+            )
         digests.append(row["input"])
         outputs.append(_revive(row["output"]))
     declared = head.get("inputs")
@@ -87,9 +99,13 @@ def _json_line(path: Path, lines: list[str], number: int) -> Any:
     try:
         return json.loads(lines[number - 1])
     except RecursionError:
-        raise RecordingError(f"{path}:{number}: damaged recording (JSON nested too deeply); {RERECORD_HINT}") from None
+        raise RecordingError(
+            f"{path}:{number}: damaged recording (JSON nested too deeply); {RERECORD_HINT}"
+        ) from None
     except ValueError as exc:
-        raise RecordingError(f"{path}:{number}: damaged recording (not JSON: {exc}); {RERECORD_HINT}") from None
+        raise RecordingError(
+            f"{path}:{number}: damaged recording (not JSON: {exc}); {RERECORD_HINT}"
+        ) from None
 
 
 def _why(exc: BaseException) -> str:
@@ -98,13 +114,21 @@ def _why(exc: BaseException) -> str:
 
 def render_text(model: str, digests: list[str], outputs: list[Any]) -> str:
     """The file body: a header line, then one input digest and its output per line."""
-    lines = [json.dumps({"kind": KIND, "format": FORMAT_VERSION, "model": model, "inputs": len(outputs)})]
+    lines = [
+        json.dumps({"kind": KIND, "format": FORMAT_VERSION, "model": model, "inputs": len(outputs)})
+    ]
     for digest, output in zip(digests, outputs):
-        lines.append(json.dumps({"input": digest, "output": _freeze(output)}, sort_keys=True, allow_nan=False))
+        lines.append(
+            json.dumps(
+                {"input": digest, "output": _freeze(output)}, sort_keys=True, allow_nan=False
+            )
+        )
     return "\n".join(lines) + "\n"
 
 
-def write(path: Path, model: str, digests: list[str], outputs: list[Any], *, policy: PathPolicy) -> None:
+def write(
+    path: Path, model: str, digests: list[str], outputs: list[Any], *, policy: PathPolicy
+) -> None:
     """Write a recording atomically where the run's path policy allows it.
 
     The policy is required: a ``recordings`` directory that is a symlink to somewhere outside the
@@ -126,7 +150,11 @@ def write(path: Path, model: str, digests: list[str], outputs: list[Any], *, pol
 
 
 def obtained_path(path: Path) -> Path:
-    return path.with_name(path.name[: -len(SUFFIX)] + OBTAINED_SUFFIX if path.name.endswith(SUFFIX) else path.name + OBTAINED_SUFFIX)
+    return path.with_name(
+        path.name[: -len(SUFFIX)] + OBTAINED_SUFFIX
+        if path.name.endswith(SUFFIX)
+        else path.name + OBTAINED_SUFFIX
+    )
 
 
 def _freeze(value: Any) -> Any:

@@ -14,7 +14,9 @@ MAX_CHANGES_PER_INPUT = 3  # changes shown for one input
 MAX_FLIP_ROWS = 10  # (from → to) rows of the flips table
 MAX_PATH_ROWS = 10  # changed structured paths listed
 MAX_LINES = 60  # hard cap on the whole text
-ASSERTREPR_TOP_K = 5  # inputs first in `assert diff == []`, within pytest's 8 lines shown without -vv
+ASSERTREPR_TOP_K = (
+    5  # inputs first in `assert diff == []`, within pytest's 8 lines shown without -vv
+)
 
 _RED, _GREEN, _BOLD, _RESET = "\x1b[31m", "\x1b[32m", "\x1b[1m", "\x1b[0m"
 
@@ -45,7 +47,9 @@ def summary_lines(diff: Any) -> list[str]:
     headline = f"{len(diff)} of {diff.n_inputs} inputs differ; flip rate {diff.flip_rate:.4f}"
     lines = [f"{headline} ({diff.flip_count}/{diff.n_compared})"]
     if diff.n_known_good != diff.n_candidate:
-        lines.append(f"outputs of different length: {diff.n_known_good} known-good, {diff.n_candidate} candidate")
+        lines.append(
+            f"outputs of different length: {diff.n_known_good} known-good, {diff.n_candidate} candidate"
+        )
     if diff.repeats != (1, 1):
         lines.append(
             f"repeated runs: {diff.repeats[0]} known-good, {diff.repeats[1]} candidate; "
@@ -60,7 +64,9 @@ def summary_lines(diff: Any) -> list[str]:
     summaries = diff.field_summaries()
     if summaries:
         width = max(16, *(_width(s.field or "(output)") for s in summaries))
-        lines.append(f"  {_pad('field', width)} {'kind':<7} {'changed':>8} {'max |Δ|':>10} {'mean |Δ|':>10}")
+        lines.append(
+            f"  {_pad('field', width)} {'kind':<7} {'changed':>8} {'max |Δ|':>10} {'mean |Δ|':>10}"
+        )
         for s in summaries:
             lines.append(
                 f"  {_pad(s.field or '(output)', width)} {s.kind:<7} {s.changed:>8} {_num(s.max_abs):>10} {_num(s.mean_abs):>10}"
@@ -93,7 +99,9 @@ def input_lines(diff: Any, top_k: int = TOP_K_INPUTS, colour: bool = False) -> l
     return lines
 
 
-def render(diff: Any, *, colour: bool = False, top_k: int = TOP_K_INPUTS, max_lines: int = MAX_LINES) -> str:
+def render(
+    diff: Any, *, colour: bool = False, top_k: int = TOP_K_INPUTS, max_lines: int = MAX_LINES
+) -> str:
     lines = [header(diff, colour)]
     if diff.recording is not None:
         lines.append(f"known-good side read from the recording {diff.recording}")
@@ -114,7 +122,8 @@ def _flip_rows(pairs: list[tuple[tuple[Any, Any], int]]) -> list[str]:
     width_to = max(8, *(_width(row[1]) for row in shown))
     width_count = max(7, *(len(row[2]) for row in shown))
     return [
-        f"  {_pad(a, width_from, right=True)} → {_pad(b, width_to)} {n:>{width_count}}" for a, b, n in shown
+        f"  {_pad(a, width_from, right=True)} → {_pad(b, width_to)} {n:>{width_count}}"
+        for a, b, n in shown
     ]
 
 
@@ -123,7 +132,8 @@ def _width(text: str) -> int:
     import unicodedata
 
     return sum(
-        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text
+        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        for ch in text
     )
 
 
@@ -140,7 +150,13 @@ def assertrepr_compare(config: Any, op: str, left: Any, right: Any) -> list[str]
     """Explanation lines for ``assert diff == []``; ``None`` for anything else."""
     from pytest_airecovery.diff.result import BehaviourDiff
 
-    diff = left if isinstance(left, BehaviourDiff) else right if isinstance(right, BehaviourDiff) else None
+    diff = (
+        left
+        if isinstance(left, BehaviourDiff)
+        else right
+        if isinstance(right, BehaviourDiff)
+        else None
+    )
     if diff is None or op != "==":
         return None
     other = right if diff is left else left

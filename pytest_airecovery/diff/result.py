@@ -47,7 +47,9 @@ class BehaviourDiff:
             changed |= result.changed
         self._changed_rows = np.flatnonzero(changed)
         self.recording: Any = None  # set by the fixture when the known-good side is a recording
-        self.on_failure: list[Any] = []  # callbacks run before an assertion helper fails; may return a note
+        self.on_failure: list[
+            Any
+        ] = []  # callbacks run before an assertion helper fails; may return a note
         self.colour = False
 
     # --- per input ---------------------------------------------------------------------------
@@ -59,7 +61,9 @@ class BehaviourDiff:
     @property
     def changed_rows(self) -> list[int]:
         """Indices of every input whose outputs differ (including inputs only one side has)."""
-        return [int(row) for row in self._changed_rows] + list(range(self.n_compared, self.n_inputs))
+        return [int(row) for row in self._changed_rows] + list(
+            range(self.n_compared, self.n_inputs)
+        )
 
     def changes(self, row: int) -> list[Change]:
         if row >= self.n_compared:
@@ -174,7 +178,9 @@ class BehaviourDiff:
                     rank[row] = min(int(rank[row]), 1)
                 for change in changes:
                     if change.delta is not None:
-                        moved[row] = max(moved[row], change.delta if math.isfinite(change.delta) else math.inf)
+                        moved[row] = max(
+                            moved[row], change.delta if math.isfinite(change.delta) else math.inf
+                        )
         changed = self._changed_rows
         order = changed[np.lexsort((changed, -moved[changed], rank[changed]))]
         extra = list(range(self.n_compared, self.n_inputs))  # inputs only one side has
@@ -195,11 +201,18 @@ class BehaviourDiff:
             "changed": len(rows),
             "unstable": self.unstable_count,
             "flip_rate": self.flip_rate,
-            "flips": [{"from": _jsonable(a), "to": _jsonable(b), "count": c} for (a, b), c in self.flips().items()],
+            "flips": [
+                {"from": _jsonable(a), "to": _jsonable(b), "count": c}
+                for (a, b), c in self.flips().items()
+            ],
             "fields": [_jsonable(vars(summary)) for summary in self.field_summaries()],
             "structure_paths": self.structure_paths(),
             "changes": [
-                {"input": row, "id": self.input_id(row), "changes": [c.to_json() for c in self.changes(row)]}
+                {
+                    "input": row,
+                    "id": self.input_id(row),
+                    "changes": [c.to_json() for c in self.changes(row)],
+                }
                 for row in shown
             ],
             "changes_omitted": len(rows) - len(shown),
@@ -217,9 +230,13 @@ class BehaviourDiff:
     def assert_flip_rate_at_most(self, rate: float) -> None:
         __tracebackhide__ = True
         if self.flip_rate > rate:
-            self._fail(f"flip rate {self.flip_rate:.4f} ({self.flip_count}/{self.n_compared}) is above {rate}")
+            self._fail(
+                f"flip rate {self.flip_rate:.4f} ({self.flip_count}/{self.n_compared}) is above {rate}"
+            )
         if self.n_known_good != self.n_candidate:
-            self._fail(f"{self.n_known_good} known-good outputs but {self.n_candidate} candidate outputs")
+            self._fail(
+                f"{self.n_known_good} known-good outputs but {self.n_candidate} candidate outputs"
+            )
 
     def assert_no_flips_into(self, labels: Any) -> None:
         __tracebackhide__ = True
@@ -262,10 +279,14 @@ def _beyond(result: _FieldResult, limit: float) -> list[str]:
             problems.append(f"{int(result.changed.sum())} input(s) changed (not numeric)")
         return problems
     if result.kind == "other":
-        rows = [row for row, changes in result.eager.items() if any(c.kind != "number" for c in changes)]
+        rows = [
+            row for row, changes in result.eager.items() if any(c.kind != "number" for c in changes)
+        ]
         if rows:
             first = next(c for c in result.eager[rows[0]] if c.kind != "number")
-            problems.append(f"{len(rows)} input(s) changed other than by numbers (first: {first.describe()})")
+            problems.append(
+                f"{len(rows)} input(s) changed other than by numbers (first: {first.describe()})"
+            )
     if result.non_finite_moves:
         problems.append(f"{result.non_finite_moves} value(s) changed to or from NaN/infinity")
     elif result.max_abs is not None and not result.max_abs <= limit:

@@ -175,7 +175,9 @@ def _noise(context: GateContext, samples: Samples,
     modelled = float(np.mean(extra_sd**2))
     if modelled > 0 and observed < MODEL_CHECK_RATIO * modelled:
         extra_sd = extra_sd * math.sqrt(max(observed, 0.0) / modelled)
-    extra = np.full(samples.baseline_values.size, float(np.median(extra_sd)) if extra_sd.size else 0.0)
+    extra = np.full(
+        samples.baseline_values.size, float(np.median(extra_sd)) if extra_sd.size else 0.0
+    )
     extra[index_used] = extra_sd
     return noise, extra
 
@@ -248,7 +250,9 @@ def compare_continuous(context: GateContext, samples: Samples, alpha: float, *,
         )
         if not (math.isfinite(result.low) and math.isfinite(result.high)):
             need = min_samples_for(result.quantile, alpha)
-            comparison.notes.append(f"{result.label} needs >= {need} samples per arm for an interval")
+            comparison.notes.append(
+                f"{result.label} needs >= {need} samples per arm for an interval"
+            )
     comparison.slo_shares = _slo_share(spec, cand, (reference, nodes), alpha)
     return comparison
 
@@ -272,7 +276,9 @@ def proportion_band(context: GateContext, samples: Samples) -> Band:
     if context.config.baseline_window is not None:
         # Not concurrent: nothing cancels the daily cycle or shared jitter, so the band widens by
         # the baseline window's own over-dispersion (its rates' robust spread in binomial SDs).
-        width = context.config.band_width * math.sqrt(_overdispersion(base.values, base.trials, overall))
+        width = context.config.band_width * math.sqrt(
+            _overdispersion(base.values, base.trials, overall)
+        )
         return binomial_band(cand.values, cand.trials, overall, None, width)
     index = _pairing(samples)
     paired = index >= 0

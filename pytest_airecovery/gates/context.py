@@ -176,7 +176,11 @@ def rates(series: Series, spec: MetricSpec) -> np.ndarray:
             f"metric {spec.name} is a proportion but {missing} of its rows have no trials "
             "count (missing, NaN or inf)"
         )
-    if (series.trials < 0).any() or (series.values < 0).any() or (series.values > series.trials).any():
+    if (
+        (series.trials < 0).any()
+        or (series.values < 0).any()
+        or (series.values > series.trials).any()
+    ):
         raise GateSourceError(
             f"metric {spec.name}: a proportion needs 0 <= value <= trials in every row"
         )

@@ -225,7 +225,9 @@ class _Check:
     clears: bool  # the one-sided bound is inside the margin
 
 
-def _continuous_checks(context: GateContext, samples: Samples) -> tuple[list[_Check], dict[str, object]]:
+def _continuous_checks(
+    context: GateContext, samples: Samples
+) -> tuple[list[_Check], dict[str, object]]:
     """Quantile and SLO-share requirements of match-baseline for a continuous metric."""
     comparison = compare_continuous(context, samples, context.config.alpha)
     worse = comparison.worse
@@ -320,7 +322,9 @@ def match_baseline(context: GateContext, metric: str | None) -> Verdict:
     )
     shift_worse = is_worse(result.estimate, result.margin, worse)
     failing = [check.text for check in extra_checks if check.estimate_worse]
-    unclear = [check.text for check in extra_checks if not check.clears and not check.estimate_worse]
+    unclear = [
+        check.text for check in extra_checks if not check.clears and not check.estimate_worse
+    ]
     if extra_checks:
         summary += "; " + "; ".join(check.text for check in extra_checks)
     if shift_worse or failing:
@@ -419,7 +423,9 @@ def _stability_reasons(context: GateContext, samples: Samples,
                            config.min_run, 1 - config.anomaly_alpha)  # fmt: skip
         if with_baseline:
             band = proportion_band(context, samples)
-            evidence.update(band=[band.low, band.high], longest_run_outside=band.runs.worst(worse)[0])
+            evidence.update(
+                band=[band.low, band.high], longest_run_outside=band.runs.worst(worse)[0]
+            )
             reasons += _band_reason(band, worse, config)
         return reasons
     cand = samples.candidate_values

@@ -269,7 +269,7 @@ def parse_metric(name: str, table: Any, where: str = "metrics") -> MetricSpec:
 def _quantiles(raw: Any, where: str) -> tuple[float, ...]:
     """Quantiles as fractions in (0, 1) or percentiles "p90"; e.g. ["p50", "p90", 0.99]."""
     if not (isinstance(raw, list) and raw):
-        raise GateConfigError(f"{where}: expected a non-empty list such as [\"p50\", \"p90\"]")
+        raise GateConfigError(f'{where}: expected a non-empty list such as ["p50", "p90"]')
     levels = []
     for item in raw:
         if isinstance(item, str) and item[:1] in "pP":

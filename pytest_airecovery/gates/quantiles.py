@@ -108,7 +108,9 @@ def quantile_interval(
     return _interval_on(data, data.size, quantile, alpha)
 
 
-def _interval_on(expanded: FloatArray, size: int, quantile: float, alpha: float) -> QuantileInterval:
+def _interval_on(
+    expanded: FloatArray, size: int, quantile: float, alpha: float
+) -> QuantileInterval:
     """Limits on a sorted sample that may repeat each of `size` observations (noise nodes).
 
     The ranks come from the `size` real observations; on the expanded sample they become levels.
@@ -163,9 +165,7 @@ def min_samples_for(quantile: float, alpha: float) -> int:
     return math.ceil(math.log(alpha) / math.log1p(-tail))
 
 
-def noise_scale(
-    residuals: FloatArray, volume_factor: FloatArray, worse: Side | None
-) -> float:
+def noise_scale(residuals: FloatArray, volume_factor: FloatArray, worse: Side | None) -> float:
     """Per-unit-volume noise s from paired residuals r = candidate - baseline.
 
     r / sqrt(1/v_c + 1/v_b) has standard deviation s for a healthy candidate. The scale is read
@@ -219,9 +219,7 @@ def compare_quantiles(
     return results
 
 
-def share_beyond(
-    values: FloatArray, limit: float, side: Side
-) -> tuple[int, int]:
+def share_beyond(values: FloatArray, limit: float, side: Side) -> tuple[int, int]:
     """How many values are past `limit` ("higher": above it) and how many there are."""
     beyond = values > limit if side == "higher" else values < limit
     return int(beyond.sum()), int(values.size)

@@ -135,7 +135,9 @@ def mann_whitney_u(
     return MannWhitneyResult(u_first, pvalue, z, n1, n2, tie_term)
 
 
-def wilson_interval(successes: float, trials: float, confidence: float = 0.95) -> tuple[float, float]:
+def wilson_interval(
+    successes: float, trials: float, confidence: float = 0.95
+) -> tuple[float, float]:
     """Wilson score interval for a proportion (two-sided at `confidence`)."""
     if trials <= 0:
         raise ValueError("a proportion needs at least one trial")
@@ -152,7 +154,11 @@ def wilson_interval(successes: float, trials: float, confidence: float = 0.95) -
 
 
 def newcombe_difference_interval(
-    successes_a: float, trials_a: float, successes_b: float, trials_b: float, confidence: float = 0.95
+    successes_a: float,
+    trials_a: float,
+    successes_b: float,
+    trials_b: float,
+    confidence: float = 0.95,
 ) -> tuple[float, float]:
     """Newcombe's hybrid score interval (his method 10) for p_a - p_b, built from Wilson limits."""
     p_a, p_b = successes_a / trials_a, successes_b / trials_b

@@ -45,7 +45,9 @@ def fingerprint_of(*parts: Any) -> str:
             digest.update(b"file:" + sha256_file(part).encode("ascii") + b"\n")
         else:
             text = json.dumps(part, sort_keys=True, separators=(",", ":"), default=str)
-            digest.update(b"value:" + hashlib.sha256(text.encode("utf-8")).hexdigest().encode("ascii") + b"\n")
+            digest.update(
+                b"value:" + hashlib.sha256(text.encode("utf-8")).hexdigest().encode("ascii") + b"\n"
+            )
     return digest.hexdigest()
 
 

@@ -34,8 +34,11 @@ def find_case_files(paths: Sequence[str]) -> list[Path]:
         if path.is_dir():
             for root, dirs, files in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found += [Path(root) / name for name in sorted(files)
-                          if name.endswith(CASE_SUFFIXES) and not name.startswith(".")]
+                found += [
+                    Path(root) / name
+                    for name in sorted(files)
+                    if name.endswith(CASE_SUFFIXES) and not name.startswith(".")
+                ]
         elif path.is_file():
             found.append(path)
         elif path.exists():

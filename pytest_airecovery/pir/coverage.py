@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from pytest_airecovery.cases.spec import ROOT_CAUSES, CaseFile, coverage_target
 
@@ -52,7 +53,8 @@ class UncoveredItem:
 
 
 def uncovered_action_items(
-    case_files: Iterable[CaseFile], passing_case_ids: Collection[CaseKey],
+    case_files: Iterable[CaseFile],
+    passing_case_ids: Collection[CaseKey],
     catches_passed: Collection[CaseKey] | None = None,
 ) -> list[UncoveredItem]:
     """Action items not covered by a passing case, most urgent first.
@@ -72,20 +74,34 @@ def uncovered_action_items(
             if not item.covered_by:
                 reason = "no covering case"
             else:
-                missing = [entry for entry in item.covered_by
-                           if not _entry_verified(entry, incident, mine, passing, catches)]
+                missing = [
+                    entry
+                    for entry in item.covered_by
+                    if not _entry_verified(entry, incident, mine, passing, catches)
+                ]
                 if not missing:
                     continue
                 cases_only = all(coverage_target(entry)[0] == "case" for entry in missing)
-                reason = ("covering cases not passing: " if cases_only else "not verified in this run: ") + \
-                    ", ".join(missing)
-            found.append(UncoveredItem(incident, item.id, item.priority, item.text,
-                                       str(case_file.path), item.line, reason))
+                reason = (
+                    "covering cases not passing: " if cases_only else "not verified in this run: "
+                ) + ", ".join(missing)
+            found.append(
+                UncoveredItem(
+                    incident,
+                    item.id,
+                    item.priority,
+                    item.text,
+                    str(case_file.path),
+                    item.line,
+                    reason,
+                )
+            )
     return sorted(found, key=lambda u: (PRIORITIES.index(u.priority), u.incident_id, u.item_id))
 
 
-def _entry_verified(entry: str, incident: str, file_cases: list[str], passing: set[CaseKey],
-                    catches: set[CaseKey]) -> bool:
+def _entry_verified(
+    entry: str, incident: str, file_cases: list[str], passing: set[CaseKey], catches: set[CaseKey]
+) -> bool:
     kind, _ = coverage_target(entry)
     if kind == "case":
         return (incident, entry) in passing
@@ -123,7 +139,8 @@ def read_junit(path: Path, case_files: Iterable[CaseFile]) -> dict[CaseKey, str]
         name = testcase.get("name", "")
         case_id = name.partition("[")[0]
         incident = _property(testcase, "incident_id") or _incident_from_classname(
-            testcase.get("classname", ""), by_file_name)
+            testcase.get("classname", ""), by_file_name
+        )
         if not case_id or incident is None:
             continue
         outcome = _outcome(testcase)
@@ -139,10 +156,13 @@ def read_junit(path: Path, case_files: Iterable[CaseFile]) -> dict[CaseKey, str]
 PIN_FAILED, DATA_FAILED = "[pin-failed]", "[dataset-failed]"
 
 
-def _integrity_failure(testcase: object) -> str | None:
+def _integrity_failure(testcase: Any) -> str | None:
     """The plugin's supply-chain and data-integrity messages, read from a failed test's report."""
-    text = " ".join((child.get("message") or "") + " " + (child.text or "")
-                    for child in testcase if child.tag in ("failure", "error"))  # type: ignore[attr-defined]
+    text = " ".join(
+        (child.get("message") or "") + " " + (child.text or "")
+        for child in testcase
+        if child.tag in ("failure", "error")
+    )
     if "supply-chain check" in text:
         return PIN_FAILED
     if "data integrity check failed" in text:
@@ -201,15 +221,25 @@ class CategoryCoverage:
     passing: int
 
 
-def item_coverage(case_files: Iterable[CaseFile], outcomes: dict[CaseKey, str] | None) -> list[ItemCoverage]:
+def item_coverage(
+    case_files: Iterable[CaseFile], outcomes: dict[CaseKey, str] | None
+) -> list[ItemCoverage]:
     rows = []
     for case_file in case_files:
         incident = case_file.incident.id
         mine = [case.id for case in case_file.cases]
         for item in case_file.action_items:
             statuses = [_entry_status(entry, incident, mine, outcomes) for entry in item.covered_by]
-            rows.append(ItemCoverage(incident, item.id, item.priority, item.text, item.covered_by,
-                                     _combine_status(statuses)))
+            rows.append(
+                ItemCoverage(
+                    incident,
+                    item.id,
+                    item.priority,
+                    item.text,
+                    item.covered_by,
+                    _combine_status(statuses),
+                )
+            )
     return sorted(rows, key=lambda r: (PRIORITIES.index(r.priority), r.incident_id, r.item_id))
 
 
@@ -222,14 +252,22 @@ def _combine_status(statuses: list[str]) -> str:
     return "passing"
 
 
-def _entry_status(entry: str, incident: str, file_cases: list[str], outcomes: dict[CaseKey, str] | None) -> str:
+def _entry_status(
+    entry: str, incident: str, file_cases: list[str], outcomes: dict[CaseKey, str] | None
+) -> str:
     """One ``covered_by`` entry: passing, failing or not run (see the module docstring)."""
     if outcomes is None:
         return "not run"
     kind, _ = coverage_target(entry)
     if kind == "case":
         result = outcomes.get((incident, entry))
-        return "failing" if result in ("failed", "skipped") else "not run" if result is None else "passing"
+        return (
+            "failing"
+            if result in ("failed", "skipped")
+            else "not run"
+            if result is None
+            else "passing"
+        )
     if outcomes.get((incident, PIN_FAILED if kind == "pin" else DATA_FAILED)) == "failed":
         return "failing"
     suffix = CATCHES if kind == "pin" else ""
@@ -238,18 +276,26 @@ def _entry_status(entry: str, incident: str, file_cases: list[str], outcomes: di
     return "not run"
 
 
-def category_coverage(case_files: Iterable[CaseFile], outcomes: dict[CaseKey, str] | None) -> list[CategoryCoverage]:
+def category_coverage(
+    case_files: Iterable[CaseFile], outcomes: dict[CaseKey, str] | None
+) -> list[CategoryCoverage]:
     rows = []
     files = list(case_files)
     for category in ROOT_CAUSES:
         mine = [cf for cf in files if cf.incident.root_cause == category]
         keys = [(cf.incident.id, case.id) for cf in mine for case in cf.cases]
         passing = sum(1 for key in keys if outcomes and outcomes.get(key) == "passed")
-        rows.append(CategoryCoverage(category, tuple(sorted({cf.incident.id for cf in mine})), len(keys), passing))
+        rows.append(
+            CategoryCoverage(
+                category, tuple(sorted({cf.incident.id for cf in mine})), len(keys), passing
+            )
+        )
     return rows
 
 
-def coverage_dict(items: list[ItemCoverage], categories: list[CategoryCoverage], ran: bool) -> dict[str, object]:
+def coverage_dict(
+    items: list[ItemCoverage], categories: list[CategoryCoverage], ran: bool
+) -> dict[str, object]:
     return {
         "junit": ran,
         "action_items": [asdict(item) | {"covered_by": list(item.covered_by)} for item in items],
@@ -257,19 +303,25 @@ def coverage_dict(items: list[ItemCoverage], categories: list[CategoryCoverage],
     }
 
 
-def render_text(items: list[ItemCoverage], categories: list[CategoryCoverage], ran: bool) -> list[str]:
+def render_text(
+    items: list[ItemCoverage], categories: list[CategoryCoverage], ran: bool
+) -> list[str]:
     lines = ["Action items" + ("" if ran else " (no --junit results: coverage by case links only)")]
     if not items:
         lines.append("  (no action items in these case files)")
     for item in items:
         cases = ", ".join(item.covered_by) or "-"
-        lines.append(f"  {item.status:<8} {item.incident_id} {item.item_id:<6} {item.text}  [cases: {cases}]")
+        lines.append(
+            f"  {item.status:<8} {item.incident_id} {item.item_id:<6} {item.text}  [cases: {cases}]"
+        )
     lines.append("Root-cause categories")
     for cat in categories:
         if not cat.cases:
             lines.append(f"  {cat.category:<28} none: no incident case file")
             continue
         incidents = ", ".join(cat.incidents)
-        passing = f"{cat.passing}/{cat.cases} cases passing" if ran else f"{cat.cases} cases (not run)"
+        passing = (
+            f"{cat.passing}/{cat.cases} cases passing" if ran else f"{cat.cases} cases (not run)"
+        )
         lines.append(f"  {cat.category:<28} {passing} ({incidents})")
     return lines

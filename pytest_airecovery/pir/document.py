@@ -14,20 +14,51 @@ from pathlib import Path
 
 # Canonical section keys and the heading texts (normalised) that name them.
 SECTION_NAMES: dict[str, tuple[str, ...]] = {
-    "summary": ("incident summary", "summary", "overview", "incident overview", "incident details",
-                "incident"),
+    "summary": (
+        "incident summary",
+        "summary",
+        "overview",
+        "incident overview",
+        "incident details",
+        "incident",
+    ),
     "timeline": ("timeline", "timeline of events", "incident timeline", "chronology", "events"),
     "root_cause": ("root cause", "root causes", "root cause analysis", "cause", "causes", "rca"),
-    "action_items": ("action items", "actions", "action item", "follow ups", "follow up actions",
-                     "follow up items", "remediation items", "next steps", "corrective actions"),
+    "action_items": (
+        "action items",
+        "actions",
+        "action item",
+        "follow ups",
+        "follow up actions",
+        "follow up items",
+        "remediation items",
+        "next steps",
+        "corrective actions",
+    ),
 }
 # Aliases that still name the section with words after them; "Incident response lessons" must
 # not become the summary, so bare "incident" and "cause" are not here.
-PREFIX_ALIASES = frozenset(("incident summary", "summary", "timeline", "incident timeline", "chronology",
-                            "root cause", "root causes", "action items", "follow ups", "corrective actions"))
+PREFIX_ALIASES = frozenset(
+    (
+        "incident summary",
+        "summary",
+        "timeline",
+        "incident timeline",
+        "chronology",
+        "root cause",
+        "root causes",
+        "action items",
+        "follow ups",
+        "corrective actions",
+    )
+)
 REQUIRED_SECTIONS = ("summary", "timeline", "root_cause", "action_items")
-SECTION_TITLES = {"summary": "Incident Summary", "timeline": "Timeline", "root_cause": "Root Cause",
-                  "action_items": "Action Items"}
+SECTION_TITLES = {
+    "summary": "Incident Summary",
+    "timeline": "Timeline",
+    "root_cause": "Root Cause",
+    "action_items": "Action Items",
+}
 
 # Canonical field labels and the label texts (normalised) that name them.
 FIELD_LABELS: dict[str, tuple[str, ...]] = {
@@ -37,12 +68,28 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
     "duration": ("duration", "total duration", "time to resolve", "time to resolution"),
     "impact": ("impact", "customer impact", "user impact", "blast radius"),
     "date": ("date", "incident date", "date of incident", "day"),
-    "review_date": ("review date", "reviewed", "reviewed on", "review held", "review held on",
-                    "pir date", "pir held", "review", "date of review", "review meeting"),
+    "review_date": (
+        "review date",
+        "reviewed",
+        "reviewed on",
+        "review held",
+        "review held on",
+        "pir date",
+        "pir held",
+        "review",
+        "date of review",
+        "review meeting",
+    ),
     "category": ("category", "root cause category", "cause category"),
     "time_zone": ("time zone", "timezone", "zone", "times in", "all times in", "times"),
-    "model": ("model", "affected model", "model name", "model version", "affected model version",
-              "model family"),
+    "model": (
+        "model",
+        "affected model",
+        "model name",
+        "model version",
+        "affected model version",
+        "model family",
+    ),
 }
 
 MAX_LABEL_CHARS = 40
@@ -158,7 +205,9 @@ def read_text(path: Path, shown_as: str | None = None) -> str:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise PirError(f"{shown}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+        raise PirError(
+            f"{shown}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+        ) from None
     controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t\f")
     if controls > max(8, len(text) // 100):
         raise PirError(f"{shown}: mostly control characters, not a markdown file")
@@ -169,7 +218,9 @@ def parse_markdown(text: str, shown_as: str) -> PirDocument:
     """Split markdown text into sections of entries and collect labelled fields."""
     doc = PirDocument(shown_as)
     # comments go, their line breaks stay, so every later line keeps its number
-    text = _HTML_COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _HTML_COMMENT.sub(
+        lambda m: "\n" * m.group(0).count("\n"), text.replace("\r\n", "\n").replace("\r", "\n")
+    )
     lines = text.split("\n")
     current: Section | None = None
     open_entry: Entry | None = None
@@ -186,7 +237,9 @@ def parse_markdown(text: str, shown_as: str) -> PirDocument:
             in_fence = not in_fence
             open_entry = None
             continue
-        heading = None if in_fence else _heading(line, lines[index + 1] if index + 1 < len(lines) else "")
+        heading = (
+            None if in_fence else _heading(line, lines[index + 1] if index + 1 < len(lines) else "")
+        )
         if heading is not None:
             level, heading_text = heading
             if level == 1 and doc.title is None and section_key(heading_text) is None:
@@ -195,8 +248,13 @@ def parse_markdown(text: str, shown_as: str) -> PirDocument:
             doc.sections.append(current)
             open_entry, blank_before = None, True
             continue
-        if _SETEXT.match(line) and not in_fence and index > 0 and lines[index - 1].strip() and \
-                _heading(lines[index - 1].rstrip(), line) is not None:
+        if (
+            _SETEXT.match(line)
+            and not in_fence
+            and index > 0
+            and lines[index - 1].strip()
+            and _heading(lines[index - 1].rstrip(), line) is not None
+        ):
             continue  # underline of a setext heading already taken
         if not line.strip():
             blank_before = True
@@ -214,8 +272,11 @@ def parse_markdown(text: str, shown_as: str) -> PirDocument:
             kind = "numbered" if _NUMBERED.match(line) else "bullet"
             open_entry = Entry(bullet.group(2).strip(), number, kind)
             add(open_entry)
-        elif open_entry is not None and (not blank_before or raw_line[:1] in (" ", "\t")) \
-                and not _starts_field(line):
+        elif (
+            open_entry is not None
+            and (not blank_before or raw_line[:1] in (" ", "\t"))
+            and not _starts_field(line)
+        ):
             open_entry.text += " " + line.strip()  # a wrapped line continues the entry
         else:
             open_entry = Entry(line.strip(), number, "paragraph")

@@ -51,10 +51,13 @@ _SEVERITY = re.compile(r"^\s*sev(?:erity)?\s*[-_ ]?\s*(\d+)\b", re.IGNORECASE)
 _INCIDENT_ID = re.compile(r"\b[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*-\d+\b")
 _CHECKBOX = re.compile(r"^\s*\[\s*[ xX]?\s*\]\s*")
 _LEADING_PRIORITY = re.compile(
-    r"^\s*(?:\*\*|__)?[\[(]?\s*(?:priority\s*:?\s*)?(P[0-3])\s*[\])]?(?:\*\*|__)?\s*[:\-–—.]?\s*", re.IGNORECASE)
+    r"^\s*(?:\*\*|__)?[\[(]?\s*(?:priority\s*:?\s*)?(P[0-3])\s*[\])]?(?:\*\*|__)?\s*[:\-–—.]?\s*",
+    re.IGNORECASE,
+)
 _ANY_PRIORITY = re.compile(r"[\[(]\s*(P[0-3])\s*[\])]|\bpriority\s*:?\s*(P[0-3])\b", re.IGNORECASE)
-_DETECTED = re.compile(r"\b(detect|alert|alarm|report|notic|paged?\b|flagg|observed|spotted|trigger)",
-                       re.IGNORECASE)
+_DETECTED = re.compile(
+    r"\b(detect|alert|alarm|report|notic|paged?\b|flagg|observed|spotted|trigger)", re.IGNORECASE
+)
 _RESOLVED = re.compile(r"\b(resolv|mitigat|restor|recovered|closed|fixed|all clear)", re.IGNORECASE)
 _SEVERITY_CHANGE = re.compile(r"\bsev(?:erity)?\s*[-_ ]?\s*(\d)\b", re.IGNORECASE)
 
@@ -140,7 +143,9 @@ def clean_title(heading: str | None, incident_id: str | None) -> str | None:
     text = heading
     if incident_id:
         text = text.replace(incident_id, " ")
-    text = re.sub(r"(?i)\b(post[- ]incident review|pir|template|incident report|incident|review)\b", " ", text)
+    text = re.sub(
+        r"(?i)\b(post[- ]incident review|pir|template|incident report|incident|review)\b", " ", text
+    )
     text = " ".join(text.strip(" :-–—|()[]").split()).strip(" :-–—|")
     text = re.sub(r"\s+([:;,.])", r"\1", text)  # "Routing incident X: ..." -> "Routing: ..."
     return text if len(re.sub(r"[^A-Za-z]", "", text)) >= 3 else None
@@ -183,7 +188,7 @@ def _timeline_entries(doc: PirDocument, section: Section) -> list[Entry]:
     ``### Detection``): a day heading becomes a ``Date:`` entry, so its date carries on."""
     entries = list(section.entries)
     index = doc.sections.index(section)
-    for sub in doc.sections[index + 1:]:
+    for sub in doc.sections[index + 1 :]:
         if sub.level <= section.level or sub.key is not None:
             break
         day = find_date(sub.heading)
@@ -198,8 +203,12 @@ def _read_timeline(pir: Pir) -> None:
     if section is None:
         return
     entries = pir.timeline_entries = _timeline_entries(pir.doc, section)
-    pir.events, pir.untimed = build_timeline(entries, _start_day(pir.doc, section.heading),
-                                             dominant_offset(entries), _stated_zone(pir.doc, section, entries))
+    pir.events, pir.untimed = build_timeline(
+        entries,
+        _start_day(pir.doc, section.heading),
+        dominant_offset(entries),
+        _stated_zone(pir.doc, section, entries),
+    )
     if not pir.events:
         return
     pir.detected = next((e for e in pir.events if _DETECTED.search(e.text)), pir.events[0])
@@ -212,7 +221,11 @@ def _read_refs(pir: Pir) -> None:
     doc = pir.doc
     timeline = pir.timeline_entries
     seen = {id(entry) for entry in timeline}
-    others = [entry for entry in doc.preamble + [e for s in doc.sections for e in s.entries] if id(entry) not in seen]
+    others = [
+        entry
+        for entry in doc.preamble + [e for s in doc.sections for e in s.entries]
+        if id(entry) not in seen
+    ]
     pir.refs = find_refs(timeline, others, doc.fields.get("model"))
 
 
@@ -235,8 +248,9 @@ def _read_root_cause(pir: Pir) -> None:
     parts: list[str] = []
     bullets: list[str] = []
     for entry in section.entries:
-        if entry.text.lower().startswith(_CATEGORY_LINES) or \
-                strip_emphasis(entry.text).lower().startswith(_CATEGORY_LINES):
+        if entry.text.lower().startswith(_CATEGORY_LINES) or strip_emphasis(
+            entry.text
+        ).lower().startswith(_CATEGORY_LINES):
             explicit = explicit or strip_emphasis(entry.text).partition(":")[2].strip()
             continue
         label = leading_label(entry.text)
@@ -248,16 +262,18 @@ def _read_root_cause(pir: Pir) -> None:
             bullets.append(text)
     pir.root_cause_line = section.entries[0].line if section.entries else section.line
     pir.root_cause_text = " ".join(parts)
-    pir.category = _stated_category(pir, section.heading, explicit, labelled) or \
-        infer_category(pir.root_cause_text)
+    pir.category = _stated_category(pir, section.heading, explicit, labelled) or infer_category(
+        pir.root_cause_text
+    )
     pir.modes = failure_modes(pir.root_cause_text, bullets) if pir.root_cause_text else []
 
 
 _CATEGORY_LINES = ("category:", "root cause category:", "root-cause category:")
 
 
-def _stated_category(pir: Pir, heading: str, explicit: str | None,
-                     labelled: list[tuple[str, str]]) -> Inference | None:
+def _stated_category(
+    pir: Pir, heading: str, explicit: str | None, labelled: list[tuple[str, str]]
+) -> Inference | None:
     """The category the PIR states, most specific first: a ``Category:`` line, a paragraph that
     opens with a category name, a category in the section heading, a ``Category:`` field
     elsewhere. Labelled paragraphs that disagree state nothing (the keywords decide, and the
@@ -302,7 +318,9 @@ def _action_item(entry: Entry) -> tuple[str | None, str] | None:
     if entry.kind == "table":
         cells = [c.strip() for c in entry.cells]
         priority = next((c.upper() for c in cells if re.fullmatch(r"(?i)P[0-3]", c)), None)
-        if priority is None and any(c.lower() in ("priority", "action", "action item", "owner") for c in cells):
+        if priority is None and any(
+            c.lower() in ("priority", "action", "action item", "owner") for c in cells
+        ):
             return None  # header row
         texts = [c for c in cells if not re.fullmatch(r"(?i)P[0-3]|\d+|[-@\w. ]{0,20}", c)]
         text = max(texts, key=len) if texts else max(cells, key=len, default="")
@@ -312,12 +330,12 @@ def _action_item(entry: Entry) -> tuple[str | None, str] | None:
     leading = _LEADING_PRIORITY.match(text)
     if leading:
         priority = leading.group(1).upper()
-        text = text[leading.end():]
+        text = text[leading.end() :]
     else:
         anywhere = _ANY_PRIORITY.search(text)
         if anywhere:
             priority = (anywhere.group(1) or anywhere.group(2)).upper()
-            text = text[: anywhere.start()] + text[anywhere.end():]
+            text = text[: anywhere.start()] + text[anywhere.end() :]
     text = strip_emphasis(text).strip(" -–—:;,.")
     return (priority, text) if text else None
 
@@ -334,7 +352,12 @@ def review_time(pir: Pir) -> tuple[datetime | None, date | None]:
     if review.hour is None:
         return None, review.day
     zone_source = pir.resolved.when.tzinfo if pir.resolved else None
-    zone = timezone(timedelta(minutes=review.offset_minutes)) if review.offset_minutes is not None \
+    zone = (
+        timezone(timedelta(minutes=review.offset_minutes))
+        if review.offset_minutes is not None
         else (zone_source or timezone.utc)
-    when = datetime(review.day.year, review.day.month, review.day.day, review.hour, review.minute, tzinfo=zone)
+    )
+    when = datetime(
+        review.day.year, review.day.month, review.day.day, review.hour, review.minute, tzinfo=zone
+    )
     return when, review.day

@@ -17,17 +17,25 @@ from pytest_airecovery.pir.document import Entry, Field, strip_emphasis
 
 _REF = r"(?:[A-Za-z0-9][\w.-]*@[\w.+-]*\w|v?\d+(?:\.\d+)+(?:[-+][\w.]*\w)?|v\d+(?:[-+][\w.]*\w)?)"
 _FAMILY_VERSION = r"(?P<family>[A-Za-z][\w-]*)\s+(?P<version>v\d+(?:\.\d+)*(?:[-+][\w.]*\w)?)"
-_FILLER = r"(?:(?:the|a|model|models|version|release|build|checkpoint|previous|prior|last|known[- ]good|stable|" \
-          r"production|prod|to|of)\s+)*"
+_FILLER = (
+    r"(?:(?:the|a|model|models|version|release|build|checkpoint|previous|prior|last|known[- ]good|stable|"
+    r"production|prod|to|of)\s+)*"
+)
 _TARGET = rf"{_FILLER}(?:{_FAMILY_VERSION}|(?P<ref>{_REF}))(?![\w@])"
 _ROLLBACK = re.compile(
     rf"\b(?:roll(?:ed|ing)?(?:\s+\w+){{0,3}}?(?:\s+|-)?back|reverted|reverting|revert|downgraded|pinned back|switched back|went back)\b"
     rf"(?:\s+\S+){{0,3}}?\s+(?:from\s+{_FILLER}(?:{_FAMILY_VERSION.replace('?P<family>', '?P<bad_family>').replace('?P<version>', '?P<bad_version>')}"
-    rf"|(?P<bad_ref>{_REF}))\s+)?to\s+{_TARGET}", re.IGNORECASE)
+    rf"|(?P<bad_ref>{_REF}))\s+)?to\s+{_TARGET}",
+    re.IGNORECASE,
+)
 _RELEASE = re.compile(
     rf"\b(?:deployed|deploy(?:ment)? of|released|release of|rolled out|rollout of|promoted|shipped|"
-    rf"upgraded to|updated to)\s+{_TARGET}", re.IGNORECASE)
-_STOP_FAMILIES = frozenset(("model", "models", "version", "release", "build", "the", "to", "from", "checkpoint"))
+    rf"upgraded to|updated to)\s+{_TARGET}",
+    re.IGNORECASE,
+)
+_STOP_FAMILIES = frozenset(
+    ("model", "models", "version", "release", "build", "the", "to", "from", "checkpoint")
+)
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,9 @@ class PirRefs:
     family: str | None  # the one family both refs get (the case file needs one family)
 
 
-def find_refs(timeline: Iterable[Entry], others: Iterable[Entry], model_field: Field | None) -> PirRefs:
+def find_refs(
+    timeline: Iterable[Entry], others: Iterable[Entry], model_field: Field | None
+) -> PirRefs:
     entries = list(timeline) + list(others)
     good = bad = None
     for entry in entries:
@@ -63,11 +73,20 @@ def find_refs(timeline: Iterable[Entry], others: Iterable[Entry], model_field: F
             if bad is None and (rollback.group("bad_ref") or rollback.group("bad_version")):
                 bad = _found(rollback, entry, text, prefix="bad_")
         release = _RELEASE.search(text)
-        if release and bad is None and good is None and not (rollback and rollback.start() <= release.start()):
+        if (
+            release
+            and bad is None
+            and good is None
+            and not (rollback and rollback.start() <= release.start())
+        ):
             bad = _found(release, entry, text)  # a release named before any rollback: the bad one
     field_ref = _field_ref(model_field)
-    if bad is None and field_ref is not None and field_ref.version and \
-            (good is None or field_ref.version != good.version):
+    if (
+        bad is None
+        and field_ref is not None
+        and field_ref.version
+        and (good is None or field_ref.version != good.version)
+    ):
         bad = field_ref
     family = next((r.family for r in (good, bad, field_ref) if r is not None and r.family), None)
     return PirRefs(good, bad, model_field if field_ref is not None else None, family)
@@ -98,7 +117,9 @@ def _field_ref(found: Field | None) -> FoundRef | None:
         return FoundRef(None, version.group(1), found.line, f"{found.label}: {value}")
     pair = re.match(rf"{_FAMILY_VERSION}\b", value)
     if pair:
-        return FoundRef(pair.group("family"), pair.group("version"), found.line, f"{found.label}: {value}")
+        return FoundRef(
+            pair.group("family"), pair.group("version"), found.line, f"{found.label}: {value}"
+        )
     word = re.fullmatch(r"`?([A-Za-z][\w.-]*)`?(?:\s*\(.*\))?", value)
     if word and word.group(1).lower() not in _STOP_FAMILIES:
         return FoundRef(word.group(1), "", found.line, value)

@@ -13,8 +13,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-CATEGORIES = ("training_data_contamination", "configuration_error", "supply_chain_compromise",
-              "adversarial_exploitation")
+CATEGORIES = (
+    "training_data_contamination",
+    "configuration_error",
+    "supply_chain_compromise",
+    "adversarial_exploitation",
+)
 
 # (regex, weight). Weights favour phrases that only one category uses; "adversarial" alone is
 # weak because poisoned *training* samples are often "adversarially crafted" (AI-IR-2026-042).
@@ -22,28 +26,47 @@ CATEGORY_CUES: dict[str, tuple[tuple[str, int], ...]] = {
     "training_data_contamination": (
         (r"\b(training|fine[- ]?tuning|train) (data|dataset|set|corpus|samples?)\b", 3),
         (r"\bdata ?set\b.{0,40}\b(contain|includ|had)", 2),
-        (r"\bpoison", 3), (r"\bcontaminat", 3), (r"\bmislabel", 2), (r"\blabel (noise|flip)", 2),
-        (r"\bbackdoor", 1), (r"\b(crafted|injected|malicious) (training )?samples\b", 2),
+        (r"\bpoison", 3),
+        (r"\bcontaminat", 3),
+        (r"\bmislabel", 2),
+        (r"\blabel (noise|flip)", 2),
+        (r"\bbackdoor", 1),
+        (r"\b(crafted|injected|malicious) (training )?samples\b", 2),
         (r"\bdata (pipeline|quality|drift)\b", 1),
     ),
     "configuration_error": (
-        (r"\bconfig(uration)?\b", 3), (r"\bmisconfigur", 4), (r"\b(feature )?flag\b", 2),
-        (r"\bthreshold\b", 2), (r"\bhyper-?parameters?\b", 2), (r"\b(setting|parameter)s?\b", 1),
-        (r"\bwrong (model )?version\b", 2), (r"\b(temperature|system prompt|prompt template)\b", 2),
-        (r"\bdeploy(ed|ment)? (with|the wrong)\b", 1), (r"\btypo\b", 1),
+        (r"\bconfig(uration)?\b", 3),
+        (r"\bmisconfigur", 4),
+        (r"\b(feature )?flag\b", 2),
+        (r"\bthreshold\b", 2),
+        (r"\bhyper-?parameters?\b", 2),
+        (r"\b(setting|parameter)s?\b", 1),
+        (r"\bwrong (model )?version\b", 2),
+        (r"\b(temperature|system prompt|prompt template)\b", 2),
+        (r"\bdeploy(ed|ment)? (with|the wrong)\b", 1),
+        (r"\btypo\b", 1),
     ),
     "supply_chain_compromise": (
-        (r"\bsupply[- ]chain\b", 4), (r"\bthird[- ]party\b", 3), (r"\bvendor\b", 3),
-        (r"\bupstream\b", 2), (r"\b(dependency|package|library|wheel)\b", 2),
+        (r"\bsupply[- ]chain\b", 4),
+        (r"\bthird[- ]party\b", 3),
+        (r"\bvendor\b", 3),
+        (r"\bupstream\b", 2),
+        (r"\b(dependency|package|library|wheel)\b", 2),
         (r"\b(pre-?trained|base) (model|checkpoint|weights)\b.{0,40}\b(download|hub|registry)", 3),
         (r"\b(purchased|bought|licensed|external) (data|dataset|model)", 3),
-        (r"\bcompromised (model|package|artifact|checkpoint|dependency)", 3), (r"\bhugging ?face\b", 2),
+        (r"\bcompromised (model|package|artifact|checkpoint|dependency)", 3),
+        (r"\bhugging ?face\b", 2),
     ),
     "adversarial_exploitation": (
-        (r"\bprompt injection\b", 4), (r"\bjailbreak", 4), (r"\bevasion\b", 3),
+        (r"\bprompt injection\b", 4),
+        (r"\bjailbreak", 4),
+        (r"\bevasion\b", 3),
         (r"\battackers? (sent|submitted|crafted|used|queried|exploited)", 3),
-        (r"\badversarial (inputs?|queries|prompts|examples?)\b", 3), (r"\bexploit", 2),
-        (r"\bmodel (extraction|inversion|stealing)\b", 3), (r"\bat inference\b", 2), (r"\badversarial", 1),
+        (r"\badversarial (inputs?|queries|prompts|examples?)\b", 3),
+        (r"\bexploit", 2),
+        (r"\bmodel (extraction|inversion|stealing)\b", 3),
+        (r"\bat inference\b", 2),
+        (r"\badversarial", 1),
     ),
 }
 
@@ -52,7 +75,10 @@ FAILURE_MODES: tuple[tuple[str, str], ...] = (
     ("backdoor-trigger", r"\bbackdoor|\btrigger(ed)? (word|pattern|patch|phrase)"),
     ("prompt-injection", r"\bprompt injection|\binjected instructions?\b"),
     ("jailbreak", r"\bjailbreak"),
-    ("data-leakage", r"\b(data|pii|secret|training data) (leak|exposure|extraction)|\bleak(ed|s)? "),
+    (
+        "data-leakage",
+        r"\b(data|pii|secret|training data) (leak|exposure|extraction)|\bleak(ed|s)? ",
+    ),
     ("toxic-output", r"\btoxic|\bhate speech|\boffensive"),
     ("hallucination", r"\bhallucinat|\bfabricat"),
     ("bias", r"\bbias(ed)?\b|\bunfair|\bdisparate"),
@@ -105,28 +131,41 @@ def infer_category(text: str, explicit: str | None = None) -> Inference:
     return best
 
 
-_CATEGORY_PREFIXES = (("train", "training_data_contamination"), ("data", "training_data_contamination"),
-                      ("poison", "training_data_contamination"), ("config", "configuration_error"),
-                      ("misconfig", "configuration_error"), ("supply", "supply_chain_compromise"),
-                      ("third", "supply_chain_compromise"), ("adversar", "adversarial_exploitation"),
-                      ("attack", "adversarial_exploitation"), ("other", "other"))
+_CATEGORY_PREFIXES = (
+    ("train", "training_data_contamination"),
+    ("data", "training_data_contamination"),
+    ("poison", "training_data_contamination"),
+    ("config", "configuration_error"),
+    ("misconfig", "configuration_error"),
+    ("supply", "supply_chain_compromise"),
+    ("third", "supply_chain_compromise"),
+    ("adversar", "adversarial_exploitation"),
+    ("attack", "adversarial_exploitation"),
+    ("other", "other"),
+)
 
 
 # Full category names a PIR may open a root-cause paragraph with ("Configuration error: ...").
 # Stricter than explicit_category's prefixes: "Data: ...", "Training data: ..." or
 # "Configuration: ..." open a description, not a verdict, so they are not labels.
 CATEGORY_NAMES: dict[str, str] = {
-    "training data contamination": "training_data_contamination", "data contamination": "training_data_contamination",
-    "training data poisoning": "training_data_contamination", "data poisoning": "training_data_contamination",
+    "training data contamination": "training_data_contamination",
+    "data contamination": "training_data_contamination",
+    "training data poisoning": "training_data_contamination",
+    "data poisoning": "training_data_contamination",
     "configuration error": "configuration_error",
-    "config error": "configuration_error", "misconfiguration": "configuration_error",
+    "config error": "configuration_error",
+    "misconfiguration": "configuration_error",
     "supply chain compromise": "supply_chain_compromise",
-    "supply chain": "supply_chain_compromise", "supply chain attack": "supply_chain_compromise",
-    "adversarial exploitation": "adversarial_exploitation", "adversarial attack": "adversarial_exploitation",
+    "supply chain": "supply_chain_compromise",
+    "supply chain attack": "supply_chain_compromise",
+    "adversarial exploitation": "adversarial_exploitation",
+    "adversarial attack": "adversarial_exploitation",
     "adversarial": "adversarial_exploitation",
 }
 _LEADING_LABEL = re.compile(
-    r"^\s*(?:\*\*|__)?(?P<label>[A-Za-z][A-Za-z _-]{2,40}?)(?:\*\*|__)?\s*(?:[:—–]|\.(?:\*\*|__))\s*(?:\*\*|__)?")
+    r"^\s*(?:\*\*|__)?(?P<label>[A-Za-z][A-Za-z _-]{2,40}?)(?:\*\*|__)?\s*(?:[:—–]|\.(?:\*\*|__))\s*(?:\*\*|__)?"
+)
 
 
 def leading_label(text: str) -> str | None:
@@ -136,9 +175,13 @@ def leading_label(text: str) -> str | None:
     if not match:
         return None
     name = " ".join(re.sub(r"[^a-z]+", " ", match.group("label").lower()).split())
-    if name.startswith("root cause "):  # "Root cause: configuration error ..." names it after the colon
+    if name.startswith(
+        "root cause "
+    ):  # "Root cause: configuration error ..." names it after the colon
         return None
-    return CATEGORY_NAMES.get(name) or (name.replace(" ", "_") if name.replace(" ", "_") in CATEGORIES else None)
+    return CATEGORY_NAMES.get(name) or (
+        name.replace(" ", "_") if name.replace(" ", "_") in CATEGORIES else None
+    )
 
 
 def category_in_heading(heading: str) -> str | None:
@@ -147,7 +190,9 @@ def category_in_heading(heading: str) -> str | None:
     if not match:
         return None
     name = " ".join(re.sub(r"[^a-z]+", " ", match.group("rest").lower()).split())
-    return CATEGORY_NAMES.get(name) or (name.replace(" ", "_") if name.replace(" ", "_") in CATEGORIES else None)
+    return CATEGORY_NAMES.get(name) or (
+        name.replace(" ", "_") if name.replace(" ", "_") in CATEGORIES else None
+    )
 
 
 # Negation. A forward negator ("no", "not", "without", ...) denies the rest of its clause; a
@@ -157,14 +202,19 @@ def category_in_heading(heading: str) -> str | None:
 # one negated list. ", and ..." / ", or ..." does.
 _CLAUSE_BREAK = re.compile(
     r",(?=\s*(?:and|or|then)\b)|[;:()\[\]—–]|\s-\s|\b(?:but|however|although|though|while|whereas|because|since|so|instead|"
-    r"which|that|who|when|after|before|yet|until)\b", re.IGNORECASE)
+    r"which|that|who|when|after|before|yet|until)\b",
+    re.IGNORECASE,
+)
 _FORWARD_NEGATION = re.compile(
-    r"\b(?:no|nobody|nothing|no one|not(?!\s+only\b)|without|never|neither|nor|none|rather than|instead of|ruled out)\b|n't\b", re.IGNORECASE)
+    r"\b(?:no|nobody|nothing|no one|not(?!\s+only\b)|without|never|neither|nor|none|rather than|instead of|ruled out)\b|n't\b",
+    re.IGNORECASE,
+)
 _CLAUSE_NEGATION = re.compile(
     r"\b(?:(?:was|were|is|are|has|have|had|did|does|do|been|be|could|would|will)\s+(?:not|never)|"
     r"(?:was|were|is|are|has|have|had|did|does|do|could|would)n't|unchanged|untouched|unaffected|"
     r"unmodified|intact|ruled out|not (?:the|a) (?:cause|factor)|not involved|played no (?:part|role))\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 def affirmed(sentence: str) -> str:

@@ -19,17 +19,41 @@ from datetime import date, datetime, timedelta, timezone
 
 from pytest_airecovery.pir.document import Entry, strip_emphasis
 
-MONTHS = {name: index + 1 for index, name in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))}
+MONTHS = {
+    name: index + 1
+    for index, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+    )
+}
 # Unambiguous abbreviations only (IST, say, means three different zones).
-ZONE_HOURS = {"Z": 0, "UTC": 0, "GMT": 0, "PST": -8, "PDT": -7, "MST": -7, "MDT": -6, "CST": -6,
-              "CDT": -5, "EST": -5, "EDT": -4, "CET": 1, "CEST": 2, "BST": 1, "EET": 2, "EEST": 3,
-              "JST": 9, "AEST": 10, "AEDT": 11}
+ZONE_HOURS = {
+    "Z": 0,
+    "UTC": 0,
+    "GMT": 0,
+    "PST": -8,
+    "PDT": -7,
+    "MST": -7,
+    "MDT": -6,
+    "CST": -6,
+    "CDT": -5,
+    "EST": -5,
+    "EDT": -4,
+    "CET": 1,
+    "CEST": 2,
+    "BST": 1,
+    "EET": 2,
+    "EEST": 3,
+    "JST": 9,
+    "AEST": 10,
+    "AEDT": 11,
+}
 
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
-_DATE = (r"(?P<iso>\d{4})[-/](?P<iso_m>\d{1,2})[-/](?P<iso_d>\d{1,2})"
-         rf"|(?P<dm_d>\d{{1,2}})\s+(?P<dm_m>{_MONTH})(?:\s+(?P<dm_y>\d{{4}}))?"
-         rf"|(?P<md_m>{_MONTH})\s+(?P<md_d>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<md_y>\d{{4}}))?")
+_DATE = (
+    r"(?P<iso>\d{4})[-/](?P<iso_m>\d{1,2})[-/](?P<iso_d>\d{1,2})"
+    rf"|(?P<dm_d>\d{{1,2}})\s+(?P<dm_m>{_MONTH})(?:\s+(?P<dm_y>\d{{4}}))?"
+    rf"|(?P<md_m>{_MONTH})\s+(?P<md_d>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<md_y>\d{{4}}))?"
+)
 _ZONE = r"Z|(?:UTC|GMT)\s*[+-]\s*\d{1,2}(?::?\d{2})?|[+-]\d{2}:?\d{2}|(?-i:[A-Z]{1,3}T)|UTC|GMT"
 _TIME = r"(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.\d+)?)?\s*(?P<ampm>[ap]\.?m\.?)?"
 STAMP = re.compile(
@@ -39,7 +63,8 @@ STAMP = re.compile(
 LATE_HOUR, EARLY_HOUR = 18, 6  # a date-less step from >= 18:00 to < 06:00 crosses midnight
 _SEPARATOR = re.compile(r"^\s*(?:[-–—:|>]+|\bat\b)?\s*")
 _DURATION_PART = re.compile(
-    r"(\d+(?:\.\d+)?)\s*(days?|d|hours?|hrs?|h|minutes?|mins?|m)(?![a-z])", re.IGNORECASE)
+    r"(\d+(?:\.\d+)?)\s*(days?|d|hours?|hrs?|h|minutes?|mins?|m)(?![a-z])", re.IGNORECASE
+)
 _CLOCK_DURATION = re.compile(r"^\s*~?\s*(\d{1,3}):(\d{2})\b")
 
 
@@ -91,7 +116,7 @@ def parse_stamp(text: str) -> Stamp | None:
     offset = zone_offset(zone_text) if zone_text else None
     if zone_text and offset is None:
         return None  # "14:23 XYZT" is not a time we understand
-    rest = _SEPARATOR.sub("", cleaned[match.end():], count=1).strip()
+    rest = _SEPARATOR.sub("", cleaned[match.end() :], count=1).strip()
     return Stamp(day, hour, minute, second, offset, rest, zone_text)
 
 
@@ -112,7 +137,9 @@ def zone_offset(zone: str) -> int | None:
 def _date_of(match: re.Match[str]) -> date | None:
     try:
         if match.group("iso"):
-            return date(int(match.group("iso")), int(match.group("iso_m")), int(match.group("iso_d")))
+            return date(
+                int(match.group("iso")), int(match.group("iso_m")), int(match.group("iso_d"))
+            )
         if match.group("dm_d"):
             year = match.group("dm_y")
             month = MONTHS[match.group("dm_m")[:3].lower()]
@@ -171,7 +198,9 @@ class StatedZone:
 
 
 def build_timeline(
-    entries: list[Entry], start_day: date | None, default_offset: int | None,
+    entries: list[Entry],
+    start_day: date | None,
+    default_offset: int | None,
     stated_zone: StatedZone | None = None,
 ) -> tuple[list[TimelineEvent], list[Entry]]:
     """Timeline events in written order, and the entries that carry no time.
@@ -185,7 +214,11 @@ def build_timeline(
     day = start_day
     shift = timedelta()  # days added by midnight crossings since the last written date
     for entry in entries:
-        text = entry.cells[0] + " " + " ".join(entry.cells[1:]) if entry.kind == "table" else entry.text
+        text = (
+            entry.cells[0] + " " + " ".join(entry.cells[1:])
+            if entry.kind == "table"
+            else entry.text
+        )
         field_day = _date_field(text)
         if field_day is not None:  # "Date: 2026-09-02" inside the timeline
             day, shift = field_day, timedelta()
@@ -205,22 +238,35 @@ def build_timeline(
         else:
             offset, given, source = default_offset, False, ""
         zone = timezone(timedelta(minutes=offset or 0))
-        when = datetime.combine(day or date(1970, 1, 1), datetime.min.time(), zone).replace(
-            hour=stamp.hour, minute=stamp.minute, second=stamp.second) + shift
+        when = (
+            datetime.combine(day or date(1970, 1, 1), datetime.min.time(), zone).replace(
+                hour=stamp.hour, minute=stamp.minute, second=stamp.second
+            )
+            + shift
+        )
         next_day = False
         previous = events[-1].when if events else None
-        if stamp.day is None and previous is not None and when < previous and \
-                previous.hour >= LATE_HOUR and when.hour < EARLY_HOUR:
+        if (
+            stamp.day is None
+            and previous is not None
+            and when < previous
+            and previous.hour >= LATE_HOUR
+            and when.hour < EARLY_HOUR
+        ):
             # "23:50 ... 00:30" without dates: the incident crossed midnight
             shift += timedelta(days=1)
             when += timedelta(days=1)
             next_day = True
-        events.append(TimelineEvent(entry.line, stamp.rest, when, day is not None, given, next_day, source))
+        events.append(
+            TimelineEvent(entry.line, stamp.rest, when, day is not None, given, next_day, source)
+        )
     return events, untimed
 
 
-_DATE_FIELD = re.compile(r"^\s*(?:\*\*|__)?(?:date|day|incident date)\s*(?:\*\*|__)?\s*:\s*(?:\*\*|__)?\s*(?P<rest>.+)$",
-                         re.IGNORECASE)
+_DATE_FIELD = re.compile(
+    r"^\s*(?:\*\*|__)?(?:date|day|incident date)\s*(?:\*\*|__)?\s*:\s*(?:\*\*|__)?\s*(?P<rest>.+)$",
+    re.IGNORECASE,
+)
 
 
 def _date_field(text: str) -> date | None:
@@ -237,7 +283,8 @@ def _date_field(text: str) -> date | None:
 _DATE_ANYWHERE = re.compile(rf"(?<![\w-])(?:{_DATE})(?![\w-])", re.IGNORECASE)
 _ZONE_ANYWHERE = re.compile(
     r"(?<![\w+-])(?P<zone>(?:UTC|GMT)(?:\s*[+-]\s*\d{1,2}(?::?\d{2})?)?|[A-Z]{2,4}T|Z)(?![\w+-])"
-    r"|(?<![\w:+-])(?P<offset>[+-]\d{2}:\d{2})(?![\w:])")
+    r"|(?<![\w:+-])(?P<offset>[+-]\d{2}:\d{2})(?![\w:])"
+)
 
 
 def find_date(text: str) -> date | None:
@@ -277,8 +324,12 @@ def dominant_offset(entries: list[Entry]) -> int | None:
 
 def _is_table_header(entry: Entry) -> bool:
     return entry.kind == "table" and any(
-        re.fullmatch(r"(?:time|when|timestamp|date|date/time|date and time)(?:\s*\(.*\))?", cell.strip().lower())
-        for cell in entry.cells)
+        re.fullmatch(
+            r"(?:time|when|timestamp|date|date/time|date and time)(?:\s*\(.*\))?",
+            cell.strip().lower(),
+        )
+        for cell in entry.cells
+    )
 
 
 def table_header_zone(entries: list[Entry]) -> tuple[int, int] | None:

@@ -117,7 +117,9 @@ class _Seen:
     item_ids: dict[str, str]  # action item id -> file:line
 
 
-def _across_files(case_file: CaseFile, name: str, positions: Positions, seen: dict[str, _Seen]) -> list[Problem]:
+def _across_files(
+    case_file: CaseFile, name: str, positions: Positions, seen: dict[str, _Seen]
+) -> list[Problem]:
     """One incident may span several files (a plain file and an adversarial suite, say), but they
     must agree on what the incident was, and case and action item ids must stay unique across
     them: coverage and the JUnit report key cases by (incident id, case id)."""
@@ -130,20 +132,43 @@ def _across_files(case_file: CaseFile, name: str, positions: Positions, seen: di
         return []
     problems = []
     other = first.case_file.incident
-    for field, mine, theirs in (("severity", incident.severity, other.severity),
-                                ("root_cause.category", incident.root_cause, other.root_cause)):
+    for field, mine, theirs in (
+        ("severity", incident.severity, other.severity),
+        ("root_cause.category", incident.root_cause, other.root_cause),
+    ):
         if mine != theirs:
             line = line_of(positions, "incident/" + field.replace(".", "/"))
-            problems.append(Problem(name, line, "error", f"incident.{field}: {mine!r} but {first.name} says "
-                                    f"{theirs!r} for the same incident {incident.id}"))
+            problems.append(
+                Problem(
+                    name,
+                    line,
+                    "error",
+                    f"incident.{field}: {mine!r} but {first.name} says "
+                    f"{theirs!r} for the same incident {incident.id}",
+                )
+            )
     for case in case_file.cases:
         if case.id in first.case_ids:
-            problems.append(Problem(name, case.line, "error", f"case id {case.id!r} of incident {incident.id} "
-                                    f"is also at {first.case_ids[case.id]}"))
+            problems.append(
+                Problem(
+                    name,
+                    case.line,
+                    "error",
+                    f"case id {case.id!r} of incident {incident.id} "
+                    f"is also at {first.case_ids[case.id]}",
+                )
+            )
     for item in case_file.action_items:
         if item.id in first.item_ids:
-            problems.append(Problem(name, item.line, "error", f"action item {item.id} of incident {incident.id} "
-                                    f"is also at {first.item_ids[item.id]}"))
+            problems.append(
+                Problem(
+                    name,
+                    item.line,
+                    "error",
+                    f"action item {item.id} of incident {incident.id} "
+                    f"is also at {first.item_ids[item.id]}",
+                )
+            )
     first.case_ids.update({k: v for k, v in here.items() if k not in first.case_ids})
     first.item_ids.update({k: v for k, v in items.items() if k not in first.item_ids})
     return problems
@@ -166,21 +191,42 @@ def semantic_problems(case_file: CaseFile, name: str) -> list[Problem]:
     guards = {case.id for case in case_file.cases if case.guard}
     for item in case_file.action_items:
         if item.covered_by and set(item.covered_by) <= guards and item.priority in ("P0", "P1"):
-            problems.append(Problem(name, item.line, "warning",
-                                    f"action item {item.id} ({item.priority}) is covered only by guard cases, "
-                                    "which do not prove the incident is caught"))
+            problems.append(
+                Problem(
+                    name,
+                    item.line,
+                    "warning",
+                    f"action item {item.id} ({item.priority}) is covered only by guard cases, "
+                    "which do not prove the incident is caught",
+                )
+            )
         if item.covered_by:
             continue
         if item.priority == "P0":
-            problems.append(Problem(name, item.line, "error",
-                                    f"action item {item.id} (P0) has no covering case: list one in covered_by"))
+            problems.append(
+                Problem(
+                    name,
+                    item.line,
+                    "error",
+                    f"action item {item.id} (P0) has no covering case: list one in covered_by",
+                )
+            )
         elif item.priority == "P1":
-            problems.append(Problem(name, item.line, "warning",
-                                    f"action item {item.id} (P1) has no covering case"))
+            problems.append(
+                Problem(
+                    name, item.line, "warning", f"action item {item.id} (P1) has no covering case"
+                )
+            )
     if case_file.known_bad is None and any(not case.guard for case in case_file.cases):
-        problems.append(Problem(name, 1, "warning",
-                                "models.known_bad is missing: --incident-verify-catches cannot prove the "
-                                "cases catch the incident"))
+        problems.append(
+            Problem(
+                name,
+                1,
+                "warning",
+                "models.known_bad is missing: --incident-verify-catches cannot prove the "
+                "cases catch the incident",
+            )
+        )
     return problems
 
 
@@ -201,20 +247,45 @@ def dataset_problems(case_file: CaseFile, name: str, verify_data: bool = False) 
             manifest = read_manifest(str(base / dataset.manifest))
         except ManifestTamperedError as exc:
             detail = "; ".join(f"{kind}: {text}" for kind, text in exc.problems)
-            problems.append(Problem(name, dataset.line, "error",
-                                    f"{where}: manifest {dataset.manifest} fails its integrity check: {detail}"))
+            problems.append(
+                Problem(
+                    name,
+                    dataset.line,
+                    "error",
+                    f"{where}: manifest {dataset.manifest} fails its integrity check: {detail}",
+                )
+            )
             continue
         except (DataKitError, OSError) as exc:
-            problems.append(Problem(name, dataset.line, "error", f"{where}: cannot read manifest {dataset.manifest}: {exc}"))
+            problems.append(
+                Problem(
+                    name,
+                    dataset.line,
+                    "error",
+                    f"{where}: cannot read manifest {dataset.manifest}: {exc}",
+                )
+            )
             continue
         if dataset.merkle_root is None:
-            problems.append(Problem(name, dataset.line, "warning",
-                                    f"{where}: no merkle_root pinned, so a manifest rebuilt over changed data would "
-                                    f"still verify; pin merkle_root: {manifest.merkle_root}"))
+            problems.append(
+                Problem(
+                    name,
+                    dataset.line,
+                    "warning",
+                    f"{where}: no merkle_root pinned, so a manifest rebuilt over changed data would "
+                    f"still verify; pin merkle_root: {manifest.merkle_root}",
+                )
+            )
         elif dataset.merkle_root != manifest.merkle_root:
-            problems.append(Problem(name, dataset.line, "error",
-                                    f"{where}: manifest {dataset.manifest} has Merkle root {manifest.merkle_root}, "
-                                    f"the case file pins {dataset.merkle_root}"))
+            problems.append(
+                Problem(
+                    name,
+                    dataset.line,
+                    "error",
+                    f"{where}: manifest {dataset.manifest} has Merkle root {manifest.merkle_root}, "
+                    f"the case file pins {dataset.merkle_root}",
+                )
+            )
             continue
         if verify_data:
             problems += _verify_data(case_file, name, dataset)
@@ -229,7 +300,13 @@ def _verify_data(case_file: CaseFile, name: str, dataset: DatasetSpec) -> list[P
     try:
         diff = verify_case_dataset(case_file.path.parent, path, manifest, root)
     except (DataKitError, OSError) as exc:
-        return [Problem(name, line, "error", f"datasets: {path}: cannot verify against {manifest}: {exc}")]
+        return [
+            Problem(
+                name, line, "error", f"datasets: {path}: cannot verify against {manifest}: {exc}"
+            )
+        ]
     if diff.identical:
         return []
-    return [Problem(name, line, "error", f"datasets: {path} differs from {manifest}: {diff.summary()}")]
+    return [
+        Problem(name, line, "error", f"datasets: {path} differs from {manifest}: {diff.summary()}")
+    ]

@@ -36,7 +36,9 @@ def scalar(value: Any) -> str:
     # Line breaks and other non-printables as escapes in a double-quoted scalar: PyYAML would
     # otherwise fold them over several lines, which cannot sit inside our indented block.
     style = '"' if isinstance(value, str) and not value.isprintable() else None
-    dumped: str = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**9, default_style=style)
+    dumped: str = yaml.safe_dump(
+        value, default_flow_style=True, allow_unicode=True, width=10**9, default_style=style
+    )
     return dumped.removesuffix("\n...\n").rstrip("\n")
 
 
@@ -77,8 +79,14 @@ def _flow_list(value: list[Any]) -> str | None:
     return None
 
 
-def _mapping(data: Mapping[str, Any], path: str, depth: int, out: list[str], notes: Comments,
-             first_prefix: str | None = None) -> None:
+def _mapping(
+    data: Mapping[str, Any],
+    path: str,
+    depth: int,
+    out: list[str],
+    notes: Comments,
+    first_prefix: str | None = None,
+) -> None:
     indent = INDENT * depth
     for index, (key, value) in enumerate(data.items()):
         key_path = f"{path}/{key}" if path else str(key)
@@ -113,5 +121,9 @@ def _sequence(items: list[Any], path: str, depth: int, out: list[str], notes: Co
             out.append(f"{indent}-{_trail(item_path, notes)}")
             _sequence(item, item_path, depth + 1, out, notes)
         else:
-            text = _flow_list(item) if isinstance(item, list) else ("{}" if isinstance(item, Mapping) else scalar(item))
+            text = (
+                _flow_list(item)
+                if isinstance(item, list)
+                else ("{}" if isinstance(item, Mapping) else scalar(item))
+            )
             out.append(f"{indent}- {text}{_trail(item_path, notes)}")
