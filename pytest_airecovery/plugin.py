@@ -206,10 +206,9 @@ def _options_that_need_the_ini(config: pytest.Config) -> list[str]:
 
 
 def _add_path_and_limit_options(parser: pytest.Parser, group: Any) -> None:
-    # One path policy (pytest_airecovery.paths) and the case-file size limits (cases.limits):
+    # One path policy (pytest_airecovery.cases.paths) and the case-file size limits (cases.limits):
     # both modules import nothing heavy.
-    from pytest_airecovery import paths
-    from pytest_airecovery.cases import limits
+    from pytest_airecovery.cases import limits, paths
 
     group.addoption(
         paths.ALLOW_OUTSIDE_OPTION,
@@ -225,7 +224,7 @@ def _add_path_and_limit_options(parser: pytest.Parser, group: Any) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput") and _VALUE_OPTIONS:
-        from pytest_airecovery.paths import moved_rootdir_problem
+        from pytest_airecovery.cases.paths import moved_rootdir_problem
 
         problem = moved_rootdir_problem(config, _options_that_need_the_ini(config))
         if problem:
@@ -332,7 +331,7 @@ def _check_report_path(config: pytest.Config) -> None:
     value = config.getoption("incident_report")
     if not value:
         return
-    from pytest_airecovery.paths import PathPolicyError, path_policy
+    from pytest_airecovery.cases.paths import PathPolicyError, path_policy
 
     target = Path(value)
     try:
@@ -360,7 +359,7 @@ def _check_report_path(config: pytest.Config) -> None:
 
 def _case_discovery(config: pytest.Config, roots: list[Path]) -> Any:
     from pytest_airecovery.cases.discovery import CaseDiscovery
-    from pytest_airecovery.paths import path_policy
+    from pytest_airecovery.cases.paths import path_policy
 
     return CaseDiscovery(roots, CASE_FILE_SUFFIXES, path_policy(config))
 
@@ -387,13 +386,13 @@ class IncidentCasesPlugin:
             _check_report_path(config)
         _check_limit_settings(config)
         if config.getoption("incident_cache_clear") and not self.is_worker:
-            from pytest_airecovery.cache import clear
-            from pytest_airecovery.session import cache_dir
+            from pytest_airecovery.cases.cache import clear
+            from pytest_airecovery.cases.session import cache_dir
 
             root = cache_dir(config)
             if root is not None:
                 clear(root)
-        from pytest_airecovery.paths import case_roots
+        from pytest_airecovery.cases.paths import case_roots
 
         roots = case_roots(config)
         if config.args_source != pytest.Config.ArgsSource.ARGS:
@@ -413,7 +412,7 @@ class IncidentCasesPlugin:
         self.unused_models: list[str] = []
         self.uncovered: list[Any] = []
         if not self.is_worker:
-            from pytest_airecovery.report import IncidentResults
+            from pytest_airecovery.cases.report import IncidentResults
 
             self.results = IncidentResults()
 
@@ -439,7 +438,7 @@ class IncidentCasesPlugin:
             return None
         if not self.discovery.first_time(file_path):
             return None
-        from pytest_airecovery.collect import IncidentFile
+        from pytest_airecovery.cases.collect import IncidentFile
 
         return IncidentFile.from_parent(parent, path=file_path)
 
@@ -510,8 +509,8 @@ class IncidentCasesPlugin:
         xdist the controller has collected nothing.
         """
         from pytest_airecovery.cases.loader import CaseFileError, load_case_file, load_options
+        from pytest_airecovery.cases.session import incident_session
         from pytest_airecovery.pir.coverage import uncovered_action_items
-        from pytest_airecovery.session import incident_session
 
         state = incident_session(self.config)
         case_files = []

@@ -11,8 +11,8 @@ import pytest
 
 from pytest_airecovery.adversarial.registry import builtin_registry
 from pytest_airecovery.adversarial.variants import expand
+from pytest_airecovery.cases.checks import builtin_registry as check_registry
 from pytest_airecovery.cases.loader import load_case_file
-from pytest_airecovery.checks import builtin_registry as check_registry
 from pytest_airecovery.demo import load_model
 from pytest_airecovery.demo._weights import SHIPPED_WEIGHTS_DIR, read_sums
 from pytest_airecovery.demo.patched import write_patched_weights

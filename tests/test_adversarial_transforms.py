@@ -14,8 +14,8 @@ from pytest_airecovery.adversarial.arrays import ArrayTrigger, TriggerSpecError
 from pytest_airecovery.adversarial.registry import TransformRegistry, builtin_registry
 from pytest_airecovery.adversarial.rng import VariantRng, derive_seed
 from pytest_airecovery.adversarial.text import TriggerNotFound
+from pytest_airecovery.cases.checks import builtin_registry as check_registry
 from pytest_airecovery.cases.loader import CaseFileError, load_case_file
-from pytest_airecovery.checks import builtin_registry as check_registry
 
 REGISTRY = builtin_registry()
 TEXT = REGISTRY.names("text")

@@ -37,8 +37,8 @@ def test_bad_ref_never_passes_from_another_refs_cache(toy: pytest.Pytester) -> N
 
 
 def test_output_cache_key_holds_the_ref() -> None:
-    from pytest_airecovery.batching import BatchRunner
-    from pytest_airecovery.cache import OutputCache
+    from pytest_airecovery.cases.batching import BatchRunner
+    from pytest_airecovery.cases.cache import OutputCache
     from pytest_airecovery.cases.sources import InlineSource
     from pytest_airecovery.models import Model
 

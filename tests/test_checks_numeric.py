@@ -17,7 +17,7 @@ from conftest import run, write_case
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pytest_airecovery.checks import (
+from pytest_airecovery.cases.checks import (
     CheckArgumentError,
     Row,
     builtin_registry,
@@ -25,7 +25,7 @@ from pytest_airecovery.checks import (
     same_label,
     validate_argument,
 )
-from pytest_airecovery.compare import Tolerance, compare, outside_bounds
+from pytest_airecovery.cases.compare import Tolerance, compare, outside_bounds
 from pytest_airecovery.diff import diff_outputs
 from pytest_airecovery.diff.render import summary_lines
 

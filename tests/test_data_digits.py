@@ -9,7 +9,7 @@ pytest.importorskip("pytest_airecovery.demo.build")
 
 
 def test_spectral_remediation_removes_the_backdoor() -> None:
-    from pytest_airecovery.data.walkthrough import format_result, run_digits_walkthrough
+    from pytest_airecovery.demo.data_walkthrough import format_result, run_digits_walkthrough
 
     result = run_digits_walkthrough(seed=3)
     print(format_result(result))

@@ -10,11 +10,6 @@ import pytest
 from conftest import write_case
 from test_diff_fixtures import DIFF_CONFTEST, DIFF_INI
 
-import pytest_airecovery.cache
-import pytest_airecovery.collect
-import pytest_airecovery.diff.checks
-import pytest_airecovery.report  # noqa: F401
-
 CASE = textwrap.dedent(
     """\
     schema_version: 1

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_airecovery.changes import MISSING, FailedOutput
+from pytest_airecovery.cases.changes import MISSING, FailedOutput
 from pytest_airecovery.diff.engine import diff_outputs, diff_runs
 from pytest_airecovery.diff.render import MAX_LINES, render
 

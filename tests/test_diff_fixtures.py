@@ -10,13 +10,6 @@ import jsonschema  # noqa: F401
 import pytest
 from conftest import TOY_CONFTEST, toy_case_file, write_case
 
-import pytest_airecovery.diff.checks
-import pytest_airecovery.diff.differ
-import pytest_airecovery.diff.engine
-import pytest_airecovery.diff.recording
-import pytest_airecovery.diff.render
-import pytest_airecovery.session  # noqa: F401
-
 # The toy family of tests/conftest.py plus versions for diffs: "shifted" moves scores a little,
 # "noisy" jitters them on every call (a sampling model), "moody" flips labels on some calls.
 DIFF_CONFTEST = (

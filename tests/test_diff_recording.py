@@ -12,13 +12,6 @@ import pytest
 from conftest import run, toy_case_file, write_case
 from test_diff_fixtures import DIFF_CONFTEST, DIFF_INI
 
-import pytest_airecovery.diff.checks
-import pytest_airecovery.diff.differ
-import pytest_airecovery.diff.engine
-import pytest_airecovery.diff.recording
-import pytest_airecovery.diff.render
-import pytest_airecovery.session  # noqa: F401
-
 TESTS = """
 def test_inputs(behaviour_diff):
     behaviour_diff([1, 2, 3, 17]).assert_no_flips_into([7])

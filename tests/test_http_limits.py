@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from pytest_airecovery.demo_server import DemoServer, FaultPlan
-from pytest_airecovery.http_model import HttpModelError, openai_chat_model
+from pytest_airecovery.demo.server import DemoServer, FaultPlan
 from pytest_airecovery.models import Model
+from pytest_airecovery.models.http import HttpModelError, openai_chat_model
 from pytest_airecovery.models.http_transport import UrlError
 
 MODEL_NAME = "echo@v1"
@@ -205,7 +205,7 @@ def test_a_wait_that_overshoots_the_deadline_ends_the_call(server: DemoServer) -
 
 EXIT_WHILE_REQUESTS_HANG = """
 import sys, threading, time
-from pytest_airecovery.http_model import OpenAIChatPredictor
+from pytest_airecovery.models.http import OpenAIChatPredictor
 
 predictor = OpenAIChatPredictor(sys.argv[1], "echo@v1", concurrency=3, timeout=600)
 # As the plugin does when a batch outlives its model timeout: stop waiting and move on.

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from pytest_airecovery.demo_server import DemoServer, FaultPlan
-from pytest_airecovery.http_model import HttpModelError, _redact_url, openai_chat_model
+from pytest_airecovery.demo.server import DemoServer, FaultPlan
 from pytest_airecovery.models import Model
+from pytest_airecovery.models.http import HttpModelError, _redact_url, openai_chat_model
 
 MODEL_NAME = "echo@v1"
 
@@ -251,7 +251,7 @@ def test_failing_input_is_named_when_requests_run_concurrently(
 def test_a_failure_wakes_inputs_waiting_to_retry(monkeypatch: pytest.MonkeyPatch) -> None:
     # Default (interruptible) sleep: "slow" is told to come back in 100 s (within the deadline),
     # "bad" fails for good. The batch must fail with "bad" at once instead of waiting.
-    from pytest_airecovery import http_model
+    from pytest_airecovery.models import http as http_model
     from pytest_airecovery.models import http_transport
 
     predictor = http_model.OpenAIChatPredictor(
@@ -433,7 +433,7 @@ def test_demo_model_through_http_matches_direct_predict(sleep: RecordingSleep) -
 
 def test_demo_server_command_line_serves_a_demo_model() -> None:
     load_demo_model(DEMO_REF)  # skip early if the demo package is not there
-    command = [sys.executable, "-m", "pytest_airecovery.demo_server", "--ref", DEMO_REF]
+    command = [sys.executable, "-m", "pytest_airecovery.demo.server", "--ref", DEMO_REF]
     process = subprocess.Popen(
         [*command, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -464,8 +464,8 @@ HTTP_CONFTEST = """
 import json
 
 from pytest_airecovery.demo import load_model
-from pytest_airecovery.demo_server import DemoServer, FaultPlan
-from pytest_airecovery.http_model import openai_chat_model
+from pytest_airecovery.demo.server import DemoServer, FaultPlan
+from pytest_airecovery.models.http import openai_chat_model
 
 FAILING = {failing!r}
 SERVERS = {{}}

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from pytest_airecovery.demo_server import DemoServer
-from pytest_airecovery.http_model import ArtifactUnavailable, openai_chat_model
+from pytest_airecovery.demo.server import DemoServer
+from pytest_airecovery.models.http import ArtifactUnavailable, openai_chat_model
 
 MODEL_NAME = "echo@v1"
 CARD = {"id": MODEL_NAME, "object": "model", "artifact_sha256": "ab" * 32}
@@ -96,8 +96,8 @@ def test_unreachable_artifact_url_is_an_os_error_and_disables_the_cache(
 
 SERVED_CONFTEST = """
 import json
-from pytest_airecovery.demo_server import DemoServer
-from pytest_airecovery.http_model import openai_chat_model
+from pytest_airecovery.demo.server import DemoServer
+from pytest_airecovery.models.http import openai_chat_model
 
 CARD = {card!r}
 SERVERS = {{}}

@@ -9,8 +9,8 @@ import pytest
 
 SERVED_CONFTEST = """
 import json
-from pytest_airecovery.demo_server import DemoServer, FaultPlan
-from pytest_airecovery.http_model import openai_chat_model
+from pytest_airecovery.demo.server import DemoServer, FaultPlan
+from pytest_airecovery.models.http import openai_chat_model
 
 FAULT = {fault!r}
 SERVERS = {{}}

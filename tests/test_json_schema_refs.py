@@ -16,7 +16,7 @@ import jsonschema  # noqa: F401
 import pytest
 from conftest import write_case
 
-from pytest_airecovery.checks import Row, SubjectError, check_json_schema
+from pytest_airecovery.cases.checks import Row, SubjectError, check_json_schema
 
 ALLOW_ANYTHING = {
     "type": "integer"

@@ -12,9 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_airecovery.cases.loader import CaseFileError, field_name, load_case_file
-from pytest_airecovery.cases.yamlpos import ALIAS_EXPANSION_BUDGET, LoadError, load_json, load_yaml
-from pytest_airecovery.checks import (
+from pytest_airecovery.cases.checks import (
     Row,
     Rows,
     SubjectError,
@@ -22,6 +20,8 @@ from pytest_airecovery.checks import (
     same_label,
     subject_of,
 )
+from pytest_airecovery.cases.loader import CaseFileError, field_name, load_case_file
+from pytest_airecovery.cases.yamlpos import ALIAS_EXPANSION_BUDGET, LoadError, load_json, load_yaml
 
 # Plain data as a case file may hold it. Keys avoid YAML 1.1's merge key and float edge cases
 # (-0.0 and NaN compare unequal or lose their sign through text).

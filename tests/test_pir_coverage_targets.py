@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import toy_case_file
 
+from pytest_airecovery.cases.checks import builtin_registry
 from pytest_airecovery.cases.loader import CaseFileError, load_case_file
-from pytest_airecovery.checks import builtin_registry
 from pytest_airecovery.cli import main
 from pytest_airecovery.data.manifest import build_manifest
 from pytest_airecovery.pir.casefiles import load_all

@@ -17,8 +17,8 @@ from typing import NamedTuple
 import pytest
 import yaml
 
+from pytest_airecovery.cases.checks import builtin_registry
 from pytest_airecovery.cases.loader import load_case_file
-from pytest_airecovery.checks import builtin_registry
 from pytest_airecovery.cli import main
 from pytest_airecovery.pir.model import parse_pir
 from pytest_airecovery.pir.scaffold import render, skeleton

@@ -10,8 +10,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pytest_airecovery.cases.checks import builtin_registry
 from pytest_airecovery.cases.loader import load_case_file
-from pytest_airecovery.checks import builtin_registry
 from pytest_airecovery.cli import main
 from pytest_airecovery.pir.document import PirError
 from pytest_airecovery.pir.lint import lint

@@ -15,11 +15,11 @@ import pytest
 
 from pytest_airecovery.adversarial.casefile import AdversarialSpec
 from pytest_airecovery.adversarial.variants import VariantSource, expand
-from pytest_airecovery.batching import OutputFailure
-from pytest_airecovery.checks import Row, SubjectError
-from pytest_airecovery.collect import CaseFailure, CaseItem, headline, run_input_checks
-from pytest_airecovery.render import describe_output, failure_text
-from pytest_airecovery.session import ModelUnavailable
+from pytest_airecovery.cases.batching import OutputFailure
+from pytest_airecovery.cases.checks import Row, SubjectError
+from pytest_airecovery.cases.collect import CaseFailure, CaseItem, headline, run_input_checks
+from pytest_airecovery.cases.render import describe_output, failure_text
+from pytest_airecovery.cases.session import ModelUnavailable
 
 MAX_SHOWN_INPUT = 120
 

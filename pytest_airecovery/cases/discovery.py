@@ -8,7 +8,7 @@ counts double in every report. The rules, applied only under the incident case r
   collected under its own name (this is what ends loops and duplicates);
 * a symlink to a directory that contains the link (a loop through an outside path) is skipped;
 * a symlink to a place outside the rootdir is skipped unless the path policy allows outside
-  paths (pytest_airecovery.paths);
+  paths (pytest_airecovery.cases.paths);
 * a case file reached twice by other routes is collected once, at its first path in sorted order;
 * a link that cannot be resolved (it points to itself, or nowhere) is reported, not dropped.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_airecovery.paths import PathPolicy
+from pytest_airecovery.cases.paths import PathPolicy
 
 
 class CaseDiscovery:
@@ -99,7 +99,7 @@ class CaseDiscovery:
             self.warn(entry.path, f"case file link cannot be followed ({reason}); not collected")
 
     def _outside_root(self, path: Path, real: Path) -> str | None:
-        from pytest_airecovery.paths import PathPolicyError
+        from pytest_airecovery.cases.paths import PathPolicyError
 
         try:
             self.policy.check(real, what="case path")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_airecovery.cases.limits import DEFAULT_LIMITS, Limits
+from pytest_airecovery.cases.paths import NO_POLICY, PathPolicy, PathPolicyError
 from pytest_airecovery.cases.sources import InlineSource, InputSource, JsonlSource, NpzSource
 from pytest_airecovery.cases.spec import (
     ActionItem,
@@ -26,7 +27,6 @@ from pytest_airecovery.cases.spec import (
     ModelSpec,
 )
 from pytest_airecovery.cases.yamlpos import LoadError, Positions, decode_text, load_json, load_yaml
-from pytest_airecovery.paths import NO_POLICY, PathPolicy, PathPolicyError
 
 SCHEMA_PATH = Path(__file__).with_name("case-file.schema.json")
 CHECK_OPTIONS = ("field", "why")
@@ -252,7 +252,7 @@ def load_case_file(
 def load_options(config: Any) -> dict[str, Any]:
     """``limits`` and ``paths`` keyword arguments of :func:`load_case_file` for a pytest run."""
     from pytest_airecovery.cases.limits import limits_from_ini
-    from pytest_airecovery.paths import path_policy
+    from pytest_airecovery.cases.paths import path_policy
 
     return {"limits": limits_from_ini(config), "paths": path_policy(config)}
 
@@ -442,7 +442,11 @@ class _SpecBuilder:
             raise self.error(
                 f"{path}/{name}", f"{name!r} is an {definition.kind} check: put it under `{where}`"
             )
-        from pytest_airecovery.checks import CheckArgumentError, columns_read, validate_argument
+        from pytest_airecovery.cases.checks import (
+            CheckArgumentError,
+            columns_read,
+            validate_argument,
+        )
 
         try:
             validate_argument(definition, raw[name])

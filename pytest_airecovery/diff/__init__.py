@@ -18,8 +18,8 @@ _HOMES = {
     "diff_runs": "pytest_airecovery.diff.engine",
     "BehaviourDiff": "pytest_airecovery.diff.result",
     # Shared with the per-input checks, so they live beside them in the case pipeline.
-    "Change": "pytest_airecovery.changes",
-    "FailedOutput": "pytest_airecovery.changes",
+    "Change": "pytest_airecovery.cases.changes",
+    "FailedOutput": "pytest_airecovery.cases.changes",
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pytest_airecovery.compare import finite_numbers, outside_bounds, threshold_problem
+from pytest_airecovery.cases.compare import finite_numbers, outside_bounds, threshold_problem
 
 MAX_CHANGES_SHOWN = 3
 MAX_FLIP_PAIRS_SHOWN = 5
@@ -48,7 +48,7 @@ def check_matches_known_good(subject: Any, arg: Any, row: Any) -> str | None:
 
 def check_flip_rate(subjects: list[Any], arg: Any, rows: Any) -> tuple[str | None, Any]:
     """Share of inputs whose label differs from the known-good model's (optionally: flipped into given labels)."""
-    from pytest_airecovery.changes import ROOT
+    from pytest_airecovery.cases.changes import ROOT
     from pytest_airecovery.diff.engine import diff_outputs
 
     good = [_label_of(output) for output in rows.known_good_outputs()]

@@ -17,9 +17,9 @@ from typing import Any, NoReturn
 
 import pytest
 
-from pytest_airecovery.changes import FailedOutput
+from pytest_airecovery.cases.changes import FailedOutput
+from pytest_airecovery.cases.paths import path_policy
 from pytest_airecovery.diff.result import BehaviourDiff
-from pytest_airecovery.paths import path_policy
 
 MARKER = "incident_diff"
 RECORDINGS_DIR = "recordings"
@@ -35,7 +35,7 @@ def _fail(message: str) -> NoReturn:
 
 
 def _state(config: pytest.Config) -> Any:
-    from pytest_airecovery.session import incident_session
+    from pytest_airecovery.cases.session import incident_session
 
     return incident_session(config)
 
@@ -82,7 +82,7 @@ class DiffModel:
 
     @property
     def model(self) -> Any:
-        from pytest_airecovery.session import ModelUnavailable
+        from pytest_airecovery.cases.session import ModelUnavailable
 
         try:
             return _state(self.config).models.get(self.ref)
@@ -91,7 +91,7 @@ class DiffModel:
 
     def outputs(self, inputs: Any) -> list[Any]:
         """One output per input, batched and cached; an input without output becomes a FailedOutput."""
-        from pytest_airecovery.batching import OutputFailure
+        from pytest_airecovery.cases.batching import OutputFailure
 
         source = _as_source(inputs)
         self.model  # noqa: B018 - an unloadable model fails the test here, with the loader's message
@@ -108,7 +108,7 @@ class DiffModel:
 
     def run(self, inputs: Any) -> list[Any]:
         """Call the model afresh (no cache), in batches: what repeated and determinism runs need."""
-        from pytest_airecovery.batching import DEFAULT_BATCH_SIZE, to_plain
+        from pytest_airecovery.cases.batching import DEFAULT_BATCH_SIZE, to_plain
 
         source = _as_source(inputs)
         model = self.model
@@ -195,7 +195,7 @@ def known_good_ref(request: pytest.FixtureRequest) -> str:
 
 
 def candidate_ref(request: pytest.FixtureRequest, family: str | None = None) -> str:
-    from pytest_airecovery.session import ModelUnavailable
+    from pytest_airecovery.cases.session import ModelUnavailable
 
     marks = _marker(request)
     if marks.get("candidate"):

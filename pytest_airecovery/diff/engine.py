@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from pytest_airecovery.changes import (
+from pytest_airecovery.cases.changes import (
     MISSING,
     ROOT,
     Change,
@@ -29,7 +29,7 @@ from pytest_airecovery.changes import (
     FieldSummary,
     _plain,
 )
-from pytest_airecovery.compare import Tolerance, compare, threshold_problem
+from pytest_airecovery.cases.compare import Tolerance, compare, threshold_problem
 
 if TYPE_CHECKING:
     from pytest_airecovery.diff.result import BehaviourDiff

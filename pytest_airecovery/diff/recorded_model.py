@@ -24,8 +24,8 @@ def recording_index(config: pytest.Config) -> dict[str, dict[str, Any]]:
     index = config.stash.get(_INDEX, None)
     if index is not None:
         return index
+    from pytest_airecovery.cases.paths import PathPolicyError, case_roots, path_policy
     from pytest_airecovery.diff import recording
-    from pytest_airecovery.paths import PathPolicyError, case_roots, path_policy
 
     policy = path_policy(config)
     index = {}
@@ -80,7 +80,7 @@ def load_recorded(ref: str, config: pytest.Config) -> Any:
     """The ini loader's model if it has one; else a model replaying ``ref``'s recordings; else None."""
     spec = config.getini("incident_model_loader")
     if spec:
-        from pytest_airecovery.session import load_object
+        from pytest_airecovery.cases.session import load_object
 
         try:
             found = load_object(spec)(ref)

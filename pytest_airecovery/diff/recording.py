@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pytest_airecovery.paths import PathPolicy
+    from pytest_airecovery.cases.paths import PathPolicy
 
 FORMAT_VERSION = 1
 KIND = "pytest-airecovery known-good recording"
@@ -134,8 +134,8 @@ def write(
     The policy is required: a ``recordings`` directory that is a symlink to somewhere outside the
     repository must not turn ``--incident-record-all`` into a write there.
     """
-    from pytest_airecovery.cache import write_atomic
-    from pytest_airecovery.paths import PathPolicyError
+    from pytest_airecovery.cases.cache import write_atomic
+    from pytest_airecovery.cases.paths import PathPolicyError
 
     try:
         policy.check(path, what="recording")

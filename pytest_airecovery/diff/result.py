@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_airecovery.changes import MISSING, ROOT, Change, FieldSummary, _jsonable, _plain
-from pytest_airecovery.compare import threshold_problem
+from pytest_airecovery.cases.changes import MISSING, ROOT, Change, FieldSummary, _jsonable, _plain
+from pytest_airecovery.cases.compare import threshold_problem
 
 if TYPE_CHECKING:
     from pytest_airecovery.diff.engine import _FieldResult

@@ -82,8 +82,8 @@ class GatePlugin:
         path = Path(str(value))
         path = path if path.is_absolute() else invocation / path
         if not self.is_worker:
+            from pytest_airecovery.cases.paths import PathPolicyError, path_policy
             from pytest_airecovery.gates.report import OutputError, check_writable
-            from pytest_airecovery.paths import PathPolicyError, path_policy
 
             flag = "--" + dest.replace("_", "-")
             try:

@@ -53,7 +53,7 @@ def find_case_files(paths: Sequence[str]) -> list[Path]:
 
 
 def check_lookup() -> object:
-    from pytest_airecovery.checks import builtin_registry
+    from pytest_airecovery.cases.checks import builtin_registry
 
     return builtin_registry().get
 

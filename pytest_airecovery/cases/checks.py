@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from pytest_airecovery.compare import finite_numbers, outside_bounds
+from pytest_airecovery.cases.compare import finite_numbers, outside_bounds
 
 InputCheckFn = Callable[[Any, Any, "Row"], "str | None"]
 AggregateCheckFn = Callable[[list[Any], Any, "Rows"], "tuple[str | None, Any]"]
@@ -327,7 +327,7 @@ def check_json_schema(subject: Any, arg: Any, row: Row) -> str | None:
 
     import jsonschema
 
-    from pytest_airecovery.local_schema import SchemaProblem, checked_validator
+    from pytest_airecovery.cases.local_schema import SchemaProblem, checked_validator
 
     if isinstance(subject, str):
         try:
@@ -349,7 +349,7 @@ def check_json_schema(subject: Any, arg: Any, row: Row) -> str | None:
 
 def check_within(subject: Any, arg: Any, row: Row) -> str | None:
     """Numbers within ``max(abs, rel·|value|)`` of ``value``: a number, or numbers at any depth."""
-    from pytest_airecovery.compare import Tolerance, compare
+    from pytest_airecovery.cases.compare import Tolerance, compare
 
     expected = _plain_value(resolve_value(arg["value"], row))
     if isinstance(expected, str):  # a number kept as text in a column ("0.5"): read as before
@@ -491,7 +491,7 @@ def _validate_pattern(arg: Any) -> tuple[str, str] | None:
 
 
 def _validate_schema(arg: Any) -> tuple[str, str] | None:
-    from pytest_airecovery.local_schema import SchemaProblem, check_schema
+    from pytest_airecovery.cases.local_schema import SchemaProblem, check_schema
 
     try:
         check_schema(arg)

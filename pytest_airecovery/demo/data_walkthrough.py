@@ -1,6 +1,6 @@
 """Digits walkthrough: poison, detect with spectral signatures, clean, retrain, re-measure.
 
-    python -m pytest_airecovery.data.walkthrough [--seed 3] [--epsilon 0.1]
+    python -m pytest_airecovery.demo.data_walkthrough [--seed 3] [--epsilon 0.1]
 
 1. Split scikit-learn's bundled ``load_digits`` exactly as the demo models do.
 2. Poison 10% of the target class (7): BadNets-style, copies of other digits with the 3x3 corner

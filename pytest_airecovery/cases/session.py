@@ -152,7 +152,7 @@ class ModelProvider:
         return None
 
     def _load(self, ref: str) -> Model | ModelUnavailable:
-        from pytest_airecovery.batching import BoundedCallTimeout, run_bounded
+        from pytest_airecovery.cases.batching import BoundedCallTimeout, run_bounded
 
         def load() -> Any:
             obj = self.config.hook.pytest_airecovery_load_model(ref=ref, config=self.config)
@@ -215,11 +215,15 @@ class ModelProvider:
 
 class IncidentSession:
     def __init__(self, config: pytest.Config) -> None:
-        from pytest_airecovery.batching import DEFAULT_BATCH_SIZE, DEFAULT_TIMEOUT, BatchRunner
-        from pytest_airecovery.cache import OutputCache, ParsedCaseCache
+        from pytest_airecovery.cases.batching import (
+            DEFAULT_BATCH_SIZE,
+            DEFAULT_TIMEOUT,
+            BatchRunner,
+        )
+        from pytest_airecovery.cases.cache import OutputCache, ParsedCaseCache
+        from pytest_airecovery.cases.checks import builtin_registry
         from pytest_airecovery.cases.loader import schema_digest
-        from pytest_airecovery.checks import builtin_registry
-        from pytest_airecovery.report import ProgressLine
+        from pytest_airecovery.cases.report import ProgressLine
 
         self.config = config
         self.verify_catches = bool(config.getoption("incident_verify_catches", default=False))
@@ -297,7 +301,7 @@ class IncidentSession:
         return None
 
     def _shown(self, path: str | None) -> str:
-        from pytest_airecovery.paths import shown_path
+        from pytest_airecovery.cases.paths import shown_path
 
         if not path:
             return "(none)"

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_airecovery.changes import MISSING, Change, FailedOutput
+from pytest_airecovery.cases.changes import MISSING, Change, FailedOutput
 
 MAX_DEPTH = 64  # nesting compared item by item; anything deeper compares with ==
 

@@ -7,13 +7,18 @@ from typing import Any
 
 import pytest
 
-from pytest_airecovery.batching import OutputFailure
+from pytest_airecovery.cases.batching import OutputFailure
+from pytest_airecovery.cases.checks import Row, Rows, SubjectError, subject_of
 from pytest_airecovery.cases.loader import CaseFileError, load_case_file, load_options
+from pytest_airecovery.cases.paths import path_policy, shown_path
+from pytest_airecovery.cases.render import (
+    describe_output,
+    failure_text,
+    native_text,
+    user_traceback,
+)
+from pytest_airecovery.cases.session import IncidentSession, ModelUnavailable, incident_session
 from pytest_airecovery.cases.spec import CaseFile, CaseSpec, CheckSpec
-from pytest_airecovery.checks import Row, Rows, SubjectError, subject_of
-from pytest_airecovery.paths import path_policy, shown_path
-from pytest_airecovery.render import describe_output, failure_text, native_text, user_traceback
-from pytest_airecovery.session import IncidentSession, ModelUnavailable, incident_session
 
 # Checks that compare with the known-good model's outputs (live or recorded).
 KNOWN_GOOD_CHECKS = ("matches_known_good", "flip_rate")

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pytest_airecovery.batching import has_non_finite
+from pytest_airecovery.cases.batching import has_non_finite
 
 FORMAT_VERSION = 1
 _DIGEST = re.compile(r"[0-9a-f]{64}")
