@@ -2,7 +2,8 @@
 
 Both are safe to share between pytest-xdist workers: every file is written to a temporary name
 and renamed into place, so a reader sees a whole file or none, and model outputs are computed
-under a per-batch file lock so two workers never call the model for the same batch.
+under a per-batch file lock (filelock: flock on POSIX, msvcrt on Windows) so two workers never
+call the model for the same batch.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_airecovery.cases.batching import has_non_finite
+from pytest_airecovery.cases.batching import DEFAULT_TIMEOUT, has_non_finite
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
 
 FORMAT_VERSION = 1
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -29,6 +33,10 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 class CacheEntryWarning(pytest.PytestWarning):
     """A cache entry was unreadable or implausible and was discarded; its outputs are recomputed."""
+
+
+class BatchLockWarning(pytest.PytestWarning):
+    """Another process held a batch's lock past the model timeout; the batch was computed here too."""
 
 
 class _CorruptEntry(ValueError):
@@ -143,8 +151,11 @@ class OutputCache:
     fingerprint are read once and merged, and re-scanned after waiting on another worker's lock.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, lock_timeout: float = DEFAULT_TIMEOUT) -> None:
         self.root = root / "outputs"
+        # 0 leaves model calls unbounded, but a wait for another worker's lock stays bounded:
+        # past it the batch is computed twice, never waited on forever.
+        self.lock_timeout = lock_timeout if lock_timeout > 0 else DEFAULT_TIMEOUT
         self._known: dict[str, dict[str, Any]] = {}
         self._read_shards: dict[str, set[str]] = {}
 
@@ -195,22 +206,38 @@ class OutputCache:
 
     @contextlib.contextmanager
     def batch_lock(self, fingerprint: str, batch_key: str) -> Iterator[None]:
-        """Hold an exclusive lock for one batch, so another worker waits and then reads the result."""
-        folder = self._dir(fingerprint)
+        """Hold an exclusive lock for one batch, so another worker waits and then reads the result.
+
+        A lock not taken within ``lock_timeout`` seconds (another process holds it: its model
+        call is stuck, or the process is suspended) is given up with a :class:`BatchLockWarning`
+        and the batch is computed here too: work is repeated, the verdict is this model's own.
+        """
+        lock = self._take_lock(self._dir(fingerprint) / f".{batch_key}.lock")
         try:
-            import fcntl
-        except ImportError:  # no POSIX locks (Windows): workers may compute a batch twice
             yield
-            return
+        finally:
+            if lock is not None:
+                with contextlib.suppress(OSError):
+                    lock.release()
+
+    def _take_lock(self, path: Path) -> BaseFileLock | None:
+        # Imported here, not at the top: the plugin imports this module at start-up.
+        from filelock import FileLock, Timeout
+
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            handle = open(folder / f".{batch_key}.lock", "a+")  # noqa: SIM115 - closed by the with below
-        except OSError:
-            yield
-            return
-        with handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(path)
+            lock.acquire(timeout=self.lock_timeout)
+        except Timeout:
+            warnings.warn(
+                BatchLockWarning(
+                    f"airecovery: the lock {path} of a model batch was held by another process "
+                    f"for more than {self.lock_timeout:g} s; computing the batch here too "
+                    "(its outputs come from this call, so only work is repeated)"
+                ),
+                stacklevel=4,
+            )
+            return None
+        except OSError:  # no lock on this file system: the shards cannot be written either
+            return None
+        return lock

@@ -241,7 +241,7 @@ class IncidentSession:
         self.models = ModelProvider(config, timeout=timeout)
         cache_root = cache_dir(config)
         self.parsed_cache = ParsedCaseCache(cache_root, schema_digest()) if cache_root else None
-        output_cache = OutputCache(cache_root) if cache_root else None
+        output_cache = OutputCache(cache_root, lock_timeout=timeout) if cache_root else None
         self.runner = BatchRunner(
             self.models.get,
             output_cache,
