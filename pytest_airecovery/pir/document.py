@@ -1,9 +1,11 @@
 """Read a post-incident review (PIR) written in markdown into sections, entries and labelled fields.
 
-This layer knows markdown shapes, not PIR meaning: headings of any level (ATX ``#``, setext
-underlines, a bold or ``Label:`` line standing alone when it names a known section), bullets
-(``-``, ``*``, ``+``), numbered items (``1.`` or ``1)``), wrapped lines, paragraphs and table rows.
-Every entry keeps the 1-based line it starts on so findings can point at it.
+This layer knows markdown shapes, not PIR meaning. markdown-it-py (CommonMark with GFM tables)
+finds the blocks: ATX and setext headings, bullets and numbered items, paragraphs, table rows,
+code fences and HTML blocks (skipped). On top of it sit the PIR habits CommonMark does not have:
+a bold or ``Label:`` line standing alone names a section, a ``Label: value`` line starts a new
+entry instead of wrapping, and YAML front matter holds fields. Every entry keeps the 1-based line
+it starts on (from the tokens' line maps) so findings can point at it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 # Canonical section keys and the heading texts (normalised) that name them.
 SECTION_NAMES: dict[str, tuple[str, ...]] = {
@@ -94,12 +101,12 @@ FIELD_LABELS: dict[str, tuple[str, ...]] = {
 
 MAX_LABEL_CHARS = 40
 
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*#*[ \t]*$")
-_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_BULLET = re.compile(r"^(\s*)(?:[-*+]|\d{1,3}[.)])\s+(.*)$")
-_NUMBERED = re.compile(r"^\s*\d{1,3}[.)]\s")
-_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
-_FENCE = re.compile(r"^\s*(```|~~~)")
+MAX_HEADING_CHARS = 80  # a longer line over a setext underline is text, not a heading
+MAX_FRONT_MATTER_LINES = 100
+
+_ALONE = re.compile(r"(\*\*|__)?([^*_:]{2,60}?)(\*\*|__)?\s*:?\s*(\*\*|__)?")
+_QUOTE_MARKS = re.compile(r"^[\s>]*")  # a fence inside a block quote closes as "> ```"
+_FRONT_MATTER_KEY = re.compile(r"^[A-Za-z_][\w .-]*:(\s|$)")
 _EMPHASIS = re.compile(r"(\*\*|__|\*|_|`)")
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
@@ -143,6 +150,7 @@ class PirDocument:
     sections: list[Section] = field(default_factory=list)
     fields: dict[str, Field] = field(default_factory=dict)
     preamble: list[Entry] = field(default_factory=list)  # entries before the first section
+    unclosed_fence: int = 0  # the line of a code fence never closed (the rest is code), or 0
 
     def section(self, key: str) -> Section | None:
         for section in self.sections:
@@ -215,74 +223,30 @@ def read_text(path: Path, shown_as: str | None = None) -> str:
 
 
 def parse_markdown(text: str, shown_as: str) -> PirDocument:
-    """Split markdown text into sections of entries and collect labelled fields."""
-    doc = PirDocument(shown_as)
+    """Split markdown text into sections of entries and collect labelled fields.
+
+    markdown-it-py finds the blocks (headings, lists, tables, fences); two PIR habits that
+    CommonMark does not know are read on top of it, on the source lines, before the final parse:
+    a line such as ``**Timeline**`` or ``Root cause:`` alone names a section, and a setext
+    ``---`` underline makes a heading only under a section name.
+    """
     # comments go, their line breaks stay, so every later line keeps its number
     text = _HTML_COMMENT.sub(
         lambda m: "\n" * m.group(0).count("\n"), text.replace("\r\n", "\n").replace("\r", "\n")
     )
     lines = text.split("\n")
-    current: Section | None = None
-    open_entry: Entry | None = None
-    blank_before = True
-    in_fence = False
-
-    def add(entry: Entry) -> None:
-        (current.entries if current else doc.preamble).append(entry)
-
-    for index, raw_line in enumerate(lines):
-        number = index + 1
-        line = raw_line.rstrip()
-        if _FENCE.match(line):
-            in_fence = not in_fence
-            open_entry = None
-            continue
-        heading = (
-            None if in_fence else _heading(line, lines[index + 1] if index + 1 < len(lines) else "")
-        )
-        if heading is not None:
-            level, heading_text = heading
-            if level == 1 and doc.title is None and section_key(heading_text) is None:
-                doc.title, doc.title_line = heading_text, number
-            current = Section(heading_text, section_key(heading_text), number, level)
-            doc.sections.append(current)
-            open_entry, blank_before = None, True
-            continue
-        if (
-            _SETEXT.match(line)
-            and not in_fence
-            and index > 0
-            and lines[index - 1].strip()
-            and _heading(lines[index - 1].rstrip(), line) is not None
-        ):
-            continue  # underline of a setext heading already taken
-        if not line.strip():
-            blank_before = True
-            if open_entry is not None and open_entry.kind == "paragraph":
-                open_entry = None
-            continue
-        if line.lstrip().startswith("|"):
-            if not _TABLE_RULE.match(line):
-                cells = tuple(strip_emphasis(c) for c in line.strip().strip("|").split("|"))
-                add(Entry(" | ".join(cells), number, "table", cells))
-            open_entry, blank_before = None, False
-            continue
-        bullet = _BULLET.match(line)
-        if bullet and bullet.group(2).strip():
-            kind = "numbered" if _NUMBERED.match(line) else "bullet"
-            open_entry = Entry(bullet.group(2).strip(), number, kind)
-            add(open_entry)
-        elif (
-            open_entry is not None
-            and (not blank_before or raw_line[:1] in (" ", "\t"))
-            and not _starts_field(line)
-        ):
-            open_entry.text += " " + line.strip()  # a wrapped line continues the entry
-        else:
-            open_entry = Entry(line.strip(), number, "paragraph")
-            add(open_entry)
-        blank_before = False
-
+    front = _front_matter_end(lines)
+    for number in range(1, front + 1):
+        lines[number - 1] = ""  # read apart below, not as markdown
+    headings = _pir_headings(lines)
+    for number, (level, _) in headings.items():
+        lines[number - 1] = "#" * level + " x" if level else ""
+    doc = PirDocument(shown_as)
+    reader = _Reader(doc, headings, lines)
+    if front:
+        for group in _front_matter_keys(text.split("\n")[1 : front - 1]):
+            reader.paragraph(group)
+    reader.read(_markdown().parse("\n".join(lines)))
     for entry in doc.preamble + [e for s in doc.sections for e in s.entries]:
         for found in _fields_of(entry):
             doc.fields.setdefault(found.key, found)
@@ -291,24 +255,177 @@ def parse_markdown(text: str, shown_as: str) -> PirDocument:
     return doc
 
 
-def _heading(line: str, next_line: str) -> tuple[int, str] | None:
-    atx = _ATX.match(line)
-    if atx:
-        return len(atx.group(1)), strip_emphasis(atx.group(2) or "")
+def _markdown() -> MarkdownIt:
+    # Imported here: only reading a PIR needs it, and `airecovery` subcommands import pir lazily.
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table")
+
+
+def _front_matter_end(lines: list[str]) -> int:
+    """The line number of the ``---`` closing a YAML front matter block on line 1, else 0."""
+    if not lines or lines[0].rstrip() != "---":
+        return 0
+    for index, line in enumerate(lines[1:MAX_FRONT_MATTER_LINES], 1):
+        if line.rstrip() in ("---", "..."):
+            first = next((inner for inner in lines[1:index] if inner.strip()), "")
+            return index + 1 if _FRONT_MATTER_KEY.match(first) else 0
+    return 0
+
+
+def _front_matter_keys(lines: list[str]) -> list[list[tuple[int, str]]]:
+    """The front matter's lines (from line 2) grouped by top-level key: ``title: x`` is one
+    entry, and the indented or ``- item`` lines under a key continue it."""
+    groups: list[list[tuple[int, str]]] = []
+    for number, line in enumerate(lines, 2):
+        if groups and (not line.strip() or line[:1] in (" ", "\t", "-")):
+            groups[-1].append((number, line))
+        elif line.strip():
+            groups.append([(number, line)])
+    return groups
+
+
+def _pir_headings(lines: list[str]) -> dict[int, tuple[int, str]]:
+    """Lines that the PIR reads otherwise than CommonMark, by number: ``(level, heading)`` for a
+    section named alone on a line or a setext heading taken, ``(0, "")`` for a line to blank
+    (the underline of a setext heading not taken: ``Text`` over ``---`` is text)."""
+    found: dict[int, tuple[int, str]] = {}
+    skipped: set[int] = set()  # inside fences, code and HTML blocks; ATX headings
+    for token in _markdown().parse("\n".join(lines)):
+        if token.map is None:
+            continue
+        start, end = token.map
+        if token.type in ("fence", "code_block", "html_block"):
+            skipped.update(range(start + 1, end + 1))
+        elif token.type == "heading_open" and token.markup[:1] in ("=", "-"):
+            last = end - 1  # the number of the line above the underline
+            above = lines[last - 1].strip()
+            level = 1 if token.markup[0] == "=" else 2
+            if len(above) <= MAX_HEADING_CHARS and (level == 1 or section_key(above)):
+                found[last] = (level, strip_emphasis(above))
+            found[end] = (0, "")
+            skipped.update((last, end))
+        elif token.type == "heading_open":
+            skipped.add(start + 1)
+    for number, line in enumerate(lines, 1):
+        if number not in skipped:
+            heading = _label_heading(line)
+            if heading:
+                found[number] = (2, heading)
+    return found
+
+
+def _label_heading(line: str) -> str | None:
+    """``**Timeline**`` or ``Timeline:`` alone on a line, when it names a known section."""
     stripped = line.strip()
-    if stripped and not _BULLET.match(line) and not stripped.startswith("|"):
-        underline = _SETEXT.match(next_line)
-        if underline and len(stripped) <= 80:
-            # "Text\n---" is a setext heading only when it names a section or is "===" (level 1)
-            if underline.group(1)[0] == "=":
-                return 1, strip_emphasis(stripped)
-            if section_key(stripped):
-                return 2, strip_emphasis(stripped)
-    # "**Timeline**" or "Timeline:" alone on a line, when it names a known section
-    alone = re.fullmatch(r"(\*\*|__)?([^*_:]{2,60}?)(\*\*|__)?\s*:?\s*(\*\*|__)?", stripped)
+    alone = _ALONE.fullmatch(stripped)
     if alone and (alone.group(1) or stripped.endswith(":")) and section_key(alone.group(2)):
-        return 2, alone.group(2).strip()
+        return alone.group(2).strip()
     return None
+
+
+@dataclass
+class _Item:
+    kind: str  # "bullet" or "numbered"
+    line: int
+    entry: Entry | None = None
+
+
+class _Reader:
+    """Turns markdown-it block tokens into sections and entries, in document order."""
+
+    def __init__(
+        self, doc: PirDocument, headings: dict[int, tuple[int, str]], lines: list[str]
+    ) -> None:
+        self.doc = doc
+        self.headings = headings
+        self.lines = lines
+        self.section: Section | None = None
+        self.open: Entry | None = None  # the entry a wrapped line continues
+        self.kinds: list[str] = []
+        self.items: list[_Item] = []
+
+    def read(self, tokens: list[Token]) -> None:
+        index = 0
+        while index < len(tokens):
+            token = tokens[index]
+            kind, where = token.type, token.map
+            if kind in ("bullet_list_open", "ordered_list_open"):
+                self.kinds.append("numbered" if kind == "ordered_list_open" else "bullet")
+            elif kind in ("bullet_list_close", "ordered_list_close"):
+                self.kinds.pop()
+            elif kind == "list_item_open" and where is not None:
+                self.items.append(_Item(self.kinds[-1] if self.kinds else "bullet", where[0] + 1))
+            elif kind == "list_item_close":
+                self.items.pop()
+            elif kind == "heading_open" and where is not None:
+                self.heading(token, tokens[index + 1].content, where[0] + 1)
+            elif kind == "paragraph_open" and where is not None:
+                content = tokens[index + 1].content.split("\n")
+                self.paragraph(list(enumerate(content, where[0] + 1)))
+            elif kind == "tr_open" and where is not None:
+                index = self.row(tokens, index, where[0] + 1)
+            elif kind in ("fence", "code_block", "html_block", "hr"):
+                self.open = None
+                if kind == "fence" and where is not None and not self.closed(token, *where):
+                    self.doc.unclosed_fence = self.doc.unclosed_fence or where[0] + 1
+            index += 1
+
+    def closed(self, fence: Token, start: int, end: int) -> bool:
+        """Whether the fence's last line closes it; CommonMark runs an open one to the end."""
+        last = _QUOTE_MARKS.sub("", self.lines[end - 1]).strip() if end - start > 1 else ""
+        marker = fence.markup
+        return len(last) >= len(marker) and last == marker[0] * len(last)
+
+    def add(self, entry: Entry) -> Entry:
+        (self.section.entries if self.section else self.doc.preamble).append(entry)
+        return entry
+
+    def heading(self, token: Token, content: str, number: int) -> None:
+        level, text = self.headings.get(number) or (
+            len(token.markup) if token.markup.startswith("#") else 1 + (token.markup[:1] == "-"),
+            strip_emphasis(content),
+        )
+        if level == 1 and self.doc.title is None and section_key(text) is None:
+            self.doc.title, self.doc.title_line = text, number
+        self.section = Section(text, section_key(text), number, level)
+        self.doc.sections.append(self.section)
+        self.open = None
+
+    def paragraph(self, lines: list[tuple[int, str]]) -> None:
+        item = self.items[-1] if self.items else None
+        for position, (number, content) in enumerate(lines):
+            text = content.strip()
+            if not text:  # a line of form feeds and the like: a blank line for the reader
+                if self.open is not None and self.open.kind == "paragraph":
+                    self.open = None
+            elif item is not None and item.entry is None and number == item.line:
+                item.entry = self.open = self.add(Entry(text, number, item.kind))
+            elif position > 0 and self.open is not None and not _starts_field(text):
+                self.open.text += " " + text  # a wrapped line continues the entry
+            elif (
+                position == 0
+                and item is not None
+                and item.entry is not None
+                and self.open is not None
+                and self.open.kind != "paragraph"
+                and not _starts_field(text)
+            ):
+                item.entry.text += " " + text  # a later paragraph of the same list item
+                self.open = item.entry
+            else:
+                self.open = self.add(Entry(text, number, "paragraph"))
+
+    def row(self, tokens: list[Token], index: int, number: int) -> int:
+        """One table row (header rows too) as an entry; the index of its ``tr_close``."""
+        cells: list[str] = []
+        while tokens[index].type != "tr_close":
+            index += 1
+            if tokens[index].type == "inline":
+                cells.append(strip_emphasis(tokens[index].content))
+        self.add(Entry(" | ".join(cells), number, "table", tuple(cells)))
+        self.open = None
+        return index
 
 
 def _starts_field(line: str) -> bool:

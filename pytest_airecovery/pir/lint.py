@@ -17,6 +17,7 @@ Rules (name: severity):
 * ``action-item`` error for a P0/P1 item that is not concrete enough to test (a vague verb such as
   "improve", or fewer than two words after the verb); warning for an item without a priority,
   or a P0/P1 item that does not start with a verb we know.
+* ``code-fence`` warning: a code fence is never closed, so the rest of the file is code, not PIR.
 """
 
 from __future__ import annotations
@@ -214,6 +215,7 @@ def lint(pir: Pir) -> list[Finding]:
     findings += _timeline(pir)
     findings += _review(pir)
     findings += _action_items(pir)
+    findings += _code_fence(pir)
     return sorted(findings, key=lambda f: (f.line, f.severity != "error", f.rule))
 
 
@@ -238,6 +240,14 @@ def _summary_fields_stand_alone(pir: Pir) -> bool:
         if owner is not None and owner.key is not None:
             return False
     return True
+
+
+def _code_fence(pir: Pir) -> list[Finding]:
+    line = pir.doc.unclosed_fence
+    if not line:
+        return []
+    message = "this code fence is never closed: everything after it is code, not read as the PIR"
+    return [Finding(line, "warning", "code-fence", message)]
 
 
 def _sections(pir: Pir) -> list[Finding]:
