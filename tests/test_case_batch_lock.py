@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import model_calls, toy_case_file, write_case
 
 import pytest_airecovery
 
@@ -59,7 +60,7 @@ WORKER = textwrap.dedent(
     """
 )
 
-# Holds the lock of the batch [1, 2, 3] of m@1 (by being inside its model call) until its
+# Holds the lock of the batch [1, 2, 3] of a ref (by being inside its model call) until its
 # standard input closes.
 HOLDER = textwrap.dedent(
     """
@@ -75,11 +76,23 @@ HOLDER = textwrap.dedent(
         sys.stdin.read()
         return [value * 2 for value in batch]
 
-    model = Model(predict, ref="m@1", fingerprint="weights-1")
+    ref, fingerprint = sys.argv[2], sys.argv[3]
+    model = Model(predict, ref=ref, fingerprint=fingerprint)
     runner = BatchRunner(lambda ref: model, OutputCache(Path(sys.argv[1])))
-    print(runner.outputs("m@1", InlineSource([1, 2, 3]), range(3)), flush=True)
+    print(runner.outputs(ref, InlineSource([1, 2, 3]), range(3)), flush=True)
     """
 )
+
+
+def _hold_the_lock(tmp_path: Path, root: Path, ref: str, fingerprint: str) -> subprocess.Popen[str]:
+    holder = _script(tmp_path, "holder.py", HOLDER)
+    return subprocess.Popen(
+        [sys.executable, str(holder), str(root), ref, fingerprint],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _script(tmp_path: Path, name: str, text: str) -> Path:
@@ -115,15 +128,8 @@ def test_a_lock_held_past_the_timeout_is_given_up_with_a_warning(tmp_path: Path)
     from pytest_airecovery.cases.sources import InlineSource
     from pytest_airecovery.models import Model
 
-    holder_script = _script(tmp_path, "holder.py", HOLDER)
     root = tmp_path / "cache"
-    holder = subprocess.Popen(
-        [sys.executable, str(holder_script), str(root)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    holder = _hold_the_lock(tmp_path, root, "m@1", "weights-1")
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
         calls: list[list[int]] = []
@@ -143,6 +149,23 @@ def test_a_lock_held_past_the_timeout_is_given_up_with_a_warning(tmp_path: Path)
         out, err = holder.communicate(input="", timeout=120)
     assert holder.returncode == 0, err
     assert out.strip() == "[2, 4, 6]"
+
+
+def test_the_model_timeout_bounds_the_lock_wait_of_a_run(toy: pytest.Pytester) -> None:
+    write_case(toy, "AI-1.yaml", toy_case_file())
+    root = toy.path / ".pytest_cache" / "d" / "airecovery"
+    # the toy loader's identity of toy@good; the case's three inputs are one batch
+    holder = _hold_the_lock(toy.path, root, "toy@good", "toy-toy@good")
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        result = toy.runpytest("--incident-cases", "--incident-model-timeout", "1")
+        result.assert_outcomes(passed=4)
+        result.stdout.fnmatch_lines(
+            ["*BatchLockWarning*held by another process for more than 1 s*"]
+        )
+    finally:
+        holder.communicate(input="", timeout=120)
+    assert [call["ref"] for call in model_calls(toy)] == ["toy@good"]  # this run computed it
 
 
 def test_no_timeout_still_bounds_the_wait_for_a_lock(tmp_path: Path) -> None:
