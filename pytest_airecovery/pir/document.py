@@ -10,6 +10,7 @@ it starts on (from the tokens' line maps) so findings can point at it.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,6 +256,7 @@ def parse_markdown(text: str, shown_as: str) -> PirDocument:
     return doc
 
 
+@functools.cache
 def _markdown() -> MarkdownIt:
     # Imported here: only reading a PIR needs it, and `airecovery` subcommands import pir lazily.
     from markdown_it import MarkdownIt
@@ -382,10 +384,9 @@ class _Reader:
         return entry
 
     def heading(self, token: Token, content: str, number: int) -> None:
-        level, text = self.headings.get(number) or (
-            len(token.markup) if token.markup.startswith("#") else 1 + (token.markup[:1] == "-"),
-            strip_emphasis(content),
-        )
+        # setext headings were rewritten into ``headings``; the others are ATX as written
+        written = len(token.markup) if token.markup.startswith("#") else 1 + (token.markup != "=")
+        level, text = self.headings.get(number) or (written, strip_emphasis(content))
         if level == 1 and self.doc.title is None and section_key(text) is None:
             self.doc.title, self.doc.title_line = text, number
         self.section = Section(text, section_key(text), number, level)
