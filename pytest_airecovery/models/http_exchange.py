@@ -243,9 +243,14 @@ def exchange(
     connection, request_target, proxy_headers = _route(target, seconds)
     why: list[str] = []  # set by the watchdog or a cancel before it shuts the socket down
 
+    # The socket, kept: http.client drops `connection.sock` once the headers of a response that
+    # ends with the connection (HTTP/1.0, "Connection: close") are read, and the body still
+    # arrives on it. Without this, a drip of such a body would not be cut.
+    held: list[socket.socket] = []
+
     def shut(reason: str) -> None:
         why.append(reason)
-        sock = connection.sock
+        sock = held[0] if held else connection.sock
         if sock is not None:
             try:
                 # The plain-socket method, also for TLS: SSLSocket.shutdown would tear down
@@ -261,17 +266,21 @@ def exchange(
     response = None
     try:
         connection.connect()
+        if connection.sock is not None:
+            held.append(connection.sock)
         if why:  # fired while connecting, before there was a socket to shut down
             raise OSError("stopped")
         connection.request(method, request_target, body=body, headers=headers | proxy_headers)
         response = connection.getresponse()
         status, reason, reply_headers = response.status, response.reason or "", response.msg
         if status in REDIRECTS:
-            return status, reason, reply_headers, b""
-        if 200 <= status < 300:
+            data = b""
+        elif 200 <= status < 300:
             data = _read_body(response, max_body, sink)
         else:  # only an excerpt is ever shown
             data = _read_body(response, ERROR_BODY_BYTES, None, truncate=True)
+        if why:  # cut: the shutdown reads as an early end of headers or body, not an answer
+            raise OSError("stopped")
         return status, reason, reply_headers, data
     except (OSError, http.client.HTTPException) as exc:
         if "cancel" in why:
@@ -332,7 +341,7 @@ def _read_body(
                 _too_large(cap, f"has more than {cap} bytes"), retryable=False, kind="too_large"
             )
         chunks.append(chunk)
-    if declared is not None and size < declared:
+    if declared is not None and size < declared and not truncate:
         raise http.client.IncompleteRead(b"", declared - size)
     return b"".join(chunks)
 
