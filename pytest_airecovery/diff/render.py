@@ -13,6 +13,8 @@ import os
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    import pytest
+
     from pytest_airecovery.cases.changes import Change, FieldSummary
 
 TOP_K_INPUTS = 10  # changed inputs listed one by one
@@ -54,7 +56,7 @@ class DiffView(Protocol):
     @property
     def flip_rate(self) -> float: ...
     def __len__(self) -> int: ...
-    def flips(self) -> dict[tuple[Any, Any], int]: ...
+    def flips(self) -> dict[tuple[Any, Any], int]: ...  # (known-good, candidate) labels
     def field_summaries(self) -> list[FieldSummary]: ...
     def structure_paths(self) -> dict[str, int]: ...
     def ranked_rows(self) -> list[int]: ...
@@ -62,7 +64,7 @@ class DiffView(Protocol):
     def input_id(self, row: int) -> str: ...
 
 
-def use_colour(config: Any) -> bool:
+def use_colour(config: pytest.Config | None) -> bool:
     """Colour only on a terminal, never with NO_COLOR (https://no-color.org), and never if --color=no."""
     if os.environ.get("NO_COLOR"):
         return False
@@ -152,7 +154,7 @@ def render(
     return "\n".join(lines)
 
 
-def _flip_rows(pairs: list[tuple[tuple[Any, Any], int]]) -> list[str]:
+def _flip_rows(pairs: list[tuple[tuple[object, object], int]]) -> list[str]:
     """``from → to  count`` rows in columns as wide as their longest label (any length, any script).
 
     Labels print as their repr, which keeps accented and other non-ASCII letters as they are;
@@ -187,7 +189,9 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
-def assertrepr_compare(config: Any, op: str, left: Any, right: Any) -> list[str] | None:
+def assertrepr_compare(
+    config: pytest.Config | None, op: str, left: object, right: object
+) -> list[str] | None:
     """Explanation lines for ``assert diff == []``; ``None`` for anything else."""
     diff = left if isinstance(left, DiffView) else right if isinstance(right, DiffView) else None
     if diff is None or op != "==":

@@ -94,7 +94,7 @@ class PrometheusSettings:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
 
-def _query(table: Mapping[str, Any], key: str, where: str, required: bool) -> str | None:
+def _query(table: Mapping[str, object], key: str, where: str, required: bool) -> str | None:
     value = table.get(key)
     if value is None and not required:
         return None
@@ -103,7 +103,7 @@ def _query(table: Mapping[str, Any], key: str, where: str, required: bool) -> st
     return value
 
 
-def _seconds(value: Any, where: str, *, positive: bool = True) -> float:
+def _seconds(value: object, where: str, *, positive: bool = True) -> float:
     try:
         seconds = parse_duration(value)
     except TimeFormatError as error:
@@ -113,7 +113,7 @@ def _seconds(value: Any, where: str, *, positive: bool = True) -> float:
     return seconds
 
 
-def parse_prometheus_settings(table: Any) -> PrometheusSettings:
+def parse_prometheus_settings(table: object) -> PrometheusSettings:
     """The `prometheus` table of the gate settings; every key checked, like the rest."""
     where = "prometheus"
     if not isinstance(table, Mapping):
@@ -383,7 +383,7 @@ def _error_text(failure: HttpRequestError) -> str:
         return failure.status_text or "no reason given"
 
 
-def _matrix_points(document: Any, where: str) -> list[tuple[float, float]]:
+def _matrix_points(document: object, where: str) -> list[tuple[float, float]]:
     """The single series of a matrix answer as (timestamp, value); none for an empty result."""
     if not isinstance(document, Mapping) or document.get("status") != "success":
         problem = document.get("error") if isinstance(document, Mapping) else None
