@@ -17,7 +17,6 @@ import os
 import shutil
 import socket
 import subprocess
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+from loopback_http import loopback_http_server
 from test_gates_support import no_github_output  # noqa: F401 (autouse)
 
 import pytest_airecovery
@@ -366,14 +366,8 @@ class _Canned(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def canned() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Canned)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        thread.join(timeout=5)
+    with loopback_http_server(_Canned) as url:
+        yield url
 
 
 def _matrix(*series: list[list[object]]) -> bytes:

@@ -2,12 +2,20 @@
 
 The length is bounded by the constants below, so a diff of 100,000 inputs still reads as one
 screen. Colour is opt-in by the caller (:func:`use_colour` decides it for a pytest run).
+
+This module renders any :class:`DiffView`; :class:`~.result.BehaviourDiff` is the one the engine
+builds, and it imports this module (not the other way round).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import pytest
+
+    from pytest_airecovery.cases.changes import Change, FieldSummary
 
 TOP_K_INPUTS = 10  # changed inputs listed one by one
 MAX_CHANGES_PER_INPUT = 3  # changes shown for one input
@@ -21,7 +29,42 @@ ASSERTREPR_TOP_K = (
 _RED, _GREEN, _BOLD, _RESET = "\x1b[31m", "\x1b[32m", "\x1b[1m", "\x1b[0m"
 
 
-def use_colour(config: Any) -> bool:
+@runtime_checkable
+class DiffView(Protocol):
+    """What the text is made of: the counts, summaries and per-input changes of a diff."""
+
+    @property
+    def known_good_ref(self) -> str: ...
+    @property
+    def candidate_ref(self) -> str: ...
+    @property
+    def recording(self) -> object: ...  # where the known-good side was read from, if recorded
+    @property
+    def n_inputs(self) -> int: ...
+    @property
+    def n_known_good(self) -> int: ...
+    @property
+    def n_candidate(self) -> int: ...
+    @property
+    def n_compared(self) -> int: ...
+    @property
+    def repeats(self) -> tuple[int, int]: ...
+    @property
+    def unstable_count(self) -> int: ...
+    @property
+    def flip_count(self) -> int: ...
+    @property
+    def flip_rate(self) -> float: ...
+    def __len__(self) -> int: ...
+    def flips(self) -> dict[tuple[Any, Any], int]: ...  # (known-good, candidate) labels
+    def field_summaries(self) -> list[FieldSummary]: ...
+    def structure_paths(self) -> dict[str, int]: ...
+    def ranked_rows(self) -> list[int]: ...
+    def changes(self, row: int) -> list[Change]: ...
+    def input_id(self, row: int) -> str: ...
+
+
+def use_colour(config: pytest.Config | None) -> bool:
     """Colour only on a terminal, never with NO_COLOR (https://no-color.org), and never if --color=no."""
     if os.environ.get("NO_COLOR"):
         return False
@@ -35,7 +78,7 @@ def use_colour(config: Any) -> bool:
     return bool(getattr(writer, "hasmarkup", False))
 
 
-def header(diff: Any, colour: bool = False) -> str:
+def header(diff: DiffView, colour: bool = False) -> str:
     good = f"[- known-good {diff.known_good_ref}]"
     cand = f"[+ candidate {diff.candidate_ref}]"
     if colour:
@@ -43,7 +86,7 @@ def header(diff: Any, colour: bool = False) -> str:
     return f"{good} {cand}"
 
 
-def summary_lines(diff: Any) -> list[str]:
+def summary_lines(diff: DiffView) -> list[str]:
     headline = f"{len(diff)} of {diff.n_inputs} inputs differ; flip rate {diff.flip_rate:.4f}"
     lines = [f"{headline} ({diff.flip_count}/{diff.n_compared})"]
     if diff.n_known_good != diff.n_candidate:
@@ -82,7 +125,7 @@ def summary_lines(diff: Any) -> list[str]:
     return lines
 
 
-def input_lines(diff: Any, top_k: int = TOP_K_INPUTS, colour: bool = False) -> list[str]:
+def input_lines(diff: DiffView, top_k: int = TOP_K_INPUTS, colour: bool = False) -> list[str]:
     rows = diff.ranked_rows()
     if not rows:
         return []
@@ -100,7 +143,7 @@ def input_lines(diff: Any, top_k: int = TOP_K_INPUTS, colour: bool = False) -> l
 
 
 def render(
-    diff: Any, *, colour: bool = False, top_k: int = TOP_K_INPUTS, max_lines: int = MAX_LINES
+    diff: DiffView, *, colour: bool = False, top_k: int = TOP_K_INPUTS, max_lines: int = MAX_LINES
 ) -> str:
     lines = [header(diff, colour)]
     if diff.recording is not None:
@@ -111,7 +154,7 @@ def render(
     return "\n".join(lines)
 
 
-def _flip_rows(pairs: list[tuple[tuple[Any, Any], int]]) -> list[str]:
+def _flip_rows(pairs: list[tuple[tuple[object, object], int]]) -> list[str]:
     """``from → to  count`` rows in columns as wide as their longest label (any length, any script).
 
     Labels print as their repr, which keeps accented and other non-ASCII letters as they are;
@@ -146,17 +189,11 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
-def assertrepr_compare(config: Any, op: str, left: Any, right: Any) -> list[str] | None:
+def assertrepr_compare(
+    config: pytest.Config | None, op: str, left: object, right: object
+) -> list[str] | None:
     """Explanation lines for ``assert diff == []``; ``None`` for anything else."""
-    from pytest_airecovery.diff.result import BehaviourDiff
-
-    diff = (
-        left
-        if isinstance(left, BehaviourDiff)
-        else right
-        if isinstance(right, BehaviourDiff)
-        else None
-    )
+    diff = left if isinstance(left, DiffView) else right if isinstance(right, DiffView) else None
     if diff is None or op != "==":
         return None
     other = right if diff is left else left

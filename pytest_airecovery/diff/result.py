@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_airecovery.cases.changes import MISSING, ROOT, Change, FieldSummary, _jsonable, _plain
 from pytest_airecovery.cases.compare import threshold_problem
+from pytest_airecovery.diff.render import render as render_text
 
 if TYPE_CHECKING:
     from pytest_airecovery.diff.engine import _FieldResult
@@ -101,9 +102,7 @@ class BehaviourDiff:
 
     def render(self, *, colour: bool = False) -> str:
         """The bounded, human-readable diff: header, summary tables, most telling inputs."""
-        from pytest_airecovery.diff.render import render
-
-        return render(self, colour=colour)
+        return render_text(self, colour=colour)
 
     def __str__(self) -> str:
         return self.render()
@@ -222,10 +221,8 @@ class BehaviourDiff:
 
     def _fail(self, headline: str) -> None:
         __tracebackhide__ = True
-        from pytest_airecovery.diff.render import render
-
         notes = [note for note in (callback(self) for callback in self.on_failure) if note]
-        raise AssertionError("\n".join([headline, render(self, colour=self.colour), *notes]))
+        raise AssertionError("\n".join([headline, render_text(self, colour=self.colour), *notes]))
 
     def assert_flip_rate_at_most(self, rate: float) -> None:
         __tracebackhide__ = True

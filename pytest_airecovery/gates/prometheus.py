@@ -2,8 +2,9 @@
 
 Selected with `--incident-metrics prometheus+http://HOST:PORT` (or `prometheus+https://...`, with
 an optional path prefix); the PromQL queries live in the gate settings under `prometheus`, one
-per metric and arm (docs/gates.md). Standard library only (urllib): installing the plugin pulls
-in no HTTP client.
+per metric and arm (docs/gates.md). Requests go through the package's HTTP transport
+(`models/http_transport.py`, standard library only), with the same deadline watchdog, size cap
+and `RetryPolicy` as the model adapter; only the policy's values are Prometheus's own.
 
 Fail closed, like the export source: a server that cannot be reached, an HTTP or PromQL error, a
 query that returns several series, or a malformed answer raises `GateSourceError` (ERROR). A
@@ -14,26 +15,27 @@ unchanged, exactly as from an export.
 
 from __future__ import annotations
 
-import email.utils
-import http.client
 import json
 import math
-import socket
-import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_airecovery.gates.errors import GateConfigError, GateSourceError
+from pytest_airecovery.gates.series import EMPTY_SERIES, FloatArray, MetricData, Series
 from pytest_airecovery.gates.timeutil import TimeFormatError, parse_duration, parse_size
+from pytest_airecovery.models.http_transport import (
+    HttpRequestError,
+    HttpTransport,
+    RetryPolicy,
+    Target,
+    UrlError,
+)
 
 if TYPE_CHECKING:
     from pytest_airecovery.gates.phases import GateConfig, Phase
-    from pytest_airecovery.gates.sources import MetricData, Series
 
 SCHEME_PREFIX = "prometheus+"
 # Prometheus refuses range queries of more than 11,000 points per series; stay below it.
@@ -44,7 +46,16 @@ _TOP_KEYS = {"step", "lookback", "timeout", "traffic_share", "user_reports", "us
 # retries and Retry-After waits included; the body is refused beyond `max_response_size`.
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 2**20
 MAX_RETRIES = 3  # on 429 and 503 only, and only while the deadline allows the wait
-READ_CHUNK = 64 * 1024
+# Waits of 0.5-1, 1-2, 2-4 s (or the server's Retry-After); the deadline bounds them all. A
+# refused connection is not retried: Prometheus being down is an ERROR to report at once.
+RETRY_POLICY = RetryPolicy(
+    max_retries=MAX_RETRIES,
+    backoff=1.0,
+    max_backoff=4.0,
+    max_retry_after=24 * 3600.0,  # no cap of its own: `timeout` decides what fits
+    retry_statuses=frozenset({429, 503}),
+    retry_unanswered=False,
+)
 REPORT_TYPES = ("counter", "gauge")  # user_reports: "value" would count a poll once per step
 _METRIC_KEYS = {"baseline", "candidate", "baseline_trials", "candidate_trials", "type"}
 # How a query's answer becomes samples (docs/gates.md, "Which metric types"):
@@ -83,7 +94,7 @@ class PrometheusSettings:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
 
-def _query(table: Mapping[str, Any], key: str, where: str, required: bool) -> str | None:
+def _query(table: Mapping[str, object], key: str, where: str, required: bool) -> str | None:
     value = table.get(key)
     if value is None and not required:
         return None
@@ -92,7 +103,7 @@ def _query(table: Mapping[str, Any], key: str, where: str, required: bool) -> st
     return value
 
 
-def _seconds(value: Any, where: str, *, positive: bool = True) -> float:
+def _seconds(value: object, where: str, *, positive: bool = True) -> float:
     try:
         seconds = parse_duration(value)
     except TimeFormatError as error:
@@ -102,7 +113,7 @@ def _seconds(value: Any, where: str, *, positive: bool = True) -> float:
     return seconds
 
 
-def parse_prometheus_settings(table: Any) -> PrometheusSettings:
+def parse_prometheus_settings(table: object) -> PrometheusSettings:
     """The `prometheus` table of the gate settings; every key checked, like the rest."""
     where = "prometheus"
     if not isinstance(table, Mapping):
@@ -173,12 +184,13 @@ def parse_prometheus_settings(table: Any) -> PrometheusSettings:
 
 def _base_url(location: str) -> str:
     url = location[len(SCHEME_PREFIX) :].rstrip("/")
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise GateConfigError(
-            f"--incident-metrics {location}: expected prometheus+http://HOST:PORT "
-            "or prometheus+https://HOST:PORT[/prefix]"
-        )
+    expected = "expected prometheus+http://HOST:PORT or prometheus+https://HOST:PORT[/prefix]"
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise GateConfigError(f"--incident-metrics {location}: {expected}")
+    try:
+        Target.parse(url)  # no host, a bad port: a configuration error, before any query
+    except UrlError as error:
+        raise GateConfigError(f"--incident-metrics {location}: {error}; {expected}") from None
     return url
 
 
@@ -190,6 +202,13 @@ class PrometheusSource:
         self.settings = settings
         self.start = start
         self.end = end
+        # `timeout` bounds the whole call, so one attempt may use all of it.
+        self.transport = HttpTransport(
+            timeout=settings.timeout,
+            deadline=settings.timeout,
+            max_body_bytes=settings.max_response_bytes,
+            retry=RETRY_POLICY,
+        )
 
     @classmethod
     def from_location(
@@ -223,8 +242,6 @@ class PrometheusSource:
 
     def load(self) -> MetricData:
         import numpy as np
-
-        from pytest_airecovery.gates.sources import EMPTY_SERIES, MetricData, Series
 
         settings = self.settings
         series: dict[tuple[str, str], Series] = {}
@@ -264,8 +281,6 @@ class PrometheusSource:
         """
         import numpy as np
 
-        from pytest_airecovery.gates.sources import Series
-
         values = self.fetch(label, query)
         if kind == "counter":
             # The first step has no earlier count to subtract: it carries no increase.
@@ -283,8 +298,6 @@ class PrometheusSource:
     def fetch(self, label: str, query: str) -> Series:
         """One query over the whole range, in chunks below the server's points limit."""
         import numpy as np
-
-        from pytest_airecovery.gates.sources import Series
 
         step = self.settings.step
         stamps: list[float] = []
@@ -306,8 +319,13 @@ class PrometheusSource:
         fields = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": step}
         body = urllib.parse.urlencode(fields).encode()
         where = f"prometheus {self.base_url}, query {label} ({query})"
-        raw = _post(f"{self.base_url}/api/v1/query_range", body, self.settings, where,
-                    self.base_url)  # fmt: skip
+        try:
+            # POST: long PromQL stays out of URL length limits (Prometheus accepts both).
+            raw = self.transport.request(
+                "POST", f"{self.base_url}/api/v1/query_range", body=body, headers=_HEADERS
+            ).body
+        except HttpRequestError as failure:
+            raise GateSourceError(self._failure_message(failure, where)) from None
         try:
             document = json.loads(raw)
         except RecursionError:
@@ -316,8 +334,37 @@ class PrometheusSource:
             raise GateSourceError(f"{where}: the answer is not JSON ({error})") from None
         return _matrix_points(document, where)
 
+    def _failure_message(self, failure: HttpRequestError, where: str) -> str:
+        """The transport's failure in the words of the gate settings (`prometheus.timeout`...)."""
+        timeout, limit = self.settings.timeout, self.settings.max_response_bytes
+        if failure.kind == "timeout":
+            return (f"{where}: timed out: no complete answer within the {timeout:g} s deadline "
+                    "(prometheus.timeout, retries included)")  # fmt: skip
+        if failure.kind == "too_large":
+            too_large = (
+                f"the answer is more than max_response_size ({limit:,} bytes)"
+                if failure.declared_size is None
+                else f"the answer is {failure.declared_size:,} bytes, more than max_response_size "
+                f"({limit:,})"
+            )
+            return f"{where}: {too_large}; narrow the query or raise the limit"
+        if failure.kind == "connection":
+            return f"cannot reach prometheus at {self.base_url}: {failure.reason}"
+        if failure.kind != "status":  # a refused redirect: the transport's reason says which
+            return f"{where}: {failure.reason}"
+        if failure.wait is not None:
+            asked = (f"asked to retry after {failure.retry_after:g} s"
+                     if failure.retry_after is not None
+                     else f"the next retry is due in {failure.wait:.3g} s")  # fmt: skip
+            return (f"{where}: HTTP {failure.status}, {asked}, past the {timeout:g} s deadline "
+                    "(prometheus.timeout)")  # fmt: skip
+        return f"{where}: HTTP {failure.status}: {_error_text(failure)}"
 
-def counter_increases(counts: Any) -> Any:
+
+_HEADERS = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+
+
+def counter_increases(counts: FloatArray) -> FloatArray:
     """New events per step from a cumulative counter; a drop is a restart from zero."""
     import numpy as np
 
@@ -327,167 +374,16 @@ def counter_increases(counts: Any) -> Any:
     return steps
 
 
-class _Connections:
-    """The connections urllib opens for one call, so a watchdog can cut them at the deadline.
-
-    A socket timeout bounds each read, not the call: a server that sends one byte a second
-    would hold a request for hours. Shutting the socket down from the watchdog thread wakes
-    the blocked read at once, whatever http.client is doing (status line, headers, body).
-    """
-
-    def __init__(self) -> None:
-        self.sockets: list[socket.socket] = []
-        self.expired = False
-        self.lock = threading.Lock()
-
-    def factory(self, kind: type[http.client.HTTPConnection]) -> Any:
-        connections = self
-
-        class Tracked(kind):  # type: ignore[valid-type,misc]
-            def connect(self) -> None:
-                super().connect()
-                # urllib drops the connection's socket once the headers are read; keep it.
-                with connections.lock:
-                    connections.sockets.append(self.sock)
-                    if connections.expired:
-                        self.sock.shutdown(socket.SHUT_RDWR)
-
-        return Tracked
-
-    def cut(self) -> None:
-        with self.lock:
-            self.expired = True
-            for sock in self.sockets:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        with self.lock:
-            for sock in self.sockets:
-                sock.close()
-
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, connections: _Connections) -> None:
-        super().__init__()
-        self.connections = connections
-
-    def http_open(self, req: urllib.request.Request) -> Any:
-        return self.do_open(self.connections.factory(http.client.HTTPConnection), req)
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, connections: _Connections) -> None:
-        super().__init__()
-        self.connections = connections
-
-    def https_open(self, req: urllib.request.Request) -> Any:
-        return self.do_open(self.connections.factory(http.client.HTTPSConnection), req,
-                            context=self._context)  # type: ignore[attr-defined]  # fmt: skip
-
-
-def _read_capped(response: Any, limit: int, where: str) -> bytes:
-    declared = response.headers.get("Content-Length") if response.headers else None
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise GateSourceError(
-            f"{where}: the answer is {int(declared):,} bytes, more than max_response_size "
-            f"({limit:,}); narrow the query or raise the limit"
-        )
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := response.read(READ_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise GateSourceError(
-                f"{where}: the answer is more than max_response_size ({limit:,} bytes); "
-                "narrow the query or raise the limit"
-            )
-        chunks.append(chunk)
-    if declared and declared.isdigit() and size < int(declared):
-        # http.client returns a short body at EOF without complaint: a cut-off answer.
-        raise http.client.IncompleteRead(b"", int(declared) - size)
-    return b"".join(chunks)
-
-
-def _retry_after(value: str | None, attempt: int) -> float:
-    """Seconds to wait: the server's Retry-After (seconds or an HTTP date), else 1, 2, 4 s."""
-    if value:
-        text = value.strip()
-        if text.isdigit():
-            return float(text)
-        try:
-            moment = email.utils.parsedate_to_datetime(text)
-            return max(0.0, moment.timestamp() - time.time())
-        except (TypeError, ValueError):
-            pass
-    return float(2**attempt)
-
-
-def _post(url: str, body: bytes, settings: PrometheusSettings, where: str, base_url: str) -> bytes:
-    """POST with a total deadline (retries and Retry-After waits included) and a size cap."""
-    timeout = settings.timeout
-    deadline = time.monotonic() + timeout
-    late = (f"{where}: timed out: no complete answer within the {timeout:g} s deadline "
-            "(prometheus.timeout, retries included)")  # fmt: skip
-    for attempt in range(MAX_RETRIES + 1):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise GateSourceError(late)
-        # POST: long PromQL stays out of URL length limits (Prometheus accepts both).
-        request = urllib.request.Request(url, data=body, headers={
-            "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"})  # fmt: skip
-        connections = _Connections()
-        opener = urllib.request.build_opener(_HTTPHandler(connections), _HTTPSHandler(connections))
-        watchdog = threading.Timer(remaining, connections.cut)
-        watchdog.daemon = True
-        watchdog.start()
-        try:
-            try:
-                with opener.open(request, timeout=remaining) as response:
-                    raw = _read_capped(response, settings.max_response_bytes, where)
-                if connections.expired:  # cut mid-answer: what was read is not the answer
-                    raise GateSourceError(late)
-                return raw
-            except urllib.error.HTTPError as error:
-                status, retry_header = error.code, error.headers.get("Retry-After")
-                text = _error_text(error, settings.max_response_bytes)
-        except GateSourceError:
-            raise
-        except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as error:
-            timed_out = isinstance(getattr(error, "reason", error), TimeoutError)
-            if connections.expired or timed_out:
-                raise GateSourceError(late) from None
-            reason = getattr(error, "reason", None) or error
-            if isinstance(error, http.client.HTTPException):
-                reason = f"incomplete or malformed answer ({type(error).__name__}: {error})"
-            raise GateSourceError(f"cannot reach prometheus at {base_url}: {reason}") from None
-        finally:
-            watchdog.cancel()
-            connections.close()
-        if status not in (429, 503) or attempt == MAX_RETRIES:
-            raise GateSourceError(f"{where}: HTTP {status}: {text}")
-        wait = _retry_after(retry_header, attempt)
-        if time.monotonic() + wait >= deadline:
-            raise GateSourceError(
-                f"{where}: HTTP {status}, asked to retry after {wait:g} s, past the {timeout:g} s "
-                "deadline (prometheus.timeout)"
-            )
-        time.sleep(wait)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _error_text(error: urllib.error.HTTPError, limit: int) -> str:
+def _error_text(failure: HttpRequestError) -> str:
     """Prometheus explains a refused query in a JSON body; fall back to the HTTP reason."""
     try:
-        document = json.loads(error.read(min(limit, 1 << 20)))
+        document = json.loads(failure.body)
         return f"{document.get('errorType', 'error')}: {document.get('error', '')}"[:2000]
-    except (OSError, ValueError, AttributeError, RecursionError, http.client.HTTPException):
-        return str(error.reason)
+    except (ValueError, AttributeError, RecursionError):
+        return failure.status_text or "no reason given"
 
 
-def _matrix_points(document: Any, where: str) -> list[tuple[float, float]]:
+def _matrix_points(document: object, where: str) -> list[tuple[float, float]]:
     """The single series of a matrix answer as (timestamp, value); none for an empty result."""
     if not isinstance(document, Mapping) or document.get("status") != "success":
         problem = document.get("error") if isinstance(document, Mapping) else None

@@ -14,15 +14,24 @@ import csv
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from pytest_airecovery.gates.errors import GateSourceError
 from pytest_airecovery.gates.phases import RESERVED_METRICS
+
+# The data types live below every source (`series.py`); importable from here as before.
+from pytest_airecovery.gates.series import (
+    EMPTY_SERIES,
+    FloatArray,
+    MetricData,
+    MetricSource,
+    Series,
+)
 from pytest_airecovery.gates.timeutil import (
     TimeFormatError,
     check_epoch_array,
@@ -38,84 +47,10 @@ ARMS = ("baseline", "candidate")
 TRAFFIC_METRIC = "traffic_share"
 USER_REPORTS_METRIC = "user_reports"
 
-FloatArray = npt.NDArray[np.float64]
 # Limits on one export (docs/limits.md): the file is refused before it is read when larger than
 # the size limit (gate setting max_export_size), and parsing stops at the points limit.
 DEFAULT_MAX_EXPORT_BYTES = 256 * 2**20
 MAX_EXPORT_POINTS = 20_000_000
-
-
-@dataclass(frozen=True)
-class Series:
-    """Samples of one metric in one arm, sorted by time. `trials` only for proportions."""
-
-    timestamps: FloatArray
-    values: FloatArray
-    trials: FloatArray | None = None
-
-    @property
-    def size(self) -> int:
-        return int(self.timestamps.size)
-
-    def between(self, start: float, end: float) -> Series:
-        """Samples with start <= timestamp <= end (a view, no copy)."""
-        low = int(np.searchsorted(self.timestamps, start, "left"))
-        high = int(np.searchsorted(self.timestamps, end, "right"))
-        trials = self.trials[low:high] if self.trials is not None else None
-        return Series(self.timestamps[low:high], self.values[low:high], trials)
-
-    def outside(self, start: float, end: float) -> Series:
-        """Samples before start or after end (used to cut an incident out of a baseline)."""
-        keep = (self.timestamps < start) | (self.timestamps > end)
-        trials = self.trials[keep] if self.trials is not None else None
-        return Series(self.timestamps[keep], self.values[keep], trials)
-
-
-EMPTY_SERIES = Series(np.empty(0), np.empty(0))
-
-
-@dataclass
-class MetricData:
-    """Everything a gate reads: per (metric, arm) series, traffic share, user-report polls."""
-
-    series: dict[tuple[str, str], Series]
-    traffic: Series  # candidate share of traffic, a fraction in [0, 1]
-    user_reports: Series  # one sample per poll of the report system: new reports since the last
-    as_of: float | None  # when the export was taken; the reference for staleness
-    description: str
-    metric_defaults: dict[str, Mapping[str, Any]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)  # what the data rules did, for the report
-
-    def metric_names(self) -> list[str]:
-        return sorted({metric for metric, _arm in self.series})
-
-    def get(self, metric: str, arm: str) -> Series:
-        return self.series.get((metric, arm), EMPTY_SERIES)
-
-    def until(self, moment: float) -> MetricData:
-        """The data as it was at `moment`: later samples dropped (to replay a past decision)."""
-        return MetricData(
-            {key: series.between(-math.inf, moment) for key, series in self.series.items()},
-            self.traffic.between(-math.inf, moment),
-            self.user_reports.between(-math.inf, moment),
-            moment,
-            self.description,
-            self.metric_defaults,
-            self.notes,
-        )
-
-    @property
-    def is_empty(self) -> bool:
-        return not self.series and self.traffic.size == 0 and self.user_reports.size == 0
-
-
-class MetricSource(Protocol):
-    """What a gate needs from a source. Implement it for Prometheus, Datadog, a warehouse..."""
-
-    @property
-    def description(self) -> str: ...
-
-    def load(self) -> MetricData: ...
 
 
 class _Part:
