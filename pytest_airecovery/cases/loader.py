@@ -33,6 +33,20 @@ if TYPE_CHECKING:
 
 SCHEMA_PATH = Path(__file__).with_name("case-file.schema.json")
 CHECK_OPTIONS = ("field", "why")
+# The keys of a case the pipeline reads itself; any other comes with a feature's block parser.
+PIPELINE_CASE_KEYS = frozenset(
+    {
+        "id",
+        "description",
+        "input",
+        "inputs",
+        "columns",
+        "expect",
+        "expect_aggregate",
+        "tags",
+        "guard",
+    }
+)
 
 
 class CaseFileError(Exception):
@@ -371,6 +385,12 @@ class _SpecBuilder:
         from pytest_airecovery.cases.extensions import BlockContext, CaseBlockError
 
         parsed: dict[str, object] = {}
+        for key in sorted(set(raw) - PIPELINE_CASE_KEYS - set(self.blocks)):
+            # Schema-valid but no plugin reads it: running the case without it could pass falsely.
+            raise self.error(
+                f"{path}/{key}",
+                f"no plugin reads `{key}` in this run (is its feature plugin disabled with -p no:...?)",
+            )
         for key in sorted(set(raw) & set(self.blocks)):
             block_path = f"{path}/{key}"
             context = BlockContext(source, raw, line_of(self.positions, block_path))
