@@ -18,6 +18,7 @@ from pytest_airecovery.cases import options
 
 if TYPE_CHECKING:
     from pytest_airecovery.cases.discovery import CaseDiscovery
+    from pytest_airecovery.cases.extensions import RunItem
     from pytest_airecovery.cases.report import IncidentResults
 
 CASE_FILE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -112,7 +113,8 @@ class IncidentCasesPlugin:
         families: set[str] = set()
         for item in session.items:
             if isinstance(item, CaseItem):
-                item.plan_outputs()
+                run_item: RunItem = item  # what this plugin asks of an item (cases.extensions)
+                run_item.plan_outputs()
                 families.add(item.case_file.family)
         self.unused_models = sorted(
             ref
