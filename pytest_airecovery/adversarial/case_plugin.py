@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_airecovery.cases.extensions import ORDER_VARIANTS  # stdlib only: cheap
+
 if TYPE_CHECKING:
     from pytest_airecovery.adversarial.casefile import AdversarialSpec
     from pytest_airecovery.adversarial.pytest_support import AdversarialVariant
@@ -73,7 +75,7 @@ class AdversarialBlock:
 class VariantItems:
     """One item per (input row, transform, variant) of a case with an ``adversarial:`` block."""
 
-    order = 20  # after the case's rows, before its aggregate (cases.extensions.ORDER_VARIANTS)
+    order = ORDER_VARIANTS
 
     def items(
         self, collector: IncidentFile, case: CaseSpec, context: IncidentSession

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_airecovery.cases.extensions import ORDER_RECORD  # stdlib only: cheap
+
 if TYPE_CHECKING:
     from pytest_airecovery.cases.checks import CheckRegistry
     from pytest_airecovery.cases.collect import CaseItem, IncidentFile
@@ -48,7 +50,7 @@ def pytest_airecovery_add_checks(registry: CheckRegistry) -> None:
 class RecordItems:
     """One ``case[record]`` item per case under ``--incident-record`` / ``--incident-record-all``."""
 
-    order = 40  # after the aggregate, before the catch proof (cases.extensions.ORDER_RECORD)
+    order = ORDER_RECORD
 
     def __init__(self, recording: bool) -> None:
         self.recording = recording
