@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from pytest_airecovery.adversarial.registry import builtin_registry
 from pytest_airecovery.adversarial.variants import expand
 from pytest_airecovery.cases.checks import builtin_registry as check_registry
 from pytest_airecovery.cases.loader import load_case_file
@@ -25,10 +24,9 @@ def variants_of_shipped_case() -> tuple[list[str], list[str]]:
         CASES / "AI-IR-2026-051-adversarial.yaml",
         shown_as="AI-IR-2026-051-adversarial.yaml",
         check_lookup=check_registry().get,
-        transform_lookup=builtin_registry().get,
     )
     case = case_file.cases[0]
-    source = expand(case.adversarial, case.inputs, case.id)
+    source = expand(case.blocks["adversarial"], case.inputs, case.id)
     return [source.value(i) for i in range(len(source))], [
         key.transform.name for key in source.keys
     ]
@@ -116,10 +114,9 @@ def test_remediated_digits_model_ignores_every_shipped_patch_variant() -> None:
         CASES / "AI-IR-2026-042-adversarial.yaml",
         shown_as="AI-IR-2026-042-adversarial.yaml",
         check_lookup=check_registry().get,
-        transform_lookup=builtin_registry().get,
     )
     case = case_file.cases[0]
-    source = expand(case.adversarial, case.inputs, case.id)
+    source = expand(case.blocks["adversarial"], case.inputs, case.id)
     images = [source.value(i) for i in range(len(source))]
     assert len(images) == 25 * 4 * 3
     assert all(out["label"] != 7 for out in load_model("digits@v3.3")(images))

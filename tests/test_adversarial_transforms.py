@@ -252,7 +252,7 @@ def test_block_expands_rows_with_the_trigger_times_transforms_times_variants(
     from pytest_airecovery.adversarial.variants import expand
 
     case = load(tmp_path, CASE_FILE).cases[0]
-    spec = case.adversarial
+    spec = case.blocks["adversarial"]
     assert spec.rows == (0, 2) and spec.variants == 3 and spec.seed == 9
     source = expand(spec, case.inputs, case.id)
     assert len(source) == 2 * 2 * 3

@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 from pytest_airecovery.cases.checks import (
     CheckArgumentError,
     Row,
-    builtin_registry,
     check_within,
     same_label,
     validate_argument,
 )
 from pytest_airecovery.cases.compare import Tolerance, compare, outside_bounds
+from pytest_airecovery.cases.extensions import standalone_extensions
 from pytest_airecovery.diff import diff_outputs
 from pytest_airecovery.diff.render import summary_lines
 
@@ -233,7 +233,7 @@ def test_bounds_fail_closed() -> None:
 
 
 def _validate(name: str, arg: object) -> tuple[str, str]:
-    definition = builtin_registry().get(name)
+    definition = standalone_extensions().checks.get(name)
     assert definition is not None
     with pytest.raises(CheckArgumentError) as info:
         validate_argument(definition, arg)
@@ -263,7 +263,7 @@ def test_non_finite_thresholds_are_refused(name: str, arg: object, where: str) -
 
 
 def test_usable_arguments_pass_validation() -> None:
-    registry = builtin_registry()
+    registry = standalone_extensions().checks  # with the diff feature's checks
     for name, arg in [
         ("within", {"value": {"from": "target"}, "abs": 0.1}),
         ("within", {"value": -3.5}),

@@ -21,19 +21,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_airecovery.adversarial.registry import Transform
+from pytest_airecovery.cases.extensions import CaseBlockError
 from pytest_airecovery.cases.sources import InputSource, NpzSource
 
 MAX_VARIANTS = 1000
 DEFAULT_VARIANTS = 5
 
 
-class BlockError(Exception):
+class BlockError(CaseBlockError):
     """A problem in an adversarial block; ``where`` is the path below the block (``transforms/1``)."""
-
-    def __init__(self, where: str, message: str) -> None:
-        super().__init__(message)
-        self.where = where
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,26 @@ from pytest_airecovery.adversarial.casefile import AdversarialSpec
 from pytest_airecovery.adversarial.variants import VariantSource, expand
 from pytest_airecovery.cases.batching import OutputFailure
 from pytest_airecovery.cases.checks import Row, SubjectError
-from pytest_airecovery.cases.collect import CaseFailure, CaseItem, headline, run_input_checks
+from pytest_airecovery.cases.collect import (
+    CaseFailure,
+    CaseItem,
+    IncidentFile,
+    headline,
+    run_input_checks,
+)
 from pytest_airecovery.cases.render import describe_output, failure_text
-from pytest_airecovery.cases.session import ModelUnavailable
+from pytest_airecovery.cases.session import IncidentSession, ModelUnavailable
+from pytest_airecovery.cases.spec import CaseSpec
 
 MAX_SHOWN_INPUT = 120
 
 
-def variant_items(parent: Any, case: Any) -> list[VariantItem]:
+def variant_items(
+    parent: IncidentFile, case: CaseSpec, context: IncidentSession
+) -> list[VariantItem]:
     """The variant items of one case, in expansion order (rows, then transforms, then variants)."""
-    spec: AdversarialSpec = case.adversarial
+    spec = case.blocks["adversarial"]
+    assert isinstance(spec, AdversarialSpec)
     source = expand(spec, case.inputs, case.id)
     with_row = len(case.inputs) > 1
     incident = parent.case_file.incident.id
@@ -45,6 +55,7 @@ def variant_items(parent: Any, case: Any) -> list[VariantItem]:
             case=case,
             source=source,
             position=position,
+            context=context,
         )
         item.add_marker(marks[key.transform.name])
         items.append(item)
@@ -104,38 +115,38 @@ class VariantItem(CaseItem):
 
     def plan_outputs(self) -> None:
         try:
-            ref = self.state.models.candidate(self.case_file.family)
+            ref = self.context.models.candidate(self.case_file.family)
         except ModelUnavailable:
             return
         refs = [ref, self.case_file.known_good.ref]
         if (
-            self.state.verify_catches
+            self.context.verify_catches
             and self.case_file.known_bad is not None
             and not self.case.guard
         ):
             refs.append(self.case_file.known_bad.ref)
         for planned in refs:
-            self.state.runner.plan(planned, self.source, self.position)
+            self.context.runner.plan(planned, self.source, self.position)
 
     def reference_output(self, row: int) -> Any:
         try:
-            return self.state.runner.output(self.case_file.known_good.ref, self.source, row)
+            return self.context.runner.output(self.case_file.known_good.ref, self.source, row)
         except OutputFailure as exc:
             raise SubjectError(f"the known-good output is unavailable: {exc}") from None
 
     def _failures(self, ref: str) -> list[tuple[Any, str]] | None:
         """Failed checks of this variant on ``ref``; None when the model gave no output."""
         try:
-            output = self.state.runner.output(ref, self.source, self.position)
+            output = self.context.runner.output(ref, self.source, self.position)
         except OutputFailure:
             return None
         row = Row(self.source, self.position, self.reference_output)
-        return run_input_checks(self.case.expect, output, row, self.state.registry)
+        return run_input_checks(self.case.expect, output, row, self.context.registry)
 
     def _verify(self) -> None:
         """Record how the known-bad and known-good models fare on this variant."""
         bad = self.case_file.known_bad
-        if not self.state.verify_catches or bad is None or self.case.guard:
+        if not self.context.verify_catches or bad is None or self.case.guard:
             return
         bad_failures = self._failures(bad.ref)
         good_failures = self._failures(self.case_file.known_good.ref)
@@ -146,7 +157,7 @@ class VariantItem(CaseItem):
     def runtest(self) -> None:
         ref = self.candidate_ref()
         bad = self.case_file.known_bad
-        verifying = self.state.verify_catches and bad is not None and not self.case.guard
+        verifying = self.context.verify_catches and bad is not None and not self.case.guard
         # When the known-bad and known-good outputs are used, their artifacts must match the pins.
         self.check_pins(
             ref, required_refs=(bad.ref, self.case_file.known_good.ref) if verifying and bad else ()
@@ -166,11 +177,11 @@ class VariantItem(CaseItem):
         self.outcome_details["input"] = shown_input(value)
         self._verify()
         try:
-            output = self.state.runner.output(ref, self.source, self.position)
+            output = self.context.runner.output(ref, self.source, self.position)
         except OutputFailure as exc:
             raise CaseFailure("\n".join([str(exc), *self.heading(ref, where)])) from None
         row = Row(self.source, self.position, self.reference_output)
-        failures = run_input_checks(self.case.expect, output, row, self.state.registry)
+        failures = run_input_checks(self.case.expect, output, row, self.context.registry)
         if failures:
             lines = [headline(failures), *self.heading(ref, where)]
             lines.append(f"variant: {shown_input(value)}")
@@ -180,7 +191,7 @@ class VariantItem(CaseItem):
             if good != ref:
                 try:
                     lines.append(
-                        f"known-good {good}: {describe_output(self.state.runner.output(good, self.source, self.position))}"
+                        f"known-good {good}: {describe_output(self.context.runner.output(good, self.source, self.position))}"
                     )
                 except OutputFailure as exc:
                     lines.append(f"known-good {good}: unavailable ({exc})")

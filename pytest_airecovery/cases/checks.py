@@ -538,10 +538,8 @@ def builtin_registry() -> CheckRegistry:
         registry.add(
             name, aggregate_func, kind="aggregate", default_field=default_field, validate=bounds
         )
-    # Known-good comparisons (matches_known_good, flip_rate) live with the diff engine.
-    from pytest_airecovery.diff.checks import register_diff_checks
-
-    register_diff_checks(registry)
+    # Known-good comparisons (matches_known_good, flip_rate) come from the diff engine's plugin
+    # (pytest_airecovery_add_checks in diff/case_plugin.py).
     return registry
 
 

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_airecovery.cases.batching import OutputFailure
 from pytest_airecovery.cases.checks import Row, Rows, SubjectError, subject_of
+from pytest_airecovery.cases.extensions import ORDER_AGGREGATE, ORDER_CATCHES, ORDER_ROWS, ItemKind
 from pytest_airecovery.cases.loader import CaseFileError, load_case_file, load_options
-from pytest_airecovery.cases.paths import path_policy, shown_path
 from pytest_airecovery.cases.render import (
     describe_output,
     failure_text,
     native_text,
     user_traceback,
 )
+from pytest_airecovery.cases.report_types import FileCoverage, ReportData
 from pytest_airecovery.cases.session import IncidentSession, ModelUnavailable, incident_session
 from pytest_airecovery.cases.spec import CaseFile, CaseSpec, CheckSpec
-
-# Checks that compare with the known-good model's outputs (live or recorded).
-KNOWN_GOOD_CHECKS = ("matches_known_good", "flip_rate")
 
 
 class CaseFailure(Exception):
@@ -29,15 +26,17 @@ class CaseFailure(Exception):
 
 
 class IncidentFile(pytest.File):
+    """One case file: loaded with the run's checks and blocks, then one item per kind and case."""
+
     def collect(self) -> list[CaseItem]:  # type: ignore[override]
-        state = incident_session(self.config)
+        context = incident_session(self.config)
         try:
             case_file = load_case_file(
                 self.path,
                 shown_as=self.nodeid,
-                check_lookup=state.registry.get,
-                parsed_cache=state.parsed_cache,
-                transform_lookup=lambda name: _transforms(self.config).get(name),
+                check_lookup=context.registry.get,
+                parsed_cache=context.parsed_cache,
+                blocks=context.blocks,
                 **load_options(self.config),
             )
         except CaseFileError as exc:
@@ -55,35 +54,90 @@ class IncidentFile(pytest.File):
             ("severity", incident.severity),
             ("root_cause", incident.root_cause),
         ]
+        # Stable: at one order, the pipeline's kinds come first, then the features'.
+        kinds = sorted([*PIPELINE_ITEM_KINDS, *context.feature_item_kinds], key=lambda k: k.order)
         items: list[CaseItem] = []
         for case in case_file.cases:
-            if case.expect:
-                for row in range(len(case.inputs)):
-                    items.append(
-                        RowItem.from_parent(self, name=f"{case.id}[row-{row}]", case=case, row=row)
-                    )
-            if case.adversarial is not None:
-                from pytest_airecovery.adversarial.items import variant_items
-
-                items.extend(variant_items(self, case))
-            if case.expect_aggregate:
-                items.append(
-                    AggregateItem.from_parent(self, name=f"{case.id}[aggregate]", case=case)
-                )
-            if state.record_mode is not None:
-                items.append(RecordItem.from_parent(self, name=f"{case.id}[record]", case=case))
-            if state.verify_catches and not case.guard:
-                items.append(CatchItem.from_parent(self, name=f"{case.id}[catches]", case=case))
+            for kind in kinds:
+                for item in kind.items(self, case, context):
+                    assert isinstance(item, CaseItem), f"{kind!r} made a {type(item).__name__}"
+                    items.append(item)
         for item in items:
             item.user_properties.extend(properties)
             item.extra_keyword_matches.update(item.case.tags)
         return items
 
+    def coverage(self) -> FileCoverage:
+        """The file's action items and cases, for the session's action-item coverage."""
+        case_file = self.case_file
+        return {
+            "incident": case_file.incident.id,
+            "path": str(case_file.path),
+            "cases": [case.id for case in case_file.cases],
+            "action_items": [
+                {
+                    "id": item.id,
+                    "priority": item.priority,
+                    "text": item.text,
+                    "covered_by": list(item.covered_by),
+                    "line": item.line,
+                }
+                for item in case_file.action_items
+            ],
+        }
 
-def _transforms(config: pytest.Config) -> Any:
-    from pytest_airecovery.adversarial.registry import transform_registry
 
-    return transform_registry(config)
+class RowItems:
+    """One item per input row of a case with per-input checks."""
+
+    order = ORDER_ROWS
+
+    def items(
+        self, collector: IncidentFile, case: CaseSpec, context: IncidentSession
+    ) -> list[RowItem]:
+        if not case.expect:
+            return []
+        return [
+            RowItem.from_parent(
+                collector, name=f"{case.id}[row-{row}]", case=case, row=row, context=context
+            )
+            for row in range(len(case.inputs))
+        ]
+
+
+class AggregateItems:
+    """One item per case with aggregate checks."""
+
+    order = ORDER_AGGREGATE
+
+    def items(
+        self, collector: IncidentFile, case: CaseSpec, context: IncidentSession
+    ) -> list[AggregateItem]:
+        if not case.expect_aggregate:
+            return []
+        return [
+            AggregateItem.from_parent(
+                collector, name=f"{case.id}[aggregate]", case=case, context=context
+            )
+        ]
+
+
+class CatchItems:
+    """The ``[catches]`` proof of each non-guard case, under ``--incident-verify-catches``."""
+
+    order = ORDER_CATCHES
+
+    def items(
+        self, collector: IncidentFile, case: CaseSpec, context: IncidentSession
+    ) -> list[CatchItem]:
+        if not context.verify_catches or case.guard:
+            return []
+        return [
+            CatchItem.from_parent(collector, name=f"{case.id}[catches]", case=case, context=context)
+        ]
+
+
+PIPELINE_ITEM_KINDS: tuple[ItemKind, ...] = (RowItems(), AggregateItems(), CatchItems())
 
 
 class CaseItem(pytest.Item):
@@ -91,24 +145,27 @@ class CaseItem(pytest.Item):
 
     kind = "case"
 
-    def __init__(self, *, case: CaseSpec, **kwargs: Any) -> None:
+    def __init__(self, *, case: CaseSpec, context: IncidentSession, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.case = case
+        self.context = context
         self.model_ref: str | None = None
         self.outcome_details: dict[str, Any] = {}
 
     @property
-    def case_file(self) -> CaseFile:
-        return self.parent.case_file  # type: ignore[union-attr]
+    def parent_file(self) -> IncidentFile:
+        """The case file node the item was collected from."""
+        assert isinstance(self.parent, IncidentFile)
+        return self.parent
 
     @property
-    def state(self) -> IncidentSession:
-        return incident_session(self.config)
+    def case_file(self) -> CaseFile:
+        return self.parent_file.case_file
 
     def reportinfo(self) -> tuple[Any, int, str]:
         return self.path, self.case.line - 1, f"{self.case_file.incident.id}::{self.name}"
 
-    def report_data(self) -> dict[str, Any]:
+    def report_data(self) -> ReportData:
         incident = self.case_file.incident
         return {
             "kind": self.kind,
@@ -125,21 +182,21 @@ class CaseItem(pytest.Item):
     def plan_outputs(self) -> None:
         """Tell the batch runner, in collection order, which outputs this item will ask for."""
         try:
-            ref = self.state.models.candidate(self.case_file.family)
+            ref = self.context.models.candidate(self.case_file.family)
         except ModelUnavailable:
             return
         # The known-good outputs explain failures; planned now so they too come in batches,
         # though computed only if some failure asks for them.
         for planned in (ref, self.case_file.known_good.ref):
             for row in self.rows_needed():
-                self.state.runner.plan(planned, self.case.inputs, row)
+                self.context.runner.plan(planned, self.case.inputs, row)
 
     def rows_needed(self) -> range:
         return range(len(self.case.inputs))
 
     def candidate_ref(self) -> str:
         try:
-            ref = self.state.models.candidate(self.case_file.family)
+            ref = self.context.models.candidate(self.case_file.family)
         except ModelUnavailable as exc:
             raise CaseFailure(str(exc)) from None
         self.model_ref = ref
@@ -151,15 +208,15 @@ class CaseItem(pytest.Item):
         Pins come from the case file (known-good, known-bad) and from the candidate's
         ``=sha256:`` in ``--incident-model`` / ``incident_candidates``.
         """
-        problem = self.state.dataset_problem(self.case_file)
+        problem = self.context.case_file_problem(self.case_file)
         if problem:
             raise CaseFailure(problem)
-        models = self.state.models
+        models = self.context.models
         under_test = (ref, *required_refs)
         for used in dict.fromkeys(under_test):
             expected = models.candidate_pin(used)
             if expected is not None:
-                problem = self.state.pin_problem(
+                problem = self.context.pin_problem(
                     used,
                     expected,
                     required=True,
@@ -169,7 +226,7 @@ class CaseItem(pytest.Item):
                     raise CaseFailure(problem)
         pins = self.case_file.pins()
         for pinned in sorted(pins):
-            problem = self.state.pin_problem(pinned, pins[pinned], required=pinned in under_test)
+            problem = self.context.pin_problem(pinned, pins[pinned], required=pinned in under_test)
             if problem:
                 raise CaseFailure(problem)
         known_bad = self.case_file.known_bad
@@ -198,50 +255,17 @@ class CaseItem(pytest.Item):
             f"case {self.case.id} · {where} · model {ref}",
         ]
 
-    def recording_path(self) -> Path:
-        """Where ``--incident-record`` keeps this case's known-good outputs."""
-        from pytest_airecovery.diff.differ import RECORDINGS_DIR, _safe
-
-        return (
-            self.case_file.path.parent
-            / RECORDINGS_DIR
-            / self.case_file.path.stem
-            / f"{_safe(self.case.id)}.jsonl"
+    def failure_notes(self, ref: str, failures: list[tuple[CheckSpec, str]]) -> list[str]:
+        """Lines features add to a failed test's message (where the candidate's outputs were kept)."""
+        notes = self.config.hook.pytest_airecovery_failure_note(
+            item=self, ref=ref, failures=failures
         )
-
-    def write_obtained(self, ref: str, failures: list[tuple[CheckSpec, str]]) -> str | None:
-        """On a failed comparison with a recorded known-good, keep the candidate's outputs beside it.
-
-        Like pytest-regressions' ``.obtained`` files: a reviewer diffs the two, and re-records if
-        the change is intended. Written once per case and session.
-        """
-        if not any(check.name in KNOWN_GOOD_CHECKS for check, _ in failures):
-            return None
-        recorded = self.recording_path()
-        if not recorded.exists():
-            return None
-        from pytest_airecovery.diff import recording
-
-        obtained = recording.obtained_path(recorded)
-        key = str(obtained)
-        if key not in self.state.obtained_written:
-            source = self.case.inputs
-            try:
-                outputs = self.state.runner.outputs(ref, source, range(len(source)))
-            except OutputFailure:
-                return None
-            digests = recording.short_digests([source.value(row) for row in range(len(source))])
-            try:
-                recording.write(obtained, ref, digests, outputs, policy=path_policy(self.config))
-            except recording.RecordingError as exc:
-                return f"candidate outputs not written: {exc}"
-            self.state.obtained_written.add(key)
-        return f"candidate outputs written to {shown_path(obtained, self.config.rootpath)}"
+        return [note for note in notes if note]
 
     def reference_output(self, row: int) -> Any:
         """The known-good output of one input, for checks that compare against it."""
         try:
-            return self.state.runner.output(self.case_file.known_good.ref, self.case.inputs, row)
+            return self.context.runner.output(self.case_file.known_good.ref, self.case.inputs, row)
         except OutputFailure as exc:
             raise SubjectError(f"the known-good output is unavailable: {exc}") from None
 
@@ -250,7 +274,7 @@ class CaseItem(pytest.Item):
         if good == ref:
             return None
         try:
-            output = self.state.runner.output(good, self.case.inputs, row)
+            output = self.context.runner.output(good, self.case.inputs, row)
         except OutputFailure as exc:
             return f"known-good {good}: unavailable ({exc})"
         return f"known-good {good}: {describe_output(output)}"
@@ -311,22 +335,20 @@ class RowItem(CaseItem):
         self.check_pins(ref)
         source = self.case.inputs
         try:
-            output = self.state.runner.output(ref, source, self.row)
+            output = self.context.runner.output(ref, source, self.row)
         except OutputFailure as exc:
             raise CaseFailure(
                 "\n".join([str(exc), *self.heading(ref, source.row_label(self.row))])
             ) from None
         row = Row(source, self.row, self.reference_output)
-        failures = run_input_checks(self.case.expect, output, row, self.state.registry)
+        failures = run_input_checks(self.case.expect, output, row, self.context.registry)
         if failures:
             lines = [headline(failures), *self.heading(ref, source.row_label(self.row))]
             lines += failure_text(self.case_file.path.name, failures, got=describe_output(output))
             known_good = self.known_good_line(ref, self.row)
             if known_good:
                 lines.append(known_good)
-            obtained = self.write_obtained(ref, failures)
-            if obtained:
-                lines.append(obtained)
+            lines.extend(self.failure_notes(ref, failures))
             raise CaseFailure("\n".join(lines))
 
 
@@ -341,14 +363,14 @@ class AggregateItem(CaseItem):
         source = self.case.inputs
         where = f"{len(source)} inputs of {source.description}"
         try:
-            outputs = self.state.runner.outputs(ref, source, range(len(source)))
+            outputs = self.context.runner.outputs(ref, source, range(len(source)))
         except OutputFailure as exc:
             raise CaseFailure("\n".join([str(exc), *self.heading(ref, where)])) from None
         failures, measured = run_aggregate_checks(
             self.case.expect_aggregate,
             outputs,
             Rows(source, self.reference_output),
-            self.state.registry,
+            self.context.registry,
         )
         self.outcome_details = {"measured": measured}
         if failures:
@@ -357,12 +379,12 @@ class AggregateItem(CaseItem):
             good = self.case_file.known_good.ref
             if good != ref:
                 try:
-                    good_outputs = self.state.runner.outputs(good, source, range(len(source)))
+                    good_outputs = self.context.runner.outputs(good, source, range(len(source)))
                     _, good_measured = run_aggregate_checks(
                         [check for check, _ in failures],
                         good_outputs,
                         Rows(source, self.reference_output),
-                        self.state.registry,
+                        self.context.registry,
                     )
                     shown = ", ".join(
                         f"{name} {_fmt(value)}" for name, value in good_measured.items()
@@ -370,9 +392,7 @@ class AggregateItem(CaseItem):
                     lines.append(f"known-good {good}: {shown}")
                 except OutputFailure as exc:
                     lines.append(f"known-good {good}: unavailable ({exc})")
-            obtained = self.write_obtained(ref, failures)
-            if obtained:
-                lines.append(obtained)
+            lines.extend(self.failure_notes(ref, failures))
             raise CaseFailure("\n".join(lines))
 
 
@@ -385,7 +405,7 @@ class CatchItem(CaseItem):
         for spec in (self.case_file.known_bad, self.case_file.known_good):
             if spec is not None:
                 for row in self.rows_needed():
-                    self.state.runner.plan(spec.ref, self.case.inputs, row)
+                    self.context.runner.plan(spec.ref, self.case.inputs, row)
 
     def runtest(self) -> None:
         bad_spec = self.case_file.known_bad
@@ -431,7 +451,7 @@ class CatchItem(CaseItem):
         same = good == bad
         if not same:
             try:
-                same = self.state.models.get(good) is self.state.models.get(bad)
+                same = self.context.models.get(good) is self.context.models.get(bad)
             except ModelUnavailable:
                 same = False  # reported by the pin and output checks that follow
         if same:
@@ -444,10 +464,10 @@ class CatchItem(CaseItem):
     def _failures(self, ref: str) -> list[str]:
         """Every failing check of the whole case against ``ref``; model errors count as failures."""
         source = self.case.inputs
-        registry = self.state.registry
+        registry = self.context.registry
         problems: list[str] = []
         try:
-            outputs = self.state.runner.outputs(ref, source, range(len(source)))
+            outputs = self.context.runner.outputs(ref, source, range(len(source)))
         except OutputFailure as exc:
             return [f"model error: {exc}"]
         if self.case.expect:
@@ -462,67 +482,6 @@ class CatchItem(CaseItem):
             )
             problems.extend(f"{check.name}: {message}" for check, message in failures)
         return problems
-
-
-class RecordItem(CaseItem):
-    """Records the case's known-good outputs beside the case file (``--incident-record[-all]``).
-
-    One item per case, so exactly one process writes each recording, under xdist too. Later runs
-    without the known-good artifact replay the recording for known-good comparisons.
-    """
-
-    kind = "record"
-
-    def plan_outputs(self) -> None:
-        for row in self.rows_needed():
-            self.state.runner.plan(self.case_file.known_good.ref, self.case.inputs, row)
-
-    def runtest(self) -> None:
-        from pytest_airecovery.diff import recording
-
-        good = self.case_file.known_good.ref
-        self.model_ref = good
-        self.check_pins(good, required_refs=(good,))
-        try:
-            model = self.state.models.get(good)
-        except ModelUnavailable as exc:
-            raise CaseFailure(f"cannot record {good}: {exc}") from None
-        if getattr(model, "replays_recordings", False):
-            raise CaseFailure(
-                f"cannot record {good}: only its recordings are available, not the model"
-            )
-        source = self.case.inputs
-        try:
-            outputs = self.state.runner.outputs(good, source, range(len(source)))
-        except OutputFailure as exc:
-            raise CaseFailure(f"cannot record {good}: {exc}") from None
-        digests = recording.short_digests([source.value(row) for row in range(len(source))])
-        path = self.recording_path()
-        try:
-            existing = recording.read(path) if path.exists() else None
-        except recording.RecordingError:
-            existing = None
-        if existing is not None and existing.matches(good, digests, outputs):
-            self.outcome_details = {
-                "recording": shown_path(path, self.config.rootpath),
-                "rewritten": False,
-            }
-            return
-        try:
-            recording.write(path, good, digests, outputs, policy=path_policy(self.config))
-        except recording.RecordingError as exc:
-            raise CaseFailure(str(exc)) from None
-        self.outcome_details = {
-            "recording": shown_path(path, self.config.rootpath),
-            "rewritten": True,
-        }
-        if self.state.record_mode == "fail":
-            verb = "rewrote" if existing is not None else "wrote"
-            raise CaseFailure(
-                f"{verb} the known-good recording {shown_path(path, self.config.rootpath)} "
-                f"({good}, {len(outputs)} outputs) under --incident-record: review and commit it, then run "
-                "without the flag (--incident-record-all rewrites and passes)"
-            )
 
 
 def headline(failures: list[tuple[CheckSpec, str]]) -> str:

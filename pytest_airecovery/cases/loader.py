@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_airecovery.cases.limits import DEFAULT_LIMITS, Limits
 from pytest_airecovery.cases.paths import NO_POLICY, PathPolicy, PathPolicyError
@@ -28,8 +28,25 @@ from pytest_airecovery.cases.spec import (
 )
 from pytest_airecovery.cases.yamlpos import LoadError, Positions, decode_text, load_json, load_yaml
 
+if TYPE_CHECKING:
+    from pytest_airecovery.cases.extensions import CaseBlock
+
 SCHEMA_PATH = Path(__file__).with_name("case-file.schema.json")
 CHECK_OPTIONS = ("field", "why")
+# The keys of a case the pipeline reads itself; any other comes with a feature's block parser.
+PIPELINE_CASE_KEYS = frozenset(
+    {
+        "id",
+        "description",
+        "input",
+        "inputs",
+        "columns",
+        "expect",
+        "expect_aggregate",
+        "tags",
+        "guard",
+    }
+)
 
 
 class CaseFileError(Exception):
@@ -232,7 +249,7 @@ def load_case_file(
     shown_as: str,
     check_lookup: Callable[[str], Any],
     parsed_cache: ParsedCache | None = None,
-    transform_lookup: Callable[[str], Any] | None = None,
+    blocks: Mapping[str, CaseBlock] | None = None,
     limits: Limits | None = None,
     paths: PathPolicy | None = None,
 ) -> CaseFile:
@@ -240,10 +257,16 @@ def load_case_file(
 
     ``limits`` bound sizes (defaults when omitted); ``paths`` is the run's path policy, which
     input files must satisfy (``None``: no rootdir check, as for the CLI given explicit files).
+    ``blocks`` parse the case keys features own (``adversarial:``); when omitted, those of the
+    feature plugins loaded outside pytest (:func:`~pytest_airecovery.cases.extensions.standalone_extensions`).
     """
     data, positions = parse_and_validate(path, shown_as, parsed_cache, limits=limits)
     builder = _SpecBuilder(path, shown_as, positions, check_lookup)
-    builder.transform_lookup = transform_lookup
+    if blocks is None:
+        from pytest_airecovery.cases.extensions import standalone_extensions
+
+        blocks = standalone_extensions().blocks
+    builder.blocks = blocks
     builder.limits = limits or DEFAULT_LIMITS
     builder.paths = paths or NO_POLICY
     return builder.case_file(data)
@@ -265,7 +288,7 @@ class _SpecBuilder:
         self.shown_as = shown_as
         self.positions = positions
         self.check_lookup = check_lookup
-        self.transform_lookup: Callable[[str], Any] | None = None
+        self.blocks: Mapping[str, CaseBlock] = {}
         self.limits = DEFAULT_LIMITS
         self.paths = NO_POLICY
 
@@ -354,28 +377,28 @@ class _SpecBuilder:
             description=raw.get("description", ""),
             tags=tuple(raw.get("tags", ())),
             guard=bool(raw.get("guard", False)),
-            adversarial=self.adversarial(raw, path, source) if "adversarial" in raw else None,
+            blocks=self.case_blocks(raw, path, source),
         )
 
-    def adversarial(self, raw: dict[str, Any], path: str, source: InputSource) -> Any:
-        from pytest_airecovery.adversarial.casefile import BlockError, parse_block
+    def case_blocks(self, raw: dict[str, Any], path: str, source: InputSource) -> dict[str, object]:
+        """The case keys a feature parses (``adversarial:``), each by that feature's block parser."""
+        from pytest_airecovery.cases.extensions import BlockContext, CaseBlockError
 
-        block_path = f"{path}/adversarial"
-        lookup = self.transform_lookup
-        if lookup is None:
-            from pytest_airecovery.adversarial.registry import builtin_registry
-
-            lookup = builtin_registry().get
-        try:
-            return parse_block(
-                raw["adversarial"],
-                source,
-                has_expect=bool(raw.get("expect")),
-                lookup=lookup,
-                line=line_of(self.positions, block_path),
+        parsed: dict[str, object] = {}
+        for key in sorted(set(raw) - PIPELINE_CASE_KEYS - set(self.blocks)):
+            # Schema-valid but no plugin reads it: running the case without it could pass falsely.
+            raise self.error(
+                f"{path}/{key}",
+                f"no plugin reads `{key}` in this run (is its feature plugin disabled with -p no:...?)",
             )
-        except BlockError as exc:
-            raise self.error(f"{block_path}/{exc.where}".rstrip("/"), exc.message) from None
+        for key in sorted(set(raw) & set(self.blocks)):
+            block_path = f"{path}/{key}"
+            context = BlockContext(source, raw, line_of(self.positions, block_path))
+            try:
+                parsed[key] = self.blocks[key].parse(raw[key], context)
+            except CaseBlockError as exc:
+                raise self.error(f"{block_path}/{exc.where}".rstrip("/"), exc.message) from None
+        return parsed
 
     def inputs(self, raw: dict[str, Any], path: str) -> InputSource:
         columns = raw.get("columns", {})

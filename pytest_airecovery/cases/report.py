@@ -11,11 +11,22 @@ import json
 import os
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
+
+from pytest_airecovery.cases.report_types import (
+    FileCoverage,
+    IncidentJson,
+    ReportData,
+    ReportJson,
+)
+
+if TYPE_CHECKING:
+    from pytest_airecovery.cases.extensions import ResultSection
 
 REPORT_FORMAT = 1
 MAX_FAILED_CASES_SHOWN = 5
@@ -32,8 +43,8 @@ class IncidentResult:
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
     catches: dict[str, dict[str, Any]] = field(default_factory=dict)
     models: set[str] = field(default_factory=set)
-    adversarial: dict[str, dict[str, Any]] = field(default_factory=dict)  # transform -> counts
-    recordings: dict[str, dict[str, Any]] = field(default_factory=dict)  # case -> recording written
+    # Tables of the features' result sections, by section (adversarial: transform -> counts).
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def case(self, case_id: str) -> dict[str, Any]:
         return self.cases.setdefault(case_id, {"passed": 0, "failed": 0, "failures": []})
@@ -42,9 +53,9 @@ class IncidentResult:
     def failed_cases(self) -> list[str]:
         return [case_id for case_id, entry in self.cases.items() if entry["failed"]]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, sections: Sequence[ResultSection] = ()) -> IncidentJson:
         caught = sum(1 for entry in self.catches.values() if entry.get("caught"))
-        return {
+        body: dict[str, Any] = {
             "title": self.title,
             "severity": self.severity,
             "root_cause": self.root_cause,
@@ -54,18 +65,22 @@ class IncidentResult:
             "cases": self.cases,
             "catches": self.catches,
             "catch_rate": caught / len(self.catches) if self.catches else None,
-            **({"adversarial": _adversarial_json(self.adversarial)} if self.adversarial else {}),
-            **({"recordings": self.recordings} if self.recordings else {}),
         }
+        for section in sections:
+            body.update(section.incident_json(self))
+        return cast(IncidentJson, body)
 
 
 class IncidentResults:
     """Collects one entry per incident from the reports of incident-case items."""
 
-    def __init__(self) -> None:
+    def __init__(self, sections: Sequence[ResultSection] = ()) -> None:
         self.incidents: dict[str, IncidentResult] = {}
         self.collection_errors: dict[str, str] = {}
         self.behaviour_diffs: dict[str, Any] = {}
+        self.sections = tuple(sections)
+        # Case file nodeid -> its action items and cases, from the first report of each file.
+        self.file_coverage: dict[str, FileCoverage] = {}
 
     def add_collection_error(self, report: pytest.CollectReport) -> None:
         self.collection_errors[report.nodeid] = _first_lines(str(report.longrepr))
@@ -76,7 +91,7 @@ class IncidentResults:
             for name, value in report.user_properties:
                 if name == "behaviour_diff" and isinstance(value, str):
                     self.behaviour_diffs.setdefault(report.nodeid, []).append(json.loads(value))
-        data = getattr(report, "airecovery", None)
+        data: ReportData | None = getattr(report, "airecovery", None)
         if not isinstance(data, dict):
             return
         if report.when != "call" and not report.failed:
@@ -87,13 +102,13 @@ class IncidentResults:
         entry.severity = data.get("severity", "")
         entry.root_cause = data.get("root_cause", "")
         entry.files.add(data.get("file", ""))
+        if "coverage" in data:
+            self.file_coverage.setdefault(data.get("file", ""), data["coverage"])
         entry.outcomes[outcome] += 1
-        if data["kind"] == "record":
-            entry.recordings[data["case"]] = {
-                "path": data.get("recording"),
-                "rewritten": data.get("rewritten"),
-                "outcome": outcome,
-            }
+        sections = [section for section in self.sections if data["kind"] in section.kinds]
+        if any(section.replaces_case_result for section in sections):
+            for section in sections:
+                section.add(entry, data, outcome, report.nodeid)
             return
         if data["kind"] == "catch":
             entry.catches[data["case"]] = {
@@ -121,10 +136,8 @@ class IncidentResults:
             )
         if "measured" in data:
             case["measured"] = data["measured"]
-        if data["kind"] == "variant":
-            from pytest_airecovery.adversarial.results import add_variant
-
-            add_variant(entry.adversarial, data, outcome, report.nodeid)
+        for section in sections:
+            section.add(entry, data, outcome, report.nodeid)
 
     def passing_cases(self) -> set[tuple[str, str]]:
         """``(incident, case)`` of cases with at least one test run and none failing (catches too)."""
@@ -141,9 +154,6 @@ class IncidentResults:
                 ):
                     passing.add((incident_id, case_id))
         return passing
-
-    def case_file_nodeids(self) -> list[str]:
-        return sorted({name for entry in self.incidents.values() for name in entry.files if name})
 
     def summary_lines(self) -> list[str]:
         lines = []
@@ -176,32 +186,42 @@ class IncidentResults:
                 )
                 if missed:
                     lines.append(f"    not proven: {', '.join(missed)}")
-            if entry.adversarial:
-                from pytest_airecovery.adversarial.results import summary_lines as adversarial_lines
-
-                lines.extend(adversarial_lines(entry.adversarial))
+            for section in self.sections:
+                lines.extend(section.incident_lines(entry))
         for nodeid in sorted(self.collection_errors):
             lines.append(f"{nodeid}: not loaded (collection error)")
+        for section in self.sections:
+            lines.extend(section.session_lines(self))
         return lines
 
-    def write_json(self, path: Path, extra: dict[str, Any] | None = None) -> None:
-        body = {
+    def catches_passed(self) -> set[tuple[str, str]]:
+        """``(incident, case)`` of cases whose ``[catches]`` test passed."""
+        return {
+            (incident, case)
+            for incident, entry in self.incidents.items()
+            for case, catch in entry.catches.items()
+            if catch.get("outcome") == "passed"
+        }
+
+    def to_json(self) -> ReportJson:
+        body: dict[str, Any] = {
             "format": REPORT_FORMAT,
-            "incidents": {key: self.incidents[key].to_json() for key in sorted(self.incidents)},
+            "incidents": {
+                key: self.incidents[key].to_json(self.sections) for key in sorted(self.incidents)
+            },
             "collection_errors": dict(sorted(self.collection_errors.items())),
             "behaviour_diffs": dict(sorted(self.behaviour_diffs.items())),
-            **(extra or {}),
         }
+        for section in self.sections:
+            body.update(section.session_json(self))
+        return cast(ReportJson, body)
+
+    def write_json(self, path: Path) -> None:
+        body = self.to_json()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
             json.dumps(body, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
         )
-
-
-def _adversarial_json(table: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    from pytest_airecovery.adversarial.results import to_json
-
-    return to_json(table)
 
 
 def _first_lines(text: str, limit: int = 12) -> str:

@@ -8,11 +8,15 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_airecovery.models import Model, ModelRef, ModelRefError, PinnedRef, as_model
+
+if TYPE_CHECKING:
+    from pytest_airecovery.cases.extensions import ItemKind
+    from pytest_airecovery.cases.spec import CaseFile
 
 STASH_KEY: pytest.StashKey[IncidentSession] = pytest.StashKey()
 
@@ -222,16 +226,21 @@ class IncidentSession:
         )
         from pytest_airecovery.cases.cache import OutputCache, ParsedCaseCache
         from pytest_airecovery.cases.checks import builtin_registry
+        from pytest_airecovery.cases.extensions import blocks_by_key
         from pytest_airecovery.cases.loader import schema_digest
         from pytest_airecovery.cases.report import ProgressLine
 
         self.config = config
         self.verify_catches = bool(config.getoption("incident_verify_catches", default=False))
-        from pytest_airecovery.diff.differ import record_mode
-
-        self.record_mode = record_mode(config)
+        # What the features add (cases.hookspecs): checks, case blocks, item kinds.
         self.registry = builtin_registry()
         config.hook.pytest_airecovery_add_checks(registry=self.registry)
+        self.blocks = blocks_by_key(config.hook.pytest_airecovery_case_blocks(config=config))
+        self.feature_item_kinds: list[ItemKind] = [
+            kind
+            for answer in config.hook.pytest_airecovery_item_kinds(config=config)
+            for kind in answer
+        ]
         batch_size = int(
             setting(config, "incident_batch_size", "incident_batch_size", DEFAULT_BATCH_SIZE)
         )
@@ -251,17 +260,20 @@ class IncidentSession:
             progress=ProgressLine.for_config(config),
         )
         self._pin_results: dict[tuple[str, str, str], str | None] = {}
-        self._dataset_results: dict[str, str | None] = {}
-        self.obtained_written: set[str] = set()
+        self._case_file_problems: dict[str, str | None] = {}
+        self.obtained_written: set[str] = set()  # .obtained files of recordings (diff) written
 
-    def dataset_problem(self, case_file: Any) -> str | None:
-        """A data-integrity message if a dataset the case file names differs from its manifest."""
-        if not case_file.datasets:
-            return None
+    def case_file_problem(self, case_file: CaseFile) -> str | None:
+        """Why no model output of ``case_file`` may be used (a dataset off its manifest), or None.
+
+        Asked of the features' pre-run verifications once per case file and session.
+        """
         key = str(case_file.path)
-        if key not in self._dataset_results:
-            self._dataset_results[key] = _verify_datasets(case_file)
-        return self._dataset_results[key]
+        if key not in self._case_file_problems:
+            self._case_file_problems[key] = self.config.hook.pytest_airecovery_case_file_problem(
+                case_file=case_file, config=self.config
+            )
+        return self._case_file_problems[key]
 
     def pin_problem(
         self, ref: str, expected: str, *, required: bool, pinned_by: str = "the case file"
@@ -308,29 +320,6 @@ class IncidentSession:
         if "://" in path:  # a served model's artifact URL is no file path
             return path
         return shown_path(path, self.config.rootpath)
-
-
-def _verify_datasets(case_file: Any) -> str | None:
-    from pytest_airecovery.data.errors import DataKitError, ManifestTamperedError
-    from pytest_airecovery.data.fixtures import verify_case_dataset
-
-    for dataset in case_file.datasets:
-        where = f"{case_file.path.name}:{dataset.line}"
-        try:
-            diff = verify_case_dataset(
-                case_file.path.parent, dataset.path, dataset.manifest, dataset.merkle_root
-            )
-        except ManifestTamperedError as exc:
-            problems = "; ".join(f"{kind}: {detail}" for kind, detail in exc.problems)
-            return f"data integrity check failed ({where}): manifest {dataset.manifest} is tampered: {problems}"
-        except DataKitError as exc:
-            return f"data integrity check failed ({where}): cannot verify {dataset.path}: {exc}"
-        if not diff.identical:
-            return (
-                f"data integrity check failed ({where}): {dataset.path} differs from {dataset.manifest}: "
-                f"{diff.summary()}"
-            )
-    return None
 
 
 def cache_dir(config: pytest.Config) -> Path | None:

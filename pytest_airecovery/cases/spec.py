@@ -132,7 +132,8 @@ class CaseSpec:
     description: str = ""
     tags: tuple[str, ...] = ()
     guard: bool = False
-    adversarial: Any = None  # an AdversarialSpec (adversarial.casefile) when the case has the block
+    # Case keys a feature parses, by key (``adversarial`` -> adversarial.casefile.AdversarialSpec).
+    blocks: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass

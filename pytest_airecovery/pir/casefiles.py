@@ -53,9 +53,9 @@ def find_case_files(paths: Sequence[str]) -> list[Path]:
 
 
 def check_lookup() -> object:
-    from pytest_airecovery.cases.checks import builtin_registry
+    from pytest_airecovery.cases.extensions import standalone_extensions
 
-    return builtin_registry().get
+    return standalone_extensions().checks.get
 
 
 def load_all(files: Sequence[Path]) -> tuple[list[CaseFile], list[CaseFileError]]:

@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_airecovery.cases.spec import ROOT_CAUSES, CaseFile, coverage_target
+from pytest_airecovery.cases.report_types import FileCoverage
+from pytest_airecovery.cases.spec import ROOT_CAUSES, ActionItem, CaseFile, coverage_target
 
 PRIORITIES = ("P0", "P1", "P2", "P3")
 CaseKey = tuple[str, str]  # (incident id, case id)
@@ -52,8 +53,36 @@ class UncoveredItem:
         return f"{self.incident_id} {self.item_id} ({self.priority}) {self.text}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class FileFacts:
+    """What coverage needs of one case file: from a loaded file or from the run's reports."""
+
+    incident: str
+    path: str
+    cases: list[str]
+    action_items: list[ActionItem]
+
+    @classmethod
+    def of(cls, case_file: CaseFile) -> FileFacts:
+        return cls(
+            case_file.incident.id,
+            str(case_file.path),
+            [case.id for case in case_file.cases],
+            list(case_file.action_items),
+        )
+
+    @classmethod
+    def from_report(cls, data: FileCoverage) -> FileFacts:
+        """From the plain dict the plugin carries in item reports (cases.report_types)."""
+        items = [
+            ActionItem(a["id"], a["priority"], a["text"], tuple(a["covered_by"]), a["line"])
+            for a in data["action_items"]
+        ]
+        return cls(data["incident"], data["path"], list(data["cases"]), items)
+
+
 def uncovered_action_items(
-    case_files: Iterable[CaseFile],
+    case_files: Iterable[CaseFile | FileFacts],
     passing_case_ids: Collection[CaseKey],
     catches_passed: Collection[CaseKey] | None = None,
 ) -> list[UncoveredItem]:
@@ -67,17 +96,17 @@ def uncovered_action_items(
     passing = set(passing_case_ids)
     catches = set(catches_passed or ())
     found = []
-    for case_file in case_files:
-        incident = case_file.incident.id
-        mine = [case.id for case in case_file.cases]
-        for item in case_file.action_items:
+    for given in case_files:
+        facts = given if isinstance(given, FileFacts) else FileFacts.of(given)
+        incident = facts.incident
+        for item in facts.action_items:
             if not item.covered_by:
                 reason = "no covering case"
             else:
                 missing = [
                     entry
                     for entry in item.covered_by
-                    if not _entry_verified(entry, incident, mine, passing, catches)
+                    if not _entry_verified(entry, incident, facts.cases, passing, catches)
                 ]
                 if not missing:
                     continue
@@ -91,7 +120,7 @@ def uncovered_action_items(
                     item.id,
                     item.priority,
                     item.text,
-                    str(case_file.path),
+                    facts.path,
                     item.line,
                     reason,
                 )
