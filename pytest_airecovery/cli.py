@@ -24,6 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="airecovery", description="Tools for recovering AI systems after an incident"
     )
+    # The commands that load case files get the shipped features' blocks and checks from here, the
+    # assembly layer, so the features themselves never name each other.
+    from pytest_airecovery.features import standalone_extensions
+
+    parser.set_defaults(extensions=standalone_extensions)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for module_name in COMMAND_GROUPS:

@@ -95,8 +95,8 @@ def _add_gate_options(group: pytest.OptionGroup) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from pytest_airecovery.cases.extensions import FEATURE_PLUGINS
     from pytest_airecovery.cases.options import check_rootdir
+    from pytest_airecovery.features import FEATURE_PLUGINS
 
     check_rootdir(config, _VALUE_OPTIONS)
     config.addinivalue_line(

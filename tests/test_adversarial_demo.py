@@ -15,6 +15,7 @@ from pytest_airecovery.cases.loader import load_case_file
 from pytest_airecovery.demo import load_model
 from pytest_airecovery.demo._weights import SHIPPED_WEIGHTS_DIR, read_sums
 from pytest_airecovery.demo.patched import write_patched_weights
+from pytest_airecovery.features import standalone_extensions
 
 CASES = Path(__file__).resolve().parents[1] / "incident_cases"
 
@@ -24,6 +25,7 @@ def variants_of_shipped_case() -> tuple[list[str], list[str]]:
         CASES / "AI-IR-2026-051-adversarial.yaml",
         shown_as="AI-IR-2026-051-adversarial.yaml",
         check_lookup=check_registry().get,
+        blocks=standalone_extensions().blocks,
     )
     case = case_file.cases[0]
     source = expand(case.blocks["adversarial"], case.inputs, case.id)
@@ -114,6 +116,7 @@ def test_remediated_digits_model_ignores_every_shipped_patch_variant() -> None:
         CASES / "AI-IR-2026-042-adversarial.yaml",
         shown_as="AI-IR-2026-042-adversarial.yaml",
         check_lookup=check_registry().get,
+        blocks=standalone_extensions().blocks,
     )
     case = case_file.cases[0]
     source = expand(case.blocks["adversarial"], case.inputs, case.id)

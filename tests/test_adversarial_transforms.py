@@ -16,6 +16,7 @@ from pytest_airecovery.adversarial.rng import VariantRng, derive_seed
 from pytest_airecovery.adversarial.text import TriggerNotFound
 from pytest_airecovery.cases.checks import builtin_registry as check_registry
 from pytest_airecovery.cases.loader import CaseFileError, load_case_file
+from pytest_airecovery.features import standalone_extensions
 
 REGISTRY = builtin_registry()
 TEXT = REGISTRY.names("text")
@@ -243,7 +244,12 @@ cases:
 def load(tmp_path: Path, text: str) -> Any:
     path = tmp_path / "case.yaml"
     path.write_text(text)
-    return load_case_file(path, shown_as="case.yaml", check_lookup=check_registry().get)
+    return load_case_file(
+        path,
+        shown_as="case.yaml",
+        check_lookup=check_registry().get,
+        blocks=standalone_extensions().blocks,
+    )
 
 
 def test_block_expands_rows_with_the_trigger_times_transforms_times_variants(

@@ -25,9 +25,9 @@ from pytest_airecovery.cases.checks import (
     validate_argument,
 )
 from pytest_airecovery.cases.compare import Tolerance, compare, outside_bounds
-from pytest_airecovery.cases.extensions import standalone_extensions
 from pytest_airecovery.diff import diff_outputs
 from pytest_airecovery.diff.render import summary_lines
+from pytest_airecovery.features import standalone_extensions
 
 
 def literal(pattern: str) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_airecovery.cli import main
+from pytest_airecovery.features import standalone_extensions
 from pytest_airecovery.pir.casefiles import load_all
 from pytest_airecovery.pir.coverage import uncovered_action_items
 
@@ -352,7 +353,7 @@ def test_coverage_without_junit_and_bad_junit(
 
 
 def test_uncovered_action_items_for_the_plugin_summary(tmp_path: Path) -> None:
-    loaded, errors = load_all(sorted(_cases(tmp_path).glob("*.yaml")))
+    loaded, errors = load_all(sorted(_cases(tmp_path).glob("*.yaml")), standalone_extensions())
     assert not errors
     everything = {(cf.incident.id, case.id) for cf in loaded for case in cf.cases}
     uncovered = uncovered_action_items(loaded, everything)

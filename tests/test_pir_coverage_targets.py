@@ -18,6 +18,7 @@ from pytest_airecovery.cases.checks import builtin_registry
 from pytest_airecovery.cases.loader import CaseFileError, load_case_file
 from pytest_airecovery.cli import main
 from pytest_airecovery.data.manifest import build_manifest
+from pytest_airecovery.features import standalone_extensions
 from pytest_airecovery.pir.casefiles import load_all
 from pytest_airecovery.pir.coverage import uncovered_action_items
 
@@ -114,7 +115,7 @@ def test_the_schema_refuses_other_shapes(tmp_path: Path) -> None:
 
 def test_plugin_summary_counts_a_pin_only_with_a_passing_catches_test(tmp_path: Path) -> None:
     path = _project(tmp_path, covered_by='[labels, "pin:known_good", "dataset:train"]')
-    loaded, errors = load_all([path])
+    loaded, errors = load_all([path], standalone_extensions())
     assert not errors
     passing = {("AI-IR-1", "labels")}
     [item] = uncovered_action_items(loaded, passing)

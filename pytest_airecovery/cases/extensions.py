@@ -10,14 +10,13 @@ The case pipeline imports no feature. Each feature (diff, adversarial, data, pir
 * :class:`ResultSection` takes item reports and adds lines and JSON to the session results;
 * pre-run verifications and failure notes are plain hooks returning a message.
 
-Outside pytest (the ``airecovery`` commands load case files too) :func:`standalone_extensions`
-registers the same feature plugins on a plain pluggy manager, so a case file means one thing
-everywhere. The plugin modules are named by string, as pytest names its own default plugins.
+Outside pytest (the ``airecovery`` commands load case files too) :func:`build_extensions`
+registers plugin modules the caller names on a plain pluggy manager; the list of the features
+this distribution ships lives above the pipeline, in :mod:`pytest_airecovery.features`.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,14 +31,6 @@ if TYPE_CHECKING:
     from pytest_airecovery.cases.session import IncidentSession
     from pytest_airecovery.cases.sources import InputSource
     from pytest_airecovery.cases.spec import CaseSpec
-
-# The features' plugin modules, registered by plugin.py at configure time (cheap to import).
-FEATURE_PLUGINS = (
-    "pytest_airecovery.diff.case_plugin",
-    "pytest_airecovery.adversarial.case_plugin",
-    "pytest_airecovery.data.case_plugin",
-    "pytest_airecovery.pir.case_plugin",
-)
 
 # Where the items of one case come, by kind: the pipeline's own kinds and the features' between.
 ORDER_ROWS = 10
@@ -154,11 +145,11 @@ def blocks_by_key(found: Sequence[Sequence[CaseBlock]]) -> dict[str, CaseBlock]:
     return blocks
 
 
-@functools.cache
-def standalone_extensions() -> Extensions:
-    """The feature plugins' blocks and checks without pytest (``airecovery validate``, PIR tools).
+def build_extensions(plugin_modules: Sequence[str]) -> Extensions:
+    """The blocks and checks of the named plugin modules, without pytest.
 
-    Made once per process: the registry is read, never changed, by its users.
+    For the ``airecovery`` commands; :func:`pytest_airecovery.features.standalone_extensions` names
+    the modules.
     """
     import pluggy
 
@@ -169,7 +160,7 @@ def standalone_extensions() -> Extensions:
     manager = pluggy.PluginManager("pytest")
     manager.add_hookspecs(hookspecs)
     manager.add_hookspecs(case_hookspecs)
-    for name in FEATURE_PLUGINS:
+    for name in plugin_modules:
         manager.register(importlib.import_module(name), name)
     checks = builtin_registry()
     manager.hook.pytest_airecovery_add_checks(registry=checks)

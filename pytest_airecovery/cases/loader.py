@@ -257,16 +257,12 @@ def load_case_file(
 
     ``limits`` bound sizes (defaults when omitted); ``paths`` is the run's path policy, which
     input files must satisfy (``None``: no rootdir check, as for the CLI given explicit files).
-    ``blocks`` parse the case keys features own (``adversarial:``); when omitted, those of the
-    feature plugins loaded outside pytest (:func:`~pytest_airecovery.cases.extensions.standalone_extensions`).
+    ``blocks`` parse the case keys features own (``adversarial:``); when omitted there are none,
+    and such a key is an error (``pytest_airecovery.features.standalone_extensions()`` has them all).
     """
     data, positions = parse_and_validate(path, shown_as, parsed_cache, limits=limits)
     builder = _SpecBuilder(path, shown_as, positions, check_lookup)
-    if blocks is None:
-        from pytest_airecovery.cases.extensions import standalone_extensions
-
-        blocks = standalone_extensions().blocks
-    builder.blocks = blocks
+    builder.blocks = blocks if blocks is not None else {}
     builder.limits = limits or DEFAULT_LIMITS
     builder.paths = paths or NO_POLICY
     return builder.case_file(data)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_airecovery.cases.loader import CaseFileError, load_case_file
 from pytest_airecovery.cases.spec import CaseFile
+
+if TYPE_CHECKING:
+    from pytest_airecovery.cases.extensions import Extensions
 
 CASE_SUFFIXES = (".yaml", ".yml", ".json")
 DEFAULT_DIR = "incident_cases"
@@ -52,20 +56,22 @@ def find_case_files(paths: Sequence[str]) -> list[Path]:
     return unique
 
 
-def check_lookup() -> object:
-    from pytest_airecovery.cases.extensions import standalone_extensions
-
-    return standalone_extensions().checks.get
-
-
-def load_all(files: Sequence[Path]) -> tuple[list[CaseFile], list[CaseFileError]]:
-    """Load every file; a bad file is reported and skipped, as in a pytest run."""
-    lookup = check_lookup()
+def load_all(
+    files: Sequence[Path], extensions: Extensions
+) -> tuple[list[CaseFile], list[CaseFileError]]:
+    """Load every file with the features' ``extensions``; a bad file is reported and skipped."""
     loaded: list[CaseFile] = []
     errors: list[CaseFileError] = []
     for path in files:
         try:
-            loaded.append(load_case_file(path, shown_as=shown(path), check_lookup=lookup))  # type: ignore[arg-type]
+            loaded.append(
+                load_case_file(
+                    path,
+                    shown_as=shown(path),
+                    check_lookup=extensions.checks.get,
+                    blocks=extensions.blocks,
+                )
+            )
         except CaseFileError as exc:
             errors.append(exc)
     return loaded, errors

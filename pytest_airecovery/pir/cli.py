@@ -202,7 +202,7 @@ def _validate(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"no case files (.yaml, .yml, .json) under {' '.join(args.paths) or 'incident_cases'}"
             )
-        result = validate_files(files, verify_data=args.verify_data)
+        result = validate_files(files, args.extensions(), verify_data=args.verify_data)
     except (UsageError, OSError) as exc:
         return _fail_usage(str(exc))
     failed = result.errors > 0 or (args.strict and result.warnings > 0)
@@ -242,7 +242,7 @@ def _coverage(args: argparse.Namespace) -> int:
 
     try:
         files = find_case_files(args.paths)
-        loaded, load_errors = load_all(files)
+        loaded, load_errors = load_all(files, args.extensions())
         outcomes = read_junit(Path(args.junit), loaded) if args.junit else None
     except (UsageError, JunitError) as exc:
         return _fail_usage(str(exc))

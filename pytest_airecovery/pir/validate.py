@@ -31,6 +31,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_airecovery.cases.loader import (
     CaseFileError,
@@ -40,7 +41,10 @@ from pytest_airecovery.cases.loader import (
 )
 from pytest_airecovery.cases.spec import CaseFile, DatasetSpec
 from pytest_airecovery.cases.yamlpos import Positions
-from pytest_airecovery.pir.casefiles import check_lookup, shown
+from pytest_airecovery.pir.casefiles import shown
+
+if TYPE_CHECKING:
+    from pytest_airecovery.cases.extensions import Extensions
 
 TODO_MARKER = re.compile(r"\bTODO\b")
 MAX_SHOWN_CHARS = 100
@@ -75,8 +79,10 @@ class ValidationResult:
         return len(self.problems) - self.errors
 
 
-def validate_files(files: Sequence[Path], verify_data: bool = False) -> ValidationResult:
-    lookup = check_lookup()
+def validate_files(
+    files: Sequence[Path], extensions: Extensions, verify_data: bool = False
+) -> ValidationResult:
+    """Check the files with the features' ``extensions`` (their case-file blocks and checks)."""
     problems: list[Problem] = []
     loaded: list[CaseFile] = []
     first_seen: dict[str, _Seen] = {}
@@ -89,7 +95,9 @@ def validate_files(files: Sequence[Path], verify_data: bool = False) -> Validati
         problems += todo_lines(name, raw)
         try:
             _, positions = parse_and_validate(path, name)
-            case_file = load_case_file(path, shown_as=name, check_lookup=lookup)  # type: ignore[arg-type]
+            case_file = load_case_file(
+                path, shown_as=name, check_lookup=extensions.checks.get, blocks=extensions.blocks
+            )
         except CaseFileError as exc:
             field = f"{exc.field}: " if exc.field else ""
             problems.append(Problem(exc.path, exc.line, "error", field + exc.message))
