@@ -160,8 +160,8 @@ def nested(
     from pytest_airecovery.diff.engine import diff_outputs
 
     names = [f"class-{i}" for i in range(10)]
-    good = [{**o, "probs": dict(zip(names, o["probs"]))} for o in good]
-    cand = [{**o, "probs": dict(zip(names, o["probs"]))} for o in cand]
+    good = [{**o, "probs": dict(zip(names, o["probs"], strict=True))} for o in good]
+    cand = [{**o, "probs": dict(zip(names, o["probs"], strict=True))} for o in cand]
     seconds, diff = best_of(repeats, lambda: diff_outputs(good, cand))
     assert diff.changed_rows == [int(row) for row in np.flatnonzero(truth)], (
         "the deep path disagrees"

@@ -7,6 +7,8 @@ import json
 
 import pytest
 from conftest import model_calls, run, toy_case_file, write_case
+from hypothesis import given
+from hypothesis import strategies as st
 
 GOOD_BYTES = b"candidate weights as released"
 
@@ -161,9 +163,6 @@ def test_pin_forms_and_declared_digests() -> None:
     for fingerprint in (None, "v1", f"x{digest}", f"sha256:{digest}0"):
         assert Model(list, fingerprint=fingerprint).pinned_sha256 is None
 
-
-from hypothesis import given
-from hypothesis import strategies as st
 
 _NAME = st.text(
     st.characters(codec="ascii", categories=("L", "N")) | st.sampled_from("._-"),

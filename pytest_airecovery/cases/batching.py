@@ -158,7 +158,7 @@ class BatchRunner:
             )
             return
         found = self._outputs_for(ref, model, identity, values, digests, where, plan, start)
-        for (source, index), digest in zip(members, digests):
+        for (source, index), digest in zip(members, digests, strict=True):
             key = (id(source), index)
             outcome = found.get(digest) if digest is not None else _Bad(unreadable[key])
             if isinstance(outcome, _Bad):
@@ -181,7 +181,11 @@ class BatchRunner:
         start: int,
     ) -> dict[str, Any]:
         """Outputs by input digest: from the disk cache under ``identity``, else one model call."""
-        readable = [(value, digest) for value, digest in zip(values, digests) if digest is not None]
+        readable = [
+            (value, digest)
+            for value, digest in zip(values, digests, strict=True)
+            if digest is not None
+        ]
         if not readable:
             return {}
         values = [value for value, _ in readable]
@@ -211,7 +215,7 @@ class BatchRunner:
         start: int,
     ) -> dict[str, Any]:
         todo: dict[str, Any] = {}
-        for value, digest in zip(values, digests):
+        for value, digest in zip(values, digests, strict=True):
             if digest not in found and digest not in todo:
                 todo[digest] = value
         if not todo:
@@ -230,7 +234,7 @@ class BatchRunner:
             )
             return {digest: _Bad(message) for digest in todo}
         result: dict[str, Any] = {}
-        for offset, (digest, output) in enumerate(zip(todo, outputs)):
+        for offset, (digest, output) in enumerate(zip(todo, outputs, strict=True)):
             plain = to_plain(output)
             if has_non_finite(plain):
                 result[digest] = _Bad(

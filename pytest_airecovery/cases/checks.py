@@ -421,7 +421,7 @@ def check_accuracy(subjects: list[Any], arg: Any, rows: Rows) -> tuple[str | Non
         expected = [arg["label"]] * len(subjects)
     else:
         raise SubjectError("accuracy needs `label_from` (a column) or `label`")
-    correct = sum(same_label(got, want) for got, want in zip(subjects, expected))
+    correct = sum(same_label(got, want) for got, want in zip(subjects, expected, strict=True))
     accuracy = correct / len(subjects)
     return outside_bounds(
         "accuracy", accuracy, {"min": arg["min"]}, f" ({correct}/{len(subjects)})"

@@ -427,7 +427,12 @@ class Differ:
                 )
             if found.digests != digests:
                 first = next(
-                    (i for i, (a, b) in enumerate(zip(found.digests, digests)) if a != b),
+                    # Not strict: the lengths may differ; then the shorter one ends first.
+                    (
+                        i
+                        for i, (a, b) in enumerate(zip(found.digests, digests, strict=False))
+                        if a != b
+                    ),
                     min(len(found.digests), len(digests)),
                 )
                 _fail(
