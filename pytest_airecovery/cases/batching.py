@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_airecovery.cases.plain import short_repr, to_plain
 from pytest_airecovery.cases.sources import input_digest
 
 DEFAULT_BATCH_SIZE = 256
@@ -239,7 +240,7 @@ class BatchRunner:
             if has_non_finite(plain):
                 result[digest] = _Bad(
                     f"model {ref} returned a NaN or infinite value for input {offset} of the call "
-                    f"({where}): {_short_repr(plain)}"
+                    f"({where}): {short_repr(plain)}"
                 )
             else:
                 result[digest] = plain
@@ -314,20 +315,6 @@ def _read_members(
     return values, digests, unreadable
 
 
-def to_plain(value: Any) -> Any:
-    """numpy arrays and scalars to lists and Python numbers, so fresh and cached outputs compare alike."""
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, dict):
-        return {str(k): to_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_plain(v) for v in value]
-    tolist = getattr(value, "tolist", None)
-    if tolist is not None:
-        return to_plain(tolist())
-    return value
-
-
 def has_non_finite(value: Any) -> bool:
     if isinstance(value, float):
         return not math.isfinite(value)
@@ -336,8 +323,3 @@ def has_non_finite(value: Any) -> bool:
     if isinstance(value, list):
         return any(has_non_finite(v) for v in value)
     return False
-
-
-def _short_repr(value: Any, limit: int = 120) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -108,7 +108,8 @@ class DiffModel:
 
     def run(self, inputs: Any) -> list[Any]:
         """Call the model afresh (no cache), in batches: what repeated and determinism runs need."""
-        from pytest_airecovery.cases.batching import DEFAULT_BATCH_SIZE, to_plain
+        from pytest_airecovery.cases.batching import DEFAULT_BATCH_SIZE
+        from pytest_airecovery.cases.plain import to_plain
 
         source = _as_source(inputs)
         model = self.model
