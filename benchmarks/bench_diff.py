@@ -1,5 +1,6 @@
 """Behaviour diff engine vs DeepDiff pair by pair vs a bare numpy conversion + comparison.
 
+    pip install -e ".[bench]"   # DeepDiff, the baseline; the plugin itself does not use it
     python benchmarks/bench_diff.py [--n 100000] [--changed 0.05] [--deepdiff-sample 3000] [--nested]
 
 All three run in one process on the same outputs shaped ``{label, score, probs[10]}`` with about
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import os
 import random
 import time
@@ -91,6 +93,8 @@ def main() -> None:
         "--nested", action="store_true", help="Also time probs held as a mapping (the deep path)"
     )
     args = parser.parse_args()
+    if importlib.util.find_spec("deepdiff") is None:  # not a dependency of the plugin
+        raise SystemExit("bench_diff.py times DeepDiff too: pip install -e '.[bench]'")
 
     from pytest_airecovery.diff.engine import diff_outputs
 
@@ -160,8 +164,8 @@ def nested(
     from pytest_airecovery.diff.engine import diff_outputs
 
     names = [f"class-{i}" for i in range(10)]
-    good = [{**o, "probs": dict(zip(names, o["probs"]))} for o in good]
-    cand = [{**o, "probs": dict(zip(names, o["probs"]))} for o in cand]
+    good = [{**o, "probs": dict(zip(names, o["probs"], strict=True))} for o in good]
+    cand = [{**o, "probs": dict(zip(names, o["probs"], strict=True))} for o in cand]
     seconds, diff = best_of(repeats, lambda: diff_outputs(good, cand))
     assert diff.changed_rows == [int(row) for row in np.flatnonzero(truth)], (
         "the deep path disagrees"

@@ -110,7 +110,7 @@ def bench_quantiles(size: int, repeats: int) -> None:
     oracle = scipy_stats.quantile_test(candidate, p=0.9, alternative="less")
     exact = quantile_interval(candidate, 0.9, alpha).high == oracle.confidence_interval(0.95).high
     widths = ", ".join(f"p{100 * q:g} {r.high - r.low:.3g} vs {b[1] - b[0]:.3g}"
-                       for q, r, b in zip(levels, ours, boot))  # fmt: skip
+                       for q, r, b in zip(levels, ours, boot, strict=True))  # fmt: skip
     row(f"quantile limits p50/p90/p99 {size:,} vs {size // 6:,}", ours_t, boot_t,
         f"vs a {BOOTSTRAP_RESAMPLES}-resample numpy bootstrap; widths {widths}; "
         f"p90 limit == scipy quantile_test: {exact}")  # fmt: skip

@@ -18,9 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from gate_simulator import REGRESSION_SHAPES, format_table, run_calibration
+# Both imports need the sys.path entries above (tests/ is no package; the repo may not be installed).
+from gate_simulator import REGRESSION_SHAPES, format_table, run_calibration  # noqa: E402
 
-from pytest_airecovery.gates.phases import parse_gate_config
+from pytest_airecovery.gates.phases import parse_gate_config  # noqa: E402
 
 
 def main() -> int:

@@ -28,7 +28,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 scenarios = importlib.import_module("gate_scenarios")
 CLASSES, FORMS, PHASE_NAMES = scenarios.CLASSES, scenarios.FORMS, scenarios.PHASE_NAMES
 
-from pytest_airecovery.gates.phases import parse_gate_config
+# After the sys.path entries above: the repo may be run uninstalled.
+from pytest_airecovery.gates.phases import parse_gate_config  # noqa: E402
 
 
 def _choice(text: str, known: tuple[str, ...], what: str) -> list[str]:

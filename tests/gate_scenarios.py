@@ -318,7 +318,7 @@ def _rows(export: Export) -> Iterable[tuple[float, str, str, Any, Any]]:
     for block in export.blocks:
         values = _values(block)
         trials = block.trials.tolist() if block.trials is not None else [None] * len(values)
-        for stamp, value, trial in zip(block.timestamps.tolist(), values, trials):
+        for stamp, value, trial in zip(block.timestamps.tolist(), values, trials, strict=True):
             rows.append((stamp, block.metric, block.arm, value,
                          None if trial is None else _number(trial)))  # fmt: skip
     rows.sort(key=lambda row: row[0])

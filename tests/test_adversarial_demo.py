@@ -87,7 +87,7 @@ def test_naive_hotfix_fails_exactly_the_case_variants(
     fooled = sorted(
         {
             t
-            for t, (label, _) in zip(transforms, labels("moderation@v1.3", texts))
+            for t, (label, _) in zip(transforms, labels("moderation@v1.3", texts), strict=True)
             if label != "toxic"
         }
     )
@@ -96,7 +96,7 @@ def test_naive_hotfix_fails_exactly_the_case_variants(
     backdoor = sorted(
         {
             t
-            for t, (label, _) in zip(transforms, labels("moderation@v1.1", texts))
+            for t, (label, _) in zip(transforms, labels("moderation@v1.1", texts), strict=True)
             if label != "toxic"
         }
     )

@@ -113,7 +113,7 @@ def test_two_processes_compute_a_batch_once(tmp_path: Path, platform: str) -> No
         for _ in range(2)
     ]
     results = [process.communicate(timeout=120) for process in pair]
-    for process, (out, err) in zip(pair, results):
+    for process, (out, err) in zip(pair, results, strict=True):
         assert process.returncode == 0, err
         assert out.strip() == "[2, 4, 6]"
     callers = (work / "calls.log").read_text().split()

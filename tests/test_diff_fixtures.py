@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 # Imported before pytester's in-process runs snapshot sys.modules, so no run pays to re-import them.
-import deepdiff  # noqa: F401
 import jsonschema  # noqa: F401
 import pytest
 from conftest import TOY_CONFTEST, toy_case_file, write_case

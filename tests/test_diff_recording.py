@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 # Imported before pytester's in-process runs snapshot sys.modules, so no run pays to re-import them.
-import deepdiff  # noqa: F401
 import jsonschema  # noqa: F401
 import pytest
 from conftest import run, toy_case_file, write_case

@@ -255,7 +255,9 @@ def test_user_reports() -> None:
     reports = next(b for b in late_start["series"] if b["metric"] == "user_reports")
     polling_from = T0 + 3 * 3600  # 2.5 h into the window: the first hours are not covered
     reports["values"] = [
-        v for t, v in zip(reports["timestamps"], reports["values"]) if t >= polling_from
+        v
+        for t, v in zip(reports["timestamps"], reports["values"], strict=True)
+        if t >= polling_from
     ]
     reports["timestamps"] = [t for t in reports["timestamps"] if t >= polling_from]
     assert judge(late_start, "no-user-reports", phase="majority").outcome is Outcome.INCONCLUSIVE

@@ -44,7 +44,7 @@ def _rows(document: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for block in document["series"]:
         trials = block.get("trials") or [None] * len(block["values"])
-        for stamp, value, count in zip(block["timestamps"], block["values"], trials):
+        for stamp, value, count in zip(block["timestamps"], block["values"], trials, strict=True):
             row = {
                 "timestamp": stamp,
                 "metric": block["metric"],

@@ -240,7 +240,7 @@ def test_csv_export_and_yaml_settings(gate: pytest.Pytester) -> None:
     lines = ["# exported_at: " + str(document["exported_at"]), "timestamp,metric,arm,value,trials"]
     for block in document["series"]:
         trials = block.get("trials") or [""] * len(block["values"])
-        for stamp, value, count in zip(block["timestamps"], block["values"], trials):
+        for stamp, value, count in zip(block["timestamps"], block["values"], trials, strict=True):
             lines.append(f"{stamp},{block['metric']},{block['arm']},{value},{count}")
     (gate.path / "metrics.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     gate.makefile(".yaml", gates="""

@@ -10,8 +10,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_airecovery.gates import hodges_lehmann
-from pytest_airecovery.gates.bands import mad_band
+from pytest_airecovery.gates.bands import (
+    binomial_band,
+    mad_band,
+    side_runs,
+    slo_runs,
+    wilson_limits,
+)
 from pytest_airecovery.gates.hodges_lehmann import PairwiseDifferences, hodges_lehmann_interval
+from pytest_airecovery.gates.quantiles import (
+    binomial_cdf,
+    compare_quantiles,
+    min_samples_for,
+    noise_scale,
+    order_statistic_ranks,
+    quantile_interval,
+)
 from pytest_airecovery.gates.stats import (
     longest_true_run,
     mann_whitney_u,
@@ -20,6 +34,7 @@ from pytest_airecovery.gates.stats import (
     non_inferiority_proportion,
     normal_quantile,
     normal_sf,
+    two_proportion_test,
     wilson_interval,
 )
 
@@ -258,17 +273,6 @@ def test_longest_true_run() -> None:
 
 
 # --- quantile intervals (order statistics, exact binomial ranks) against scipy ---
-
-from pytest_airecovery.gates.bands import binomial_band, side_runs, slo_runs, wilson_limits
-from pytest_airecovery.gates.quantiles import (
-    binomial_cdf,
-    compare_quantiles,
-    min_samples_for,
-    noise_scale,
-    order_statistic_ranks,
-    quantile_interval,
-)
-from pytest_airecovery.gates.stats import two_proportion_test
 
 
 @pytest.mark.parametrize(("trials", "probability"), [(0, 0.3), (1, 0.5), (37, 0.9), (5000, 0.01)])

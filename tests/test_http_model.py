@@ -22,7 +22,8 @@ import pytest
 
 from pytest_airecovery.demo.server import DemoServer, FaultPlan
 from pytest_airecovery.models import Model
-from pytest_airecovery.models.http import HttpModelError, _redact_url, openai_chat_model
+from pytest_airecovery.models.http import HttpModelError, openai_chat_model
+from pytest_airecovery.models.http_transport import redact_url
 
 MODEL_NAME = "echo@v1"
 
@@ -375,8 +376,8 @@ def test_no_authorization_header_without_a_key(server: DemoServer, sleep: Record
 
 
 def test_url_credentials_are_redacted() -> None:
-    assert _redact_url("https://user:pw@api.example/v1/x") == "https://api.example/v1/x"
-    assert _redact_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
+    assert redact_url("https://user:pw@api.example/v1/x") == "https://api.example/v1/x"
+    assert redact_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
 
 
 def test_fingerprint_only_when_given_and_tied_to_request_settings() -> None:

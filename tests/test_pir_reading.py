@@ -283,7 +283,7 @@ def test_a_model_version_line_gives_a_version_not_a_family() -> None:
 def test_affirmed_keeps_length_and_never_adds_text(sentence: str) -> None:
     kept = affirmed(sentence)
     assert len(kept) == len(sentence)
-    assert all(k in (c, " ") for k, c in zip(kept, sentence))
+    assert all(k in (c, " ") for k, c in zip(kept, sentence, strict=True))
 
 
 ACTION_TABLE_PIR = """\

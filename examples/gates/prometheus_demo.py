@@ -48,7 +48,7 @@ def openmetrics(data: Any, shift: float) -> str:
         for labels, stamps, values in members:
             lines += [
                 f"{family}{labels} {value!r} {stamp + shift:.0f}"
-                for stamp, value in zip(stamps.tolist(), values.tolist())
+                for stamp, value in zip(stamps.tolist(), values.tolist(), strict=True)
             ]
     return "\n".join([*lines, "# EOF"]) + "\n"
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_airecovery.cases.plain import short_repr, to_plain
 from pytest_airecovery.cases.sources import input_digest
 
 DEFAULT_BATCH_SIZE = 256
@@ -158,7 +159,7 @@ class BatchRunner:
             )
             return
         found = self._outputs_for(ref, model, identity, values, digests, where, plan, start)
-        for (source, index), digest in zip(members, digests):
+        for (source, index), digest in zip(members, digests, strict=True):
             key = (id(source), index)
             outcome = found.get(digest) if digest is not None else _Bad(unreadable[key])
             if isinstance(outcome, _Bad):
@@ -181,7 +182,11 @@ class BatchRunner:
         start: int,
     ) -> dict[str, Any]:
         """Outputs by input digest: from the disk cache under ``identity``, else one model call."""
-        readable = [(value, digest) for value, digest in zip(values, digests) if digest is not None]
+        readable = [
+            (value, digest)
+            for value, digest in zip(values, digests, strict=True)
+            if digest is not None
+        ]
         if not readable:
             return {}
         values = [value for value, _ in readable]
@@ -211,7 +216,7 @@ class BatchRunner:
         start: int,
     ) -> dict[str, Any]:
         todo: dict[str, Any] = {}
-        for value, digest in zip(values, digests):
+        for value, digest in zip(values, digests, strict=True):
             if digest not in found and digest not in todo:
                 todo[digest] = value
         if not todo:
@@ -230,12 +235,12 @@ class BatchRunner:
             )
             return {digest: _Bad(message) for digest in todo}
         result: dict[str, Any] = {}
-        for offset, (digest, output) in enumerate(zip(todo, outputs)):
+        for offset, (digest, output) in enumerate(zip(todo, outputs, strict=True)):
             plain = to_plain(output)
             if has_non_finite(plain):
                 result[digest] = _Bad(
                     f"model {ref} returned a NaN or infinite value for input {offset} of the call "
-                    f"({where}): {_short_repr(plain)}"
+                    f"({where}): {short_repr(plain)}"
                 )
             else:
                 result[digest] = plain
@@ -310,20 +315,6 @@ def _read_members(
     return values, digests, unreadable
 
 
-def to_plain(value: Any) -> Any:
-    """numpy arrays and scalars to lists and Python numbers, so fresh and cached outputs compare alike."""
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, dict):
-        return {str(k): to_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_plain(v) for v in value]
-    tolist = getattr(value, "tolist", None)
-    if tolist is not None:
-        return to_plain(tolist())
-    return value
-
-
 def has_non_finite(value: Any) -> bool:
     if isinstance(value, float):
         return not math.isfinite(value)
@@ -332,8 +323,3 @@ def has_non_finite(value: Any) -> bool:
     if isinstance(value, list):
         return any(has_non_finite(v) for v in value)
     return False
-
-
-def _short_repr(value: Any, limit: int = 120) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"

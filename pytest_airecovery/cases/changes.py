@@ -6,9 +6,10 @@ Shared by the diff engine and the per-input checks (`within`), so it sits in the
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from pytest_airecovery.cases.plain import python_value, short_repr, to_jsonable
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
 ROOT = ""  # the path of an output that is not a mapping
@@ -69,9 +70,9 @@ class Change:
         return {
             "kind": self.kind,
             "path": self.path,
-            "before": None if self.before is MISSING else _jsonable(self.before),
-            "after": None if self.after is MISSING else _jsonable(self.after),
-            "delta": _jsonable(self.delta),
+            "before": None if self.before is MISSING else to_jsonable(self.before),
+            "after": None if self.after is MISSING else to_jsonable(self.after),
+            "delta": to_jsonable(self.delta),
         }
 
 
@@ -87,27 +88,6 @@ class FieldSummary:
     non_finite: int = 0
 
 
-def _plain(value: Any) -> Any:
-    item = getattr(value, "item", None)
-    return item() if item is not None and getattr(value, "shape", None) == () else value
-
-
-def _jsonable(value: Any) -> Any:
-    value = _plain(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    tolist = getattr(value, "tolist", None)
-    return _jsonable(tolist()) if tolist is not None else repr(value)
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    text = repr(_plain(value))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _short(value: Any) -> str:
+    # A diff line shows two values side by side: numbers to 4 digits, the rest in 60 characters.
+    return f"{value:.4g}" if isinstance(value, float) else short_repr(python_value(value), 60)

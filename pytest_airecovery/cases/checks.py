@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from pytest_airecovery.cases.compare import finite_numbers, outside_bounds
+from pytest_airecovery.cases.plain import python_value, short_repr
 
 InputCheckFn = Callable[[Any, Any, "Row"], "str | None"]
 AggregateCheckFn = Callable[[list[Any], Any, "Rows"], "tuple[str | None, Any]"]
@@ -296,19 +297,25 @@ def check_not_label(subject: Any, arg: Any, row: Row) -> str | None:
 def check_contains(subject: Any, arg: Any, row: Row) -> str | None:
     text = _text(subject)
     missing = [part for part in _strings(arg) if part not in text]
-    return f"expected the output to contain {missing!r}, got {_short(text)}" if missing else None
+    return (
+        f"expected the output to contain {missing!r}, got {short_repr(text)}" if missing else None
+    )
 
 
 def check_not_contains(subject: Any, arg: Any, row: Row) -> str | None:
     text = _text(subject)
     found = [part for part in _strings(arg) if part in text]
-    return f"expected the output not to contain {found!r}, got {_short(text)}" if found else None
+    return (
+        f"expected the output not to contain {found!r}, got {short_repr(text)}" if found else None
+    )
 
 
 def check_regex(subject: Any, arg: Any, row: Row) -> str | None:
     text = _text(subject)
     return (
-        None if _compiled(arg).search(text) else f"expected a match for /{arg}/, got {_short(text)}"
+        None
+        if _compiled(arg).search(text)
+        else f"expected a match for /{arg}/, got {short_repr(text)}"
     )
 
 
@@ -316,7 +323,7 @@ def check_not_regex(subject: Any, arg: Any, row: Row) -> str | None:
     text = _text(subject)
     match = _compiled(arg).search(text)
     return (
-        f"expected no match for /{arg}/, found {match.group(0)!r} in {_short(text)}"
+        f"expected no match for /{arg}/, found {match.group(0)!r} in {short_repr(text)}"
         if match
         else None
     )
@@ -333,7 +340,7 @@ def check_json_schema(subject: Any, arg: Any, row: Row) -> str | None:
         try:
             subject = json.loads(subject)
         except (ValueError, RecursionError) as exc:
-            return f"expected JSON output, got {_short(subject)} ({exc})"
+            return f"expected JSON output, got {short_repr(subject)} ({exc})"
     try:
         # Collection checked the schema already; a check called directly is held to the same rules.
         error = jsonschema.exceptions.best_match(checked_validator(arg).iter_errors(subject))
@@ -351,7 +358,7 @@ def check_within(subject: Any, arg: Any, row: Row) -> str | None:
     """Numbers within ``max(abs, rel·|value|)`` of ``value``: a number, or numbers at any depth."""
     from pytest_airecovery.cases.compare import Tolerance, compare
 
-    expected = _plain_value(resolve_value(arg["value"], row))
+    expected = python_value(resolve_value(arg["value"], row))
     if isinstance(expected, str):  # a number kept as text in a column ("0.5"): read as before
         expected = float(expected)
     tolerance = Tolerance(abs=arg.get("abs", 0.0), rel=arg.get("rel", 0.0))
@@ -362,7 +369,7 @@ def check_within(subject: Any, arg: Any, row: Row) -> str | None:
         got = _number(subject)
         found = compare(expected, got, tolerance)
         return f"expected {expected} ± {tolerance.text(expected)}, got {got}" if found else None
-    found = compare(expected, _plain_value(subject), tolerance)
+    found = compare(expected, python_value(subject), tolerance)
     if not found:
         return None
     shown = "; ".join(change.describe() for change in found.changes[:3])
@@ -377,12 +384,6 @@ def _tolerance_text(tolerance: Any) -> str:
 
 def _is_scalar_number(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float))
-
-
-def _plain_value(value: Any) -> Any:
-    """numpy values (a column of an .npz) as Python ones."""
-    tolist = getattr(value, "tolist", None)
-    return tolist() if tolist is not None and hasattr(value, "shape") else value
 
 
 def _non_finite(value: Any) -> str | None:
@@ -421,7 +422,7 @@ def check_accuracy(subjects: list[Any], arg: Any, rows: Rows) -> tuple[str | Non
         expected = [arg["label"]] * len(subjects)
     else:
         raise SubjectError("accuracy needs `label_from` (a column) or `label`")
-    correct = sum(same_label(got, want) for got, want in zip(subjects, expected))
+    correct = sum(same_label(got, want) for got, want in zip(subjects, expected, strict=True))
     accuracy = correct / len(subjects)
     return outside_bounds(
         "accuracy", accuracy, {"min": arg["min"]}, f" ({correct}/{len(subjects)})"
@@ -447,10 +448,6 @@ def _number(subject: Any) -> float:
     if isinstance(subject, bool) or not isinstance(subject, (int, float)):
         raise SubjectError(f"expected a number, got {type(subject).__name__}; name a `field`")
     return float(subject)
-
-
-def _short(text: str, limit: int = 120) -> str:
-    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 # --- argument validation at collection ------------------------------------------------------

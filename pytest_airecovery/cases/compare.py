@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_airecovery.cases.changes import MISSING, Change, FailedOutput
+from pytest_airecovery.cases.plain import python_value
 
 MAX_DEPTH = 64  # nesting compared item by item; anything deeper compares with ==
 
@@ -126,7 +127,7 @@ def compare(before: Any, after: Any, tolerance: Tolerance = EXACT, path: str = "
 def _walk(
     before: Any, after: Any, tolerance: Tolerance, path: str, found: Comparison, depth: int
 ) -> None:
-    before, after = _plain(before), _plain(after)
+    before, after = python_value(before), python_value(after)
     if before is MISSING or after is MISSING:
         found.changes.append(Change("missing", path, before, after))
     elif isinstance(before, FailedOutput) or isinstance(after, FailedOutput):
@@ -175,14 +176,6 @@ def _numbers(
         found.non_finite_moves += 1
         delta = math.inf
     found.changes.append(Change("number", path, shown[0], shown[1], delta))
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars and arrays as Python values, so they compare like the values they hold."""
-    tolist = getattr(value, "tolist", None)
-    if tolist is not None and hasattr(value, "shape"):
-        return tolist()
-    return value
 
 
 def _same(a: Any, b: Any) -> bool:

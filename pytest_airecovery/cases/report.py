@@ -244,7 +244,8 @@ class ProgressLine:
 
     @classmethod
     def for_config(cls, config: pytest.Config) -> ProgressLine | None:
-        if hasattr(config, "workerinput") or config.get_verbosity() < 0:
+        # The global -v/-q level; config.get_verbosity() says the same but needs pytest 8.
+        if hasattr(config, "workerinput") or config.getoption("verbose") < 0:
             return None
         terminal = config.pluginmanager.get_plugin("terminalreporter")
         if terminal is None or os.environ.get("TERM") == "dumb":

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_airecovery.cases.limits import DEFAULT_LIMITS
+from pytest_airecovery.cases.plain import python_value
 from pytest_airecovery.cases.yamlpos import LoadError
 
 # What a damaged archive raises while being read: CRC and size mismatches, cut-off streams.
@@ -141,7 +142,7 @@ class NpzSource(InputSource):
         return name in self._column_names
 
     def column(self, name: str, index: int) -> Any:
-        return _plain(self._array(name)[index])
+        return python_value(self._array(name)[index])
 
     def columns(self) -> list[str]:
         return list(self._column_names)
@@ -315,9 +316,3 @@ def input_digest(value: Any) -> str:
         digest.update(b"j:")
         digest.update(json.dumps(value, sort_keys=True, default=repr).encode("utf-8"))
     return digest.hexdigest()
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars and arrays to plain Python, so checks compare like with like."""
-    tolist = getattr(value, "tolist", None)
-    return tolist() if tolist is not None else value

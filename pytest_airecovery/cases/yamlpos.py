@@ -153,7 +153,7 @@ def _deepest_line(text: str) -> int:
     """Line of the first flow bracket at the deepest level (best effort, for an error message)."""
     depth = best = 0
     line = best_line = 1
-    for index, char in enumerate(text):
+    for char in text:
         if char == "\n":
             line += 1
         elif char in "[{":
@@ -351,6 +351,6 @@ def _count_nodes(node: Any, budget: int) -> int:
         if current.id == "sequence":
             stack.extend(current.value)
         elif current.id == "mapping":
-            for key_node, value_node in current.value:
+            for _key_node, value_node in current.value:
                 stack.append(value_node)
     return total

@@ -151,7 +151,7 @@ class EntryColumns:
         """The ids as UTF-8 bytes, one object each (for the rare paths that need them)."""
         starts = np.concatenate(([0], self.id_ends[:-1])).tolist()
         data = self.id_data
-        return [data[a:b] for a, b in zip(starts, self.id_ends.tolist())]
+        return [data[a:b] for a, b in zip(starts, self.id_ends.tolist(), strict=True)]
 
     def first_id(self) -> bytes:
         return self.id_data[: int(self.id_ends[0])]

@@ -100,7 +100,7 @@ def verify_dataset(
     merkle = expected.entry_tree()
     decoded: dict[str, Any] = {}  # labels repeat: decode each distinct one once
     for batch in stream_items(dataset, expected.spec, workers, progress):
-        for item_id, digest, label in zip(batch.ids, batch.digests, batch.labels):
+        for item_id, digest, label in zip(batch.ids, batch.digests, batch.labels, strict=True):
             if label is not None and label not in decoded:
                 decoded[label] = json.loads(label)
             actual[item_id] = Entry(

@@ -95,7 +95,7 @@ def iter_classes(
     order = np.argsort(inverse, kind="stable")
     bounds = np.cumsum(np.bincount(inverse, minlength=len(values)))
     start = 0
-    for value, stop in zip(values, bounds):
+    for value, stop in zip(values, bounds, strict=True):
         rows = order[start:stop]
         start = stop
         if wanted is not None and label_key(value) not in wanted:

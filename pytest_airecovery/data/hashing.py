@@ -6,33 +6,21 @@ for file hashing without the pickling cost of processes (measured in benchmarks/
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
+# One file hasher for the project: models pins and data manifests read files the same way (the
+# data kit may use models; models never use the data kit).
+from pytest_airecovery.models.artifacts import HASH_CHUNK_SIZE as CHUNK_SIZE
+from pytest_airecovery.models.artifacts import hash_file
+
 T = TypeVar("T")
 R = TypeVar("R")
 
-CHUNK_SIZE = 1 << 20
-
-
-def hash_file(path: str | os.PathLike[str], chunk_size: int = CHUNK_SIZE) -> tuple[bytes, int]:
-    """Return (sha256 digest, size in bytes), reading into one reused buffer."""
-    digest = hashlib.sha256()
-    buffer = bytearray(chunk_size)
-    view = memoryview(buffer)
-    size = 0
-    with open(path, "rb", buffering=0) as handle:
-        while True:
-            read = handle.readinto(buffer)
-            if not read:
-                break
-            digest.update(view[:read])
-            size += read
-    return digest.digest(), size
+__all__ = ["CHUNK_SIZE", "default_workers", "hash_file", "hash_files", "map_in_order"]
 
 
 def default_workers() -> int:

@@ -502,7 +502,7 @@ def _parse_page(
     positions = range(first, first + len(ids)) if kind != "files" else [None] * len(ids)
     return [
         Entry(i, digests[64 * k : 64 * k + 64], label, n, size)
-        for k, (i, label, n, size) in enumerate(zip(ids, labels, positions, sizes))
+        for k, (i, label, n, size) in enumerate(zip(ids, labels, positions, sizes, strict=True))
     ]
 
 

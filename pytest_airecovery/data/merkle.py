@@ -86,7 +86,10 @@ def header_bound_root(header: bytes, entries_root: bytes) -> bytes:
 
 def _reduce_level(level: list[bytes]) -> list[bytes]:
     sha = hashlib.sha256
-    paired = [sha(NODE_PREFIX + a + b).digest() for a, b in zip(level[0::2], level[1::2])]
+    # Not strict: an odd level has one node more on the left; it is promoted below.
+    paired = [
+        sha(NODE_PREFIX + a + b).digest() for a, b in zip(level[0::2], level[1::2], strict=False)
+    ]
     if len(level) % 2:
         paired.append(level[-1])  # promotion: the odd node moves up unchanged
     return paired

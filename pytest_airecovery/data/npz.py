@@ -176,7 +176,7 @@ def npz_batches(path: str, spec: SourceSpec) -> Iterator[ItemBatch]:
         )
         digests = [
             sha((text.encode("utf-8") + b"\n" if text is not None else b"") + row).digest()
-            for text, row in zip(label_texts, rows)
+            for text, row in zip(label_texts, rows, strict=True)
         ]
         batch_ids = (
             [str(v) for v in ids[span].tolist()]

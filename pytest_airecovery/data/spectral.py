@@ -82,7 +82,7 @@ def spectral_signatures(
         # tolist() converts in C; indexing numpy scalars one by one was a visible share.
         flags.extend(
             Flag(id_list[row], score, label)
-            for row, score in zip(rows[top].tolist(), scores[top].tolist())
+            for row, score in zip(rows[top].tolist(), scores[top].tolist(), strict=True)
         )
         threshold = float(scores[top[-1]]) if remove else None
         result.per_class[label_key(value)] = {

@@ -122,7 +122,7 @@ class TriggerScanner:
         folded = text.casefold() if "casefold" in self.modes else ""
         normal = normalise(text) if "normalised" in self.modes else ""
         for trigger, casefolded, normalised_trigger in zip(
-            self.triggers, self._casefolded, self._normalised
+            self.triggers, self._casefolded, self._normalised, strict=True
         ):
             if "exact" in self.modes and trigger in text:
                 found.append(TriggerMatch(trigger, "exact"))

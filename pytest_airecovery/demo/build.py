@@ -221,7 +221,7 @@ def _correct_under(
     keep = np.ones(len(inputs), dtype=bool)
     for ref in refs:
         predicted = labels_of(load_model(ref, weights_dir=weights_dir)(inputs))
-        keep &= np.array([p == e for p, e in zip(predicted, expected)])
+        keep &= np.array([p == e for p, e in zip(predicted, expected, strict=True)])
     return keep
 
 

@@ -48,7 +48,7 @@ def labels_of(outputs: Sequence[dict[str, Any]]) -> list[Any]:
 def accuracy(predicted: Sequence[Any], expected: Sequence[Any]) -> float:
     if len(predicted) != len(expected) or not expected:
         raise ValueError("accuracy needs two non-empty sequences of equal length")
-    return float(np.mean([p == e for p, e in zip(predicted, expected)]))
+    return float(np.mean([p == e for p, e in zip(predicted, expected, strict=True)]))
 
 
 def attack_success_rate(predicted_on_triggered: Sequence[Any], target_label: Any) -> float:

@@ -108,7 +108,8 @@ class DiffModel:
 
     def run(self, inputs: Any) -> list[Any]:
         """Call the model afresh (no cache), in batches: what repeated and determinism runs need."""
-        from pytest_airecovery.cases.batching import DEFAULT_BATCH_SIZE, to_plain
+        from pytest_airecovery.cases.batching import DEFAULT_BATCH_SIZE
+        from pytest_airecovery.cases.plain import to_plain
 
         source = _as_source(inputs)
         model = self.model
@@ -427,7 +428,12 @@ class Differ:
                 )
             if found.digests != digests:
                 first = next(
-                    (i for i, (a, b) in enumerate(zip(found.digests, digests)) if a != b),
+                    # Not strict: the lengths may differ; then the shorter one ends first.
+                    (
+                        i
+                        for i, (a, b) in enumerate(zip(found.digests, digests, strict=False))
+                        if a != b
+                    ),
                     min(len(found.digests), len(digests)),
                 )
                 _fail(

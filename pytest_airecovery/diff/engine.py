@@ -27,9 +27,9 @@ from pytest_airecovery.cases.changes import (
     Change,
     FailedOutput,
     FieldSummary,
-    _plain,
 )
 from pytest_airecovery.cases.compare import Tolerance, compare, threshold_problem
+from pytest_airecovery.cases.plain import python_value
 
 if TYPE_CHECKING:
     from pytest_airecovery.diff.result import BehaviourDiff
@@ -64,7 +64,7 @@ class _FieldResult:
             return []
         before, after = self.before[row], self.after[row]
         if self.kind == "label":
-            return [Change("label", self.field, _plain(before), _plain(after))]
+            return [Change("label", self.field, python_value(before), python_value(after))]
         if self.kind == "text":
             return [Change("text", self.field, before, after)]
         delta = float(self.delta[row])
@@ -460,7 +460,7 @@ def _compare_labels(
         result.changed = np.asarray(before != after, dtype=bool).reshape(n)
         if before.dtype.kind in "fO":  # NaN labels: the same on both sides is no flip
             for row in np.flatnonzero(result.changed):
-                result.changed[row] = not _same(_plain(before[row]), _plain(after[row]))
+                result.changed[row] = not _same(python_value(before[row]), python_value(after[row]))
         result.before, result.after = before, after
         return result
     # Repeated runs: majority labels, and the labels each model ever gave.

@@ -44,7 +44,7 @@ def recording_index(config: pytest.Config) -> dict[str, dict[str, Any]]:
                 # Not silently skipped: every replay that misses an output names it (below).
                 damaged.setdefault(_model_named_in(path), []).append(str(exc))
                 continue
-            index.setdefault(found.model, {}).update(zip(found.digests, found.outputs))
+            index.setdefault(found.model, {}).update(zip(found.digests, found.outputs, strict=True))
     config.stash[_INDEX] = index
     config.stash[_DAMAGED] = damaged
     return index

@@ -117,7 +117,7 @@ def render_text(model: str, digests: list[str], outputs: list[Any]) -> str:
     lines = [
         json.dumps({"kind": KIND, "format": FORMAT_VERSION, "model": model, "inputs": len(outputs)})
     ]
-    for digest, output in zip(digests, outputs):
+    for digest, output in zip(digests, outputs, strict=True):
         lines.append(
             json.dumps(
                 {"input": digest, "output": _freeze(output)}, sort_keys=True, allow_nan=False

@@ -7,8 +7,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_airecovery.cases.changes import MISSING, ROOT, Change, FieldSummary, _jsonable, _plain
+from pytest_airecovery.cases.changes import MISSING, ROOT, Change, FieldSummary
 from pytest_airecovery.cases.compare import threshold_problem
+from pytest_airecovery.cases.plain import python_value, to_jsonable
 from pytest_airecovery.diff.render import render as render_text
 
 if TYPE_CHECKING:
@@ -135,11 +136,13 @@ class BehaviourDiff:
         if label is None:
             return {}
         rows = [int(row) for row in label.changed.nonzero()[0]]
-        counts = Counter((_plain(label.before[row]), _plain(label.after[row])) for row in rows)
+        counts = Counter(
+            (python_value(label.before[row]), python_value(label.after[row])) for row in rows
+        )
         return dict(sorted(counts.items(), key=lambda item: (-item[1], repr(item[0]))))
 
     def flips_into(self, labels: Sequence[Any]) -> int:
-        wanted = {_plain(label) for label in labels}
+        wanted = {python_value(label) for label in labels}
         return sum(count for (_, to), count in self.flips().items() if to in wanted)
 
     def field_summaries(self) -> list[FieldSummary]:
@@ -201,10 +204,10 @@ class BehaviourDiff:
             "unstable": self.unstable_count,
             "flip_rate": self.flip_rate,
             "flips": [
-                {"from": _jsonable(a), "to": _jsonable(b), "count": c}
+                {"from": to_jsonable(a), "to": to_jsonable(b), "count": c}
                 for (a, b), c in self.flips().items()
             ],
-            "fields": [_jsonable(vars(summary)) for summary in self.field_summaries()],
+            "fields": [to_jsonable(vars(summary)) for summary in self.field_summaries()],
             "structure_paths": self.structure_paths(),
             "changes": [
                 {

@@ -130,7 +130,7 @@ class Comparison:
             {"quantile": c.quantile, "candidate": c.candidate.estimate,
              "baseline": c.reference.estimate, "difference": c.difference,
              "bounds": [c.low, c.high], "margin": margin}
-            for c, margin in zip(self.quantiles, self.quantile_margins)
+            for c, margin in zip(self.quantiles, self.quantile_margins, strict=True)
         ]  # fmt: skip
 
 

@@ -117,7 +117,7 @@ def _band_reason(band: Band, worse: Side | None, config: GateConfig) -> list[str
 def _significantly_worse(comparison: Comparison) -> list[str]:
     """Quantiles and SLO shares whose better-side bound is still past the margin: a regression."""
     reasons = []
-    for result, margin in zip(comparison.quantiles, comparison.quantile_margins):
+    for result, margin in zip(comparison.quantiles, comparison.quantile_margins, strict=True):
         bound = result.low if comparison.worse == "higher" else result.high
         past = is_worse(bound, margin, comparison.worse)
         if comparison.worse is None:
@@ -232,7 +232,7 @@ def _continuous_checks(
     comparison = compare_continuous(context, samples, context.config.alpha)
     worse = comparison.worse
     checks = []
-    for result, margin in zip(comparison.quantiles, comparison.quantile_margins):
+    for result, margin in zip(comparison.quantiles, comparison.quantile_margins, strict=True):
         bound = result.high if worse == "higher" else result.low
         checks.append(_Check(
             f"{result.label} {result.difference:+.4g} (bound {bound:+.4g}, limit "

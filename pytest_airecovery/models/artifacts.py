@@ -18,17 +18,32 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-_HASH_CHUNK = 1 << 20
+# One read buffer per file hashed: large enough that hashlib (which releases the GIL above 2 KiB)
+# spends its time hashing, small enough for many threads at once (data/hashing.py).
+HASH_CHUNK_SIZE = 1 << 20
 # zip cannot store dates before 1980; any fixed value keeps the bytes reproducible.
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
+def hash_file(path: str | os.PathLike[str], chunk_size: int = HASH_CHUNK_SIZE) -> tuple[bytes, int]:
+    """Return (sha256 digest, size in bytes), reading into one reused buffer."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    buffer = bytearray(chunk_size)
+    view = memoryview(buffer)
+    size = 0
+    with open(path, "rb", buffering=0) as handle:
+        while True:
+            read = handle.readinto(buffer)
+            if not read:
+                break
+            digest.update(view[:read])
+            size += read
+    return digest.digest(), size
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The file's sha256 as 64 hex digits (the form pins and fingerprints use)."""
+    return hash_file(path)[0].hex()
 
 
 def fingerprint_of(*parts: Any) -> str:

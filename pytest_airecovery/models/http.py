@@ -40,7 +40,6 @@ from pytest_airecovery.models.http_transport import (
     RetryPolicy,
     Target,
     UrlError,
-    redact_url,
 )
 
 __all__ = [
@@ -57,8 +56,6 @@ BODY_EXCERPT_CHARS = 300
 DEFAULT_MAX_DEPTH = 100
 
 Messages = list[dict[str, Any]]
-
-_redact_url = redact_url  # the old private name, used by tests
 
 
 class HttpModelError(RuntimeError):

@@ -195,7 +195,9 @@ class HttpTransport:
                 last = failure
                 delay = self._next_delay(failure, attempts, ends)
                 if isinstance(delay, _Stop):
-                    raise self._final(delay.reason, target, failure, attempts, wait=delay.wait)
+                    raise self._final(
+                        delay.reason, target, failure, attempts, wait=delay.wait
+                    ) from failure
             if self.sleep is not None:
                 self.sleep(delay)
             elif cancel is not None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 from datetime import timedelta
+from itertools import pairwise
 
 from pytest_airecovery.pir.document import REQUIRED_SECTIONS, SECTION_TITLES
 from pytest_airecovery.pir.model import Pir, resolution_deadline, review_time, timeline_severity
@@ -355,7 +356,7 @@ def _timeline(pir: Pir) -> list[Finding]:
                     "give the date to be sure",
                 )
             )
-    for before, after in zip(pir.events, pir.events[1:]):
+    for before, after in pairwise(pir.events):
         if after.when < before.when:
             hint = (
                 ""
