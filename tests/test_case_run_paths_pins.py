@@ -141,10 +141,6 @@ def test_path_options_outside_the_project_keep_the_settings(
     else:
         # Refused at once, naming the fix; never a run without the project's ini settings.
         assert result.ret == pytest.ExitCode.USAGE_ERROR
-        if int(pytest.__version__.split(".")[0]) < 9:
-            # pytest 8 picks another rootdir here, so the check that incident_cases exists speaks
-            # first: still refused (above), but the message does not name the fix yet.
-            pytest.xfail("pytest 8: the usage error names the missing incident_cases instead")
         result.stderr.fnmatch_lines(
             [
                 f"*--incident-report {target}: pytest read this value as a test path*Write --incident-report={target}*"

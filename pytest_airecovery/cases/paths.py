@@ -19,6 +19,7 @@ Imports nothing heavy: the plugin and the CLI both use it.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -165,12 +166,16 @@ def moved_rootdir_problem(config: pytest.Config, options: Sequence[str]) -> str 
         invocation = config.invocation_params.dir
         # Parsed again now that our options are known: the test paths pytest should have seen.
         positional = config._parser.parse_known_args(args).file_or_dir
-        rootpath, inipath, *_ = determine_setup(  # type: ignore[call-arg]
-            inifile=config.getoption("inifilename"),
-            override_ini=config.getoption("override_ini"),
-            args=positional,
-            rootdir_cmd_arg=config.getoption("rootdir") or None,
-            invocation_dir=invocation,
+        wanted = {
+            "inifile": config.getoption("inifilename"),
+            "override_ini": config.getoption("override_ini"),  # pytest 9 takes it; 8.x does not
+            "args": positional,
+            "rootdir_cmd_arg": config.getoption("rootdir") or None,
+            "invocation_dir": invocation,
+        }
+        accepted = inspect.signature(determine_setup).parameters
+        rootpath, inipath, *_ = determine_setup(
+            **{name: value for name, value in wanted.items() if name in accepted}
         )
     except (ImportError, AttributeError, TypeError, ValueError, pytest.UsageError):
         return None  # another pytest version: no second opinion to compare with
