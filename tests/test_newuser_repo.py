@@ -137,3 +137,16 @@ def test_readme_loader_works_from_a_subfolder(
     make_repo(pytester, readme_loader())
     monkeypatch.chdir(pytester.mkdir("tests"))
     pytester.runpytest("--incident-cases").assert_outcomes(passed=4)
+
+
+def test_readme_loader_takes_a_byte_identical_redeploy_as_the_same_model(
+    pytester: pytest.Pytester,
+) -> None:
+    # A rollback candidate: v7.8 ships v7.6's exact weights and config. The README's loader returns
+    # one Model for one fingerprint, so this is not an identity failure; v7.5 still fails.
+    make_repo(pytester, readme_loader())
+    models = pytester.path / "models"
+    (models / "router-v7.8.json").write_bytes((models / "router-v7.6.json").read_bytes())
+    run(pytester, "--incident-cases", "--incident-model", "router@v7.8").assert_outcomes(passed=4)
+    bad = run(pytester, "--incident-cases", "--incident-model", "router@v7.5")
+    bad.assert_outcomes(failed=4)
