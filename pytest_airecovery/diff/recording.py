@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_airecovery.cases.plain import to_plain
+
 if TYPE_CHECKING:
     from pytest_airecovery.cases.paths import PathPolicy
 
@@ -158,18 +160,20 @@ def obtained_path(path: Path) -> Path:
 
 
 def _freeze(value: Any) -> Any:
-    """JSON has no NaN or infinity: store them as tagged strings so they round-trip."""
+    """The output as plain Python (``to_plain``), NaN and infinities tagged so they round-trip."""
+    return _tag(to_plain(value))
+
+
+def _tag(value: Any) -> Any:
+    # JSON has no NaN or infinity, and no objects: both are stored as tagged mappings.
     if isinstance(value, float) and not math.isfinite(value):
         return {"__float__": repr(value)}
     if isinstance(value, dict):
-        return {str(k): _freeze(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_freeze(v) for v in value]
+        return {k: _tag(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_tag(v) for v in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
-    tolist = getattr(value, "tolist", None)
-    if tolist is not None:
-        return _freeze(tolist())
     return {"__repr__": repr(value)}
 
 
